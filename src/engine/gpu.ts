@@ -1,0 +1,226 @@
+import { GpuAllocator } from './allocator';
+import { PipelineCache } from './pipelines';
+import type { ShaderSource } from './shader-source';
+
+export class WebGpuUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuUnavailableError';
+  }
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+const paramSlotBytes = 256; // minUniformBufferOffsetAlignment is at most 256
+const paramArenaSlots = 4096;
+
+/**
+ * One GPUDevice with its allocator, pipeline cache and a uniform-parameter arena.
+ * Kernels follow one convention: binding 0 is a uniform `Params` struct, bindings 1.. are storage buffers in order.
+ */
+export class GpuContext {
+  readonly allocator: GpuAllocator;
+  readonly pipelines: PipelineCache;
+  readonly hasTimestampQuery: boolean;
+  readonly hasSubgroups: boolean;
+  private readonly paramBuffer: GPUBuffer;
+  private readonly paramStaging = new Uint8Array(paramSlotBytes * paramArenaSlots);
+  private paramSlot = 0;
+  private recorder: Recorder | null = null;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    shaderSource: ShaderSource,
+  ) {
+    this.allocator = new GpuAllocator(device);
+    this.pipelines = new PipelineCache(device, shaderSource);
+    this.hasTimestampQuery = device.features.has('timestamp-query');
+    this.hasSubgroups = device.features.has('subgroups');
+    this.paramBuffer = this.allocator.create(
+      'scratch',
+      this.paramStaging.byteLength,
+      GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      'kernel parameters',
+    );
+  }
+
+  /** Asks for the adapter's real buffer limits (the defaults are 128 MiB / 256 MiB, too small for real weights). */
+  static async create(gpu: GPU | undefined, shaderSource: ShaderSource): Promise<GpuContext> {
+    if (!gpu) {
+      throw new WebGpuUnavailableError(
+        'WebGPU is not available. Use a recent Chrome or Edge; on Linux start Chrome with --enable-unsafe-webgpu (and --enable-features=Vulkan), or enable chrome://flags/#enable-unsafe-webgpu.',
+      );
+    }
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new WebGpuUnavailableError(
+        'WebGPU is present but no GPU adapter was found. Check chrome://gpu; on machines without a GPU start Chrome with --enable-unsafe-webgpu --enable-unsafe-swiftshader.',
+      );
+    }
+    const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
+    const requiredFeatures = wanted.filter((feature) => adapter.features.has(feature));
+    const limits = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+        maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+      },
+    });
+    const info = adapter.info;
+    const summary: AdapterSummary = {
+      vendor: info?.vendor ?? '',
+      architecture: info?.architecture ?? '',
+      device: info?.device ?? '',
+      description: info?.description ?? '',
+      features: [...adapter.features].map(String).sort(),
+      maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+      maxBufferSize: device.limits.maxBufferSize,
+    };
+    return new GpuContext(device, summary, shaderSource);
+  }
+
+  /** Starts (or continues) recording kernels into one command encoder. */
+  record(): Recorder {
+    if (!this.recorder) this.recorder = new Recorder(this, this.device.createCommandEncoder());
+    return this.recorder;
+  }
+
+  /** Submits what was recorded; parameters are uploaded in one write. */
+  submit(): void {
+    const recorder = this.recorder;
+    if (!recorder) return;
+    this.recorder = null;
+    recorder.endPass();
+    if (this.paramSlot > 0) {
+      this.device.queue.writeBuffer(this.paramBuffer, 0, this.paramStaging, 0, this.paramSlot * paramSlotBytes);
+    }
+    this.device.queue.submit([recorder.encoder.finish()]);
+    this.paramSlot = 0;
+  }
+
+  /** Reserves a uniform slot for one dispatch. Submits early when the arena is full. */
+  allocParams(bytes: ArrayBufferView): GPUBufferBinding {
+    if (bytes.byteLength > paramSlotBytes) throw new Error('Kernel parameters exceed 256 bytes');
+    if (this.paramSlot >= paramArenaSlots) throw new Error('Too many dispatches in one submit; call submit() more often');
+    const offset = this.paramSlot * paramSlotBytes;
+    this.paramStaging.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
+    this.paramSlot += 1;
+    return { buffer: this.paramBuffer, offset, size: paramSlotBytes };
+  }
+
+  get pendingDispatches(): number {
+    return this.paramSlot;
+  }
+
+  upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Copies a buffer back to the CPU (tests, sampling results, probes). Submits pending work first. */
+  async read(buffer: GPUBuffer, byteLength = buffer.size, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    const recorder = this.record();
+    recorder.endPass();
+    recorder.encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.submit();
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0, byteLength);
+    staging.unmap();
+    staging.destroy();
+    return copy;
+  }
+
+  async readF32(buffer: GPUBuffer, count: number, offsetElements = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(buffer, count * 4, offsetElements * 4));
+  }
+
+  async readU32(buffer: GPUBuffer, count: number, offsetElements = 0): Promise<Uint32Array> {
+    return new Uint32Array(await this.read(buffer, count * 4, offsetElements * 4));
+  }
+
+  /** Waits until the GPU has finished everything submitted so far. */
+  async finish(): Promise<void> {
+    this.submit();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  destroy(): void {
+    this.allocator.destroyAll();
+    this.device.destroy();
+  }
+}
+
+/** Records compute dispatches into one pass of one encoder. */
+export class Recorder {
+  private pass: GPUComputePassEncoder | null = null;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly encoder: GPUCommandEncoder,
+  ) {}
+
+  /**
+   * Dispatches `pipeline` with `params` at binding 0 and `buffers` at bindings 1..n.
+   * Workgroup counts above the 65535 limit are folded into y; kernels recover the linear id
+   * as `wid.x + wid.y * num_workgroups.x`.
+   */
+  dispatch(pipeline: GPUComputePipeline, params: ArrayBufferView, buffers: (GPUBuffer | GPUBufferBinding)[], workgroups: number | [number, number, number]): void {
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.ctx.allocParams(params) }];
+    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
+    const bindGroup = this.ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.beginPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y, z] = typeof workgroups === 'number' ? foldWorkgroups(workgroups) : workgroups;
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Copies between buffers (ends the compute pass; the next dispatch opens a new one). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  private beginPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+}
+
+export function foldWorkgroups(count: number): [number, number, number] {
+  const max = 65535;
+  if (count <= max) return [count, 1, 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/** Builds a kernel's params block: numbers are u32, `{ f: x }` is f32; padded to a multiple of 16 bytes. */
+export function params(fields: (number | { f: number })[]): Uint32Array {
+  const out = new Uint32Array(Math.max(4, Math.ceil(fields.length / 4) * 4));
+  const asFloat = new Float32Array(out.buffer);
+  fields.forEach((v, i) => {
+    if (typeof v === 'number') out[i] = v >>> 0;
+    else asFloat[i] = v.f;
+  });
+  return out;
+}

@@ -1,0 +1,39 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { GpuContext } from './gpu';
+import { nodeShaderSource } from './shaders-node';
+
+const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const icdDirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'];
+
+/** A hardware Vulkan driver: an NVIDIA ICD, or a render node with Mesa's drivers (lavapipe alone does not count). */
+function hasHardwareVulkanDriver(): boolean {
+  const nvidia = icdDirs.some((dir) => existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('nvidia')));
+  const renderNode = existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  return nvidia || renderNode;
+}
+
+/**
+ * WebGPU in Node through dawn.node. On machines without a GPU driver we point Vulkan at the
+ * SwiftShader that Debian's chromium package ships (Dawn rejects Mesa's lavapipe).
+ */
+export async function createNodeGpuContext(): Promise<GpuContext> {
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && !hasHardwareVulkanDriver()) {
+    if (!existsSync(swiftshaderIcd)) {
+      throw new Error(
+        `No Vulkan driver found and no SwiftShader at ${swiftshaderIcd}. Install it with: apt-get install -y chromium libvulkan1`,
+      );
+    }
+    process.env.VK_ICD_FILENAMES = swiftshaderIcd;
+  }
+  Object.assign(globalThis, globals);
+  const gpu = create([]);
+  try {
+    return await GpuContext.create(gpu, nodeShaderSource);
+  } catch (error) {
+    const hint = existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1') || existsSync('/usr/lib/aarch64-linux-gnu/libvulkan.so.1')
+      ? ''
+      : ' (libvulkan.so.1 is missing: apt-get install -y libvulkan1)';
+    throw new Error(`${(error as Error).message}${hint}`);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Seeded randomness for the `random` budget policy (the paper's ablation: random head scores fed to
+ * the SparseMM allocation formula). The official code draws `random.random()` once per query head
+ * with Python's unseeded global RNG, so its numbers cannot be reproduced; we use a small seeded
+ * generator instead so that a run (and a test) is repeatable from its seed.
+ */
+
+/**
+ * mulberry32: a 32-bit state generator, plenty for drawing a few thousand head scores.
+ * Returns a function yielding floats uniformly in [0, 1) with 32 bits of randomness.
+ */
+export function mulberry32(seed: number): () => number {
+  if (!Number.isFinite(seed)) throw new RangeError(`RNG seed must be a finite number, got ${seed}`);
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Random per-query-head scores, drawn in row-major (layer, head) order like the official
+ * `[random.random() for _ in range(num_hidden_layers * num_attention_heads)]`.
+ */
+export function randomHeadScores(layers: number, qHeads: number, seed: number): number[][] {
+  const next = mulberry32(seed);
+  const scores: number[][] = [];
+  for (let layer = 0; layer < layers; layer++) {
+    const row: number[] = [];
+    for (let head = 0; head < qHeads; head++) row.push(next());
+    scores.push(row);
+  }
+  return scores;
+}

@@ -3,6 +3,8 @@ import { create, globals } from 'webgpu';
 import { GpuContext } from './gpu';
 import { nodeShaderSource } from './shaders-node';
 
+let liveInstance: GPU | null = null;
+
 const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const icdDirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'];
 
@@ -27,7 +29,10 @@ export async function createNodeGpuContext(): Promise<GpuContext> {
     process.env.VK_ICD_FILENAMES = swiftshaderIcd;
   }
   Object.assign(globalThis, globals);
-  const gpu = create([]);
+  // Keep the dawn instance referenced for the life of the process: if it is garbage-collected,
+  // dawn frees the instance under live devices and the process crashes in its event loop.
+  liveInstance ??= create([]);
+  const gpu = liveInstance;
   try {
     return await GpuContext.create(gpu, nodeShaderSource);
   } catch (error) {

@@ -1,0 +1,209 @@
+import { params, type GpuContext } from './gpu';
+
+export interface KvCacheLayout {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  promptLength: number;
+  /** [layer][kvHead] prompt tokens this head keeps (selected prefix + window), == promptLength for the full cache */
+  keptPerHead: number[][];
+  maxNewTokens: number;
+}
+
+// A function, not a constant: in Node, GPUBufferUsage exists only once dawn.node's globals are installed.
+const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/** u32 fields per (layer, kv head) in the metadata buffer; must match shaders/decode_attention.wgsl. */
+const metaFields = 4;
+
+/**
+ * The SparseMM head-wise KV cache: per layer one flat K and one flat V buffer ([rows, headDim] f32) in which KV head g
+ * owns a contiguous slice of keptPerHead[layer][g] + maxNewTokens rows (the official code's flattened `cu_klen` layout).
+ * A slice holds the kept prompt tokens (ascending prompt positions) followed by the decoded tokens. The full cache is the
+ * same structure with every head keeping promptLength tokens, so for it slot index == token position.
+ *
+ * Per-head metadata (slot offset, kept count, start of the head's list in the concatenated kept positions) lives in one
+ * small u32 buffer for all layers; the number of appended tokens is passed to kernels as a parameter, so decoding never
+ * writes metadata. K/V buffers are counted under 'kv'; the metadata buffer (a few hundred bytes) under 'scratch', so the
+ * allocator's 'kv' figure is exactly {@link RaggedKvCache.kvBytes}.
+ */
+export class RaggedKvCache {
+  /** Bytes allocated for K and V (what the allocator counts under 'kv'). */
+  readonly kvBytes: number;
+  /** u32 [numLayers, numKvHeads, 4]: slot offset, kept, kept-list start, unused. */
+  readonly metadata: GPUBuffer;
+  private readonly keyBuffers: GPUBuffer[];
+  private readonly valueBuffers: GPUBuffer[];
+  private readonly slotOffsets: number[][];
+  /** Tokens appended per layer; all layers must reach `step + 1` before advance(). */
+  private readonly appendedPerLayer: number[];
+  private step = 0;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly layout: KvCacheLayout,
+  ) {
+    const { numLayers, numKvHeads, headDim, promptLength, keptPerHead, maxNewTokens } = layout;
+    if (keptPerHead.length !== numLayers) throw new Error(`keptPerHead has ${keptPerHead.length} layers, expected ${numLayers}`);
+    const meta = new Uint32Array(numLayers * numKvHeads * metaFields);
+    this.slotOffsets = [];
+    this.keyBuffers = [];
+    this.valueBuffers = [];
+    let kvBytes = 0;
+    for (let layer = 0; layer < numLayers; layer++) {
+      const kept = keptPerHead[layer];
+      if (kept.length !== numKvHeads) throw new Error(`layer ${layer}: ${kept.length} kept counts, expected ${numKvHeads}`);
+      const offsets: number[] = [];
+      let rows = 0;
+      let listStart = 0;
+      kept.forEach((count, g) => {
+        if (!Number.isInteger(count) || count < 0 || count > promptLength) {
+          throw new Error(`layer ${layer} head ${g}: kept ${count} is not in 0..${promptLength}`);
+        }
+        const m = (layer * numKvHeads + g) * metaFields;
+        meta[m] = rows;
+        meta[m + 1] = count;
+        meta[m + 2] = listStart;
+        offsets.push(rows);
+        rows += count + maxNewTokens;
+        listStart += count;
+      });
+      this.slotOffsets.push(offsets);
+      const bytes = rows * headDim * 4;
+      this.keyBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache K layer ${layer}`));
+      this.valueBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache V layer ${layer}`));
+      kvBytes += 2 * Math.max(4, bytes);
+    }
+    this.kvBytes = kvBytes;
+    this.metadata = ctx.allocator.create('scratch', meta.byteLength, storageUsage(), 'kv cache metadata');
+    ctx.upload(this.metadata, meta);
+    this.appendedPerLayer = new Array<number>(numLayers).fill(0);
+  }
+
+  static create(ctx: GpuContext, layout: KvCacheLayout): RaggedKvCache {
+    return new RaggedKvCache(ctx, layout);
+  }
+
+  /**
+   * Writes the prompt's K/V ([promptLength, numKvHeads, headDim], post-RoPE) into this layer's slices.
+   * keptPositions: u32, the heads' lists concatenated (head g's list has keptPerHead[layer][g] ascending prompt
+   * positions, e.g. from selectKeptPositions); null keeps positions 0..kept-1 (the full cache).
+   */
+  storePrefill(layer: number, k: GPUBuffer, v: GPUBuffer, keptPositions: GPUBuffer | null): void {
+    this.checkLayer(layer);
+    const totalRows = this.layout.keptPerHead[layer].reduce((a, b) => a + b, 0);
+    if (totalRows === 0) return;
+    const pipeline = this.ctx.pipelines.get('decode_attention', 'store_prefill', { HEAD_DIM: this.layout.headDim });
+    // Without a list the kernel never reads binding 6; the (read-only) metadata buffer stands in for it.
+    const positions = keptPositions ?? this.metadata;
+    this.ctx
+      .record()
+      .dispatch(
+        pipeline,
+        params([this.layout.numKvHeads, this.metaBase(layer), totalRows, keptPositions ? 1 : 0]),
+        [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer], positions],
+        Math.ceil((totalRows * this.layout.headDim) / 256),
+      );
+  }
+
+  /** Appends one decoded token to every KV head of this layer; k/v [numKvHeads, headDim] (post-RoPE). */
+  append(layer: number, k: GPUBuffer, v: GPUBuffer): void {
+    this.checkLayer(layer);
+    if (this.step >= this.layout.maxNewTokens) throw new Error(`KV cache is full (${this.layout.maxNewTokens} new tokens)`);
+    if (this.appendedPerLayer[layer] !== this.step) throw new Error(`layer ${layer} already appended in decode step ${this.step}`);
+    const pipeline = this.ctx.pipelines.get('decode_attention', 'append_token', { HEAD_DIM: this.layout.headDim });
+    this.ctx
+      .record()
+      .dispatch(
+        pipeline,
+        params([this.layout.numKvHeads, this.metaBase(layer), this.step]),
+        [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer]],
+        Math.ceil((this.layout.numKvHeads * this.layout.headDim) / 64),
+      );
+    this.appendedPerLayer[layer] = this.step + 1;
+  }
+
+  /** Ends a decode step; every layer must have appended its token. */
+  advance(): void {
+    const missing = this.appendedPerLayer.findIndex((n) => n !== this.step + 1);
+    if (missing >= 0) throw new Error(`layer ${missing} did not append in decode step ${this.step}`);
+    this.step += 1;
+  }
+
+  /** Tokens this layer's heads currently hold: kept + appended, per KV head. */
+  lengths(layer: number): number[] {
+    this.checkLayer(layer);
+    return this.layout.keptPerHead[layer].map((kept) => kept + this.appendedPerLayer[layer]);
+  }
+
+  /** Tokens appended to this layer so far (the same for every head). */
+  appendedTokens(layer: number): number {
+    this.checkLayer(layer);
+    return this.appendedPerLayer[layer];
+  }
+
+  /** Completed decode steps. */
+  get decodeSteps(): number {
+    return this.step;
+  }
+
+  /** Longest slice of any head (kept + maxNewTokens): bounds the split-K scratch of decode attention. */
+  get maxSliceLength(): number {
+    let longest = 0;
+    for (const kept of this.layout.keptPerHead) for (const n of kept) longest = Math.max(longest, n + this.layout.maxNewTokens);
+    return longest;
+  }
+
+  keys(layer: number): GPUBuffer {
+    this.checkLayer(layer);
+    return this.keyBuffers[layer];
+  }
+
+  values(layer: number): GPUBuffer {
+    this.checkLayer(layer);
+    return this.valueBuffers[layer];
+  }
+
+  /** First row of KV head g's slice in this layer's K/V buffers. */
+  slotOffset(layer: number, kvHead: number): number {
+    this.checkLayer(layer);
+    return this.slotOffsets[layer][kvHead];
+  }
+
+  /** Index of this layer's first metadata field (kernels' `meta_base`). */
+  metaBase(layer: number): number {
+    return layer * this.layout.numKvHeads * metaFields;
+  }
+
+  destroy(): void {
+    for (const buffer of [...this.keyBuffers, ...this.valueBuffers, this.metadata]) this.ctx.allocator.destroy(buffer);
+    this.keyBuffers.length = 0;
+    this.valueBuffers.length = 0;
+  }
+
+  private checkLayer(layer: number): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.layout.numLayers) throw new Error(`layer ${layer} out of range`);
+  }
+}
+
+const scratchBuffers = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
+
+/**
+ * A 'scratch' buffer per (context, purpose) that only grows. Growing submits what was recorded first, so the old
+ * buffer is never destroyed while an unsubmitted command still refers to it.
+ */
+export function growingScratch(ctx: GpuContext, purpose: string, bytes: number): GPUBuffer {
+  let byPurpose = scratchBuffers.get(ctx);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    scratchBuffers.set(ctx, byPurpose);
+  }
+  const existing = byPurpose.get(purpose);
+  if (existing && existing.size >= bytes) return existing;
+  if (existing) {
+    ctx.submit();
+    ctx.allocator.destroy(existing);
+  }
+  const buffer = ctx.allocator.create('scratch', Math.max(bytes, 256), storageUsage(), `scratch: ${purpose}`);
+  byPurpose.set(purpose, buffer);
+  return buffer;
+}

@@ -1,0 +1,60 @@
+import { params, type GpuContext } from '../gpu';
+
+export interface PrefillAttentionShape {
+  queries: number;
+  keys: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Query i sees keys 0..i + (keys - queries); false for the (bidirectional) vision tower. */
+  causal: boolean;
+}
+
+/** Must match shaders/attention.wgsl. */
+const queryRowsPerWorkgroup = 16;
+const rowThreads = 8;
+const maxDimsPerThread = 16;
+export const maxAttentionHeadDim = rowThreads * maxDimsPerThread;
+
+/**
+ * Largest power-of-two key tile (<= 32) whose q/k/v/score tiles fit the device's workgroup memory.
+ * With headDim 64 and the 16 KiB WebGPU default this is 16.
+ */
+function keyTileSize(ctx: GpuContext, headDim: number): number {
+  const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
+  const bytes = (bk: number) => 4 * (queryRowsPerWorkgroup * headDim + 2 * bk * headDim + queryRowsPerWorkgroup * bk + 2 * queryRowsPerWorkgroup);
+  let bk = 32;
+  while (bk > 1 && bytes(bk) > limit) bk /= 2;
+  if (bytes(bk) > limit) throw new Error(`Attention with head dim ${headDim} does not fit this GPU's workgroup memory (${limit} bytes).`);
+  return bk;
+}
+
+/**
+ * Scaled dot-product attention over full K/V (flash-style, online softmax; no [T, T] buffer), scale 1/sqrt(headDim), GQA.
+ * q [queries, numHeads, headDim], k/v [keys, numKvHeads, headDim] (keys after RoPE), out [queries, numHeads, headDim].
+ */
+export function prefillAttention(
+  ctx: GpuContext,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  out: GPUBuffer,
+  shape: PrefillAttentionShape,
+): void {
+  const { queries, keys, numHeads, numKvHeads, headDim, causal } = shape;
+  if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+  if (headDim > maxAttentionHeadDim) throw new Error(`head dim ${headDim} > ${maxAttentionHeadDim} is not supported`);
+  if (causal && keys < queries) throw new Error(`causal attention needs keys (${keys}) >= queries (${queries})`);
+  if (queries === 0) return;
+  const keyTile = keyTileSize(ctx, headDim);
+  const pipeline = ctx.pipelines.get('attention', 'main', { HEAD_DIM: headDim, BK: keyTile });
+  const queryTiles = Math.ceil(queries / queryRowsPerWorkgroup);
+  ctx
+    .record()
+    .dispatch(
+      pipeline,
+      params([queries, keys, numHeads, numKvHeads, causal ? 1 : 0, Math.max(0, keys - queries), queryTiles, { f: 1 / Math.sqrt(headDim) }]),
+      [q, k, v, out],
+      queryTiles * numHeads,
+    );
+}

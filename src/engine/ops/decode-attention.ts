@@ -1,0 +1,36 @@
+import { params, type GpuContext } from '../gpu';
+import { growingScratch, type RaggedKvCache } from '../kv-cache';
+
+/** Keys per split-K workgroup; must match CHUNK in shaders/decode_attention.wgsl. */
+export const decodeChunkKeys = 64;
+const maxGroup = 16;
+
+/**
+ * One decode step's attention over the ragged head-wise cache: query head h attends to exactly the rows its KV head
+ * (h / (numHeads / numKvHeads)) holds, i.e. cache.lengths(layer)[g] rows from that head's slot offset (append this
+ * step's token first). Flash-decoding: pass 1 splits every head's keys into chunks of 64 (one workgroup per
+ * (KV head, chunk), shared by the GQA group), pass 2 merges the chunks per query head, so an 8K-token cache yields
+ * hundreds of workgroups. q [numHeads, headDim] (post-RoPE), out [numHeads, headDim]; scale 1/sqrt(headDim).
+ */
+export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCache, layer: number, out: GPUBuffer, numHeads: number): void {
+  const { numKvHeads, headDim } = cache.layout;
+  if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+  const group = numHeads / numKvHeads;
+  if (group > maxGroup) throw new Error(`GQA groups above ${maxGroup} query heads are not supported`);
+  const longest = Math.max(...cache.lengths(layer));
+  if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
+  // The scratch is sized for the cache's longest possible slice so that it does not grow during generation.
+  const scratchChunks = Math.ceil(cache.maxSliceLength / decodeChunkKeys);
+  const partials = growingScratch(ctx, 'decode attention partials', numHeads * scratchChunks * (headDim + 2) * 4);
+  const maxChunks = Math.ceil(longest / decodeChunkKeys);
+  const constants = { HEAD_DIM: headDim, GROUP: group };
+  const block = params([numHeads, numKvHeads, cache.metaBase(layer), cache.appendedTokens(layer), maxChunks, { f: 1 / Math.sqrt(headDim) }]);
+  const recorder = ctx.record();
+  recorder.dispatch(
+    ctx.pipelines.get('decode_attention', 'attend_partial', constants),
+    block,
+    [q, cache.keys(layer), cache.values(layer), cache.metadata, partials],
+    numKvHeads * maxChunks,
+  );
+  recorder.dispatch(ctx.pipelines.get('decode_attention', 'attend_reduce', constants), block, [cache.metadata, partials, out], numHeads);
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { prefillAttention, type PrefillAttentionShape } from '../../src/engine/ops/attention';
+import { attention } from '../reference/cpu-ops';
+import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
+
+// f32 on the GPU with a different summation order (tiles, online rescaling) vs f64 on the CPU:
+// outputs are convex combinations of values in [-1, 1], so 1e-5 absolute is a tight, meaningful bound.
+const tolerance = 1e-5;
+
+async function runPrefill(shape: PrefillAttentionShape, seed: number): Promise<{ got: Float32Array; want: Float32Array }> {
+  const ctx = await gpuContext();
+  const { queries, keys, numHeads, numKvHeads, headDim } = shape;
+  // Scale 2 makes the softmax peaky enough that a wrong mask or a wrong max shows up clearly.
+  const q = randomArray(queries * numHeads * headDim, seed, 2);
+  const k = randomArray(keys * numKvHeads * headDim, seed + 1, 2);
+  const v = randomArray(keys * numKvHeads * headDim, seed + 2);
+  const out = empty(ctx, queries * numHeads * headDim);
+  prefillAttention(ctx, storage(ctx, q), storage(ctx, k), storage(ctx, v), out, shape);
+  const got = await ctx.readF32(out, queries * numHeads * headDim);
+  const want = attention(q, k, v, shape).out;
+  return { got, want };
+}
+
+describe('prefill attention', () => {
+  it('causal with GQA (9 query heads over 3 KV heads) matches the CPU reference, several tiles and a ragged last tile', async () => {
+    const { got, want } = await runPrefill({ queries: 37, keys: 37, numHeads: 9, numKvHeads: 3, headDim: 16, causal: true }, 10);
+    expect(maxAbsDiff(got, want)).toBeLessThan(tolerance);
+  });
+
+  it('causal with fewer queries than keys (queries see the earlier keys plus their own prefix)', async () => {
+    const { got, want } = await runPrefill({ queries: 5, keys: 29, numHeads: 4, numKvHeads: 2, headDim: 8, causal: true }, 20);
+    expect(maxAbsDiff(got, want)).toBeLessThan(tolerance);
+  });
+
+  it('non-causal (vision tower) with head dim 64 matches the CPU reference', async () => {
+    const { got, want } = await runPrefill({ queries: 21, keys: 21, numHeads: 2, numKvHeads: 2, headDim: 64, causal: false }, 30);
+    expect(maxAbsDiff(got, want)).toBeLessThan(tolerance);
+  });
+
+  it('head dim 128 (largest supported, smallest key tile) and a single token', async () => {
+    const a = await runPrefill({ queries: 18, keys: 18, numHeads: 2, numKvHeads: 1, headDim: 128, causal: true }, 40);
+    expect(maxAbsDiff(a.got, a.want)).toBeLessThan(tolerance);
+    const b = await runPrefill({ queries: 1, keys: 1, numHeads: 3, numKvHeads: 1, headDim: 8, causal: true }, 50);
+    expect(maxAbsDiff(b.got, b.want)).toBeLessThan(tolerance);
+  });
+
+  it('causal differs from non-causal (the mask is applied)', async () => {
+    const shape: PrefillAttentionShape = { queries: 12, keys: 12, numHeads: 1, numKvHeads: 1, headDim: 8, causal: true };
+    const causal = await runPrefill(shape, 60);
+    const bidirectional = await runPrefill({ ...shape, causal: false }, 60);
+    expect(maxAbsDiff(causal.got, bidirectional.got)).toBeGreaterThan(1e-2);
+  });
+});

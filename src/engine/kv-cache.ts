@@ -34,6 +34,8 @@ export class RaggedKvCache {
   private readonly keyBuffers: GPUBuffer[];
   private readonly valueBuffers: GPUBuffer[];
   private readonly slotOffsets: number[][];
+  /** Rows allocated per layer (sum over heads of kept + maxNewTokens at creation). */
+  private readonly allocatedRows: number[] = [];
   /** Tokens appended per layer; all layers must reach `step + 1` before advance(). */
   private readonly appendedPerLayer: number[];
   private step = 0;
@@ -68,6 +70,7 @@ export class RaggedKvCache {
         listStart += count;
       });
       this.slotOffsets.push(offsets);
+      this.allocatedRows.push(rows);
       const bytes = rows * headDim * 4;
       this.keyBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache K layer ${layer}`));
       this.valueBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache V layer ${layer}`));
@@ -103,6 +106,34 @@ export class RaggedKvCache {
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer], positions],
         Math.ceil((totalRows * this.layout.headDim) / 256),
       );
+  }
+
+  /**
+   * Re-splits one layer's rows between its heads before its prefill is stored (AdaKV: the per-head split is only known
+   * from that layer's window scores). The new kept counts plus the decode room must fit in the rows allocated at creation.
+   */
+  setLayerKept(layer: number, keptPerHead: number[]): void {
+    this.checkLayer(layer);
+    const { numKvHeads, maxNewTokens, promptLength } = this.layout;
+    if (keptPerHead.length !== numKvHeads) throw new Error(`layer ${layer}: ${keptPerHead.length} kept counts, expected ${numKvHeads}`);
+    const rowsNeeded = keptPerHead.reduce((a, b) => a + b + maxNewTokens, 0);
+    if (rowsNeeded > this.allocatedRows[layer]) {
+      throw new Error(`layer ${layer}: ${rowsNeeded} rows needed, ${this.allocatedRows[layer]} allocated`);
+    }
+    const meta = new Uint32Array(numKvHeads * metaFields);
+    let rows = 0;
+    let listStart = 0;
+    keptPerHead.forEach((count, g) => {
+      if (!Number.isInteger(count) || count < 0 || count > promptLength) throw new Error(`layer ${layer} head ${g}: kept ${count} is not in 0..${promptLength}`);
+      meta[g * metaFields] = rows;
+      meta[g * metaFields + 1] = count;
+      meta[g * metaFields + 2] = listStart;
+      this.slotOffsets[layer][g] = rows;
+      rows += count + maxNewTokens;
+      listStart += count;
+    });
+    this.layout.keptPerHead[layer] = [...keptPerHead];
+    this.ctx.upload(this.metadata, meta, this.metaBase(layer) * 4);
   }
 
   /** Appends one decoded token to every KV head of this layer; k/v [numKvHeads, headDim] (post-RoPE). */

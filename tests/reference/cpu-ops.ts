@@ -170,3 +170,154 @@ export function argmax(x: ArrayLike<number>): number {
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }
+
+/**
+ * RoPE with the angle rounded as torch computes it in f32: inv_freq = f32(1 / f32(theta ** f32(2i / D))),
+ * angle = f32(position * inv_freq); cos/sin of that f32 angle in f64. Same layout as `rope` (rotate_half).
+ * At long positions the f32 angle differs from the exact one by up to half an ulp of the angle (2.4e-4 at 4096),
+ * which is what the model was trained with, so GPU kernels are checked against this one.
+ */
+export function ropeTorchF32(x: Float32Array, tokens: number, heads: number, headDim: number, positions: ArrayLike<number>, theta: number): Float32Array {
+  const y = new Float32Array(x.length);
+  const half = headDim / 2;
+  for (let t = 0; t < tokens; t++) {
+    for (let i = 0; i < half; i++) {
+      const invFreq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+      const angle = Math.fround(positions[t] * invFreq);
+      const cos = Math.cos(angle);
+      const sin = Math.sin(angle);
+      for (let h = 0; h < heads; h++) {
+        const o = (t * heads + h) * headDim;
+        const a = x[o + i];
+        const b = x[o + i + half];
+        y[o + i] = a * cos - b * sin;
+        y[o + i + half] = b * cos + a * sin;
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * Conv2d with kernel = stride = patch and no padding (SigLIP's patch embedding), output as [tiles, gridH * gridW, hidden]
+ * (torch's conv output flattened(2).transpose(1, 2)). pixels [tiles, C, H, W], weight [hidden, C, patch, patch].
+ */
+export function patchConv2d(pixels: Float32Array, weight: Float32Array, bias: Float32Array | undefined, tiles: number, channels: number, height: number, width: number, patch: number, hidden: number): Float32Array {
+  const gridH = height / patch;
+  const gridW = width / patch;
+  const out = new Float32Array(tiles * gridH * gridW * hidden);
+  for (let t = 0; t < tiles; t++) {
+    for (let gy = 0; gy < gridH; gy++) {
+      for (let gx = 0; gx < gridW; gx++) {
+        for (let o = 0; o < hidden; o++) {
+          let sum = bias ? bias[o] : 0;
+          for (let c = 0; c < channels; c++) {
+            for (let ky = 0; ky < patch; ky++) {
+              for (let kx = 0; kx < patch; kx++) {
+                const pixel = pixels[((t * channels + c) * height + gy * patch + ky) * width + gx * patch + kx];
+                sum += pixel * weight[((o * channels + c) * patch + ky) * patch + kx];
+              }
+            }
+          }
+          out[((t * gridH + gy) * gridW + gx) * hidden + o] = sum;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Patch rows for a matmul-form patch embedding: [tiles * gridH * gridW, C * p * p], (c, ky, kx) order, grid row-major. */
+export function patchifyReference(pixels: Float32Array, tiles: number, channels: number, height: number, width: number, patch: number): Float32Array {
+  const gridH = height / patch;
+  const gridW = width / patch;
+  const patchLen = channels * patch * patch;
+  const out = new Float32Array(tiles * gridH * gridW * patchLen);
+  let o = 0;
+  for (let t = 0; t < tiles; t++) {
+    for (let gy = 0; gy < gridH; gy++) {
+      for (let gx = 0; gx < gridW; gx++) {
+        for (let c = 0; c < channels; c++) {
+          for (let ky = 0; ky < patch; ky++) {
+            for (let kx = 0; kx < patch; kx++) {
+              out[o++] = pixels[((t * channels + c) * height + gy * patch + ky) * width + gx * patch + kx];
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** A row-major tensor for spelling out view/permute/reshape chains literally. */
+interface Strided {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** torch.permute followed by .contiguous(). */
+function permuteContiguous(x: Strided, order: number[]): Strided {
+  const shape = order.map((d) => x.shape[d]);
+  const strides = x.shape.map((_, d) => x.shape.slice(d + 1).reduce((a, b) => a * b, 1));
+  const out = new Float32Array(x.data.length);
+  const index = new Array<number>(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let d = 0; d < shape.length; d++) src += index[d] * strides[order[d]];
+    out[o] = x.data[src];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return { data: out, shape };
+}
+
+/**
+ * Idefics3Connector.pixel_shuffle, step by step as transformers writes it (view / permute / reshape), for x [tiles, seq, dim]:
+ *   view(b, h, w, d) -> view(b, h, w/s, d*s) -> permute(0, 2, 1, 3) -> reshape(b, w/s, h/s, d*s*s)
+ *   -> permute(0, 2, 1, 3) -> reshape(b, seq/s^2, d*s^2).
+ * A view/reshape of a contiguous tensor only relabels the shape, so only the permutes move data.
+ */
+export function pixelShuffleReference(x: Float32Array, tiles: number, seq: number, dim: number, scale: number): Float32Array {
+  const side = Math.round(Math.sqrt(seq));
+  let t: Strided = { data: x, shape: [tiles, side, side / scale, dim * scale] };
+  t = permuteContiguous(t, [0, 2, 1, 3]);
+  t = { data: t.data, shape: [tiles, side / scale, side / scale, dim * scale * scale] };
+  t = permuteContiguous(t, [0, 2, 1, 3]);
+  return t.data;
+}
+
+/**
+ * Nucleus sampling rule shared with the GPU kernel: e = exp((logits - max) / temperature); rank by e (ties: lower index
+ * first); keep a token while the mass ranked before it is < topP * sum(e) (the top token is always kept); then walk the kept
+ * tokens in index order and return the first whose running mass exceeds uniform * (kept mass) (the last kept if rounding
+ * leaves none).
+ */
+export function sampleTopPReference(logits: Float32Array, temperature: number, topP: number, uniform: number): number {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const e = Array.from(logits, (v) => Math.exp((v - max) / temperature));
+  const total = e.reduce((a, b) => a + b, 0);
+  const order = e.map((_, i) => i).sort((a, b) => e[b] - e[a] || a - b);
+  const kept = new Array<boolean>(e.length).fill(false);
+  let before = 0;
+  for (const i of order) {
+    if (before >= topP * total && before > 0) break;
+    kept[i] = true;
+    before += e[i];
+  }
+  let keptMass = 0;
+  for (let i = 0; i < e.length; i++) if (kept[i]) keptMass += e[i];
+  const target = uniform * keptMass;
+  let running = 0;
+  let last = -1;
+  for (let i = 0; i < e.length; i++) {
+    if (!kept[i]) continue;
+    last = i;
+    running += e[i];
+    if (running > target) return i;
+  }
+  return last;
+}

@@ -1,0 +1,24 @@
+// Embedding gather: out[t, d] = table[ids[t], d], the table packed bf16 (two per u32), the output f32.
+// dim is even (all model dims are), so one thread copies one packed word = two output values.
+struct Params {
+  tokens: u32,
+  half_dim: u32, // dim / 2: packed words per table row
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> table: array<u32>;
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec2<f32>>;
+
+override WORKGROUP_SIZE: u32 = 256u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
+  if (i >= p.tokens * p.half_dim) {
+    return;
+  }
+  let token = i / p.half_dim;
+  let word = table[ids[token] * p.half_dim + (i % p.half_dim)];
+  out[i] = vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}

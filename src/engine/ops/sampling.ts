@@ -1,0 +1,39 @@
+import { params, type GpuContext } from '../gpu';
+
+/** out[0] = index of the largest logit (f32 [vocab]); the lowest index wins ties. One workgroup. */
+export function argmax(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab: number): void {
+  const pipeline = ctx.pipelines.get('sampling', 'argmax');
+  ctx.record().dispatch(pipeline, params([vocab]), [logits, out], 1);
+}
+
+/**
+ * Temperature + nucleus sampling; out[0] = the sampled token. Deterministic given `uniform` (in [0, 1), drawn by the
+ * caller from a SeededRng). The rule, shared with the CPU reference in the tests:
+ * p = softmax(logits / temperature); rank tokens by p (ties: lower index first); keep a token when the mass ranked
+ * before it is < topP (the top token is always kept); then walk the kept tokens in vocabulary order and return the
+ * first whose running mass exceeds uniform * (kept mass).
+ */
+export function sampleTopP(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab: number, temperature: number, topP: number, uniform: number): void {
+  if (!(temperature > 0)) throw new Error(`sampleTopP: temperature must be > 0 (use argmax for greedy), got ${temperature}`);
+  if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampleTopP: uniform must be in [0, 1), got ${uniform}`);
+  const pipeline = ctx.pipelines.get('sampling', 'sample_top_p');
+  ctx.record().dispatch(pipeline, params([vocab, { f: temperature }, { f: topP }, { f: uniform }]), [logits, out], 1);
+}
+
+/** A small seeded PRNG (mulberry32) so that sampled generations are reproducible from a seed. */
+export class SeededRng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1) with 32 random bits. */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}

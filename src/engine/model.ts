@@ -54,8 +54,11 @@ import { argmax, sampleTopP, SeededRng } from './ops/sampling';
 import { patchify, pixelShuffle } from './ops/vision-prep';
 import { prefillAttention } from './ops/attention';
 import { decodeAttention } from './ops/decode-attention';
+import { KvCompressor, type KvPolicy } from './kv-policy';
 import type { ModelConfig } from '../model-io/config';
 import type { SafetensorsFile } from '../model-io/safetensors';
+
+export type { KvPolicy };
 
 /** Tensor names of an Idefics3ForConditionalGeneration checkpoint (as SmolVLM's model.safetensors spells them). */
 export const idefics3Names = {
@@ -121,8 +124,10 @@ export interface GenerateOptions {
   sampling?: { temperature: number; topP: number; seed: number };
   signal?: AbortSignal;
   onToken?: (tokenId: number, stepIndex: number) => void;
-  /** KV-cache policy; omitted = the full cache. SparseMM / SnapKV selection plugs in here. */
+  /** KV-cache budget policy (SparseMM, SnapKV, ...); omitted = the full cache. */
   kvPolicy?: KvPolicy;
+  /** Attention probes for visual-head scoring and heatmaps (read the full cache: use them without kvPolicy). */
+  attentionHooks?: AttentionHooks;
 }
 
 export interface GenerateResult {
@@ -133,28 +138,48 @@ export interface GenerateResult {
   prefillMs: number;
   /** Mean wall time per decode step (token fed back -> next token read), 0 when only one token was made. */
   decodeMsPerToken: number;
-  /** Bytes of the KV cache (K and V of every layer). */
+  /** Bytes of the KV cache (K and V of every layer, with room for maxNewTokens), as allocated under 'kv'. */
   kvBytes: number;
+  /** What the same prompt would take with the full cache (same maxNewTokens room): kvBytes / this = the memory ratio. */
+  fullCacheKvBytes: number;
+  /** Prompt tokens kept per [layer][kvHead] after compression (== promptTokens everywhere for the full cache). */
+  keptPerHead: number[][];
+  /** Whether the policy compressed the cache (false for full, or when the prompt is shorter than the budget). */
+  compressed: boolean;
+  /** Wall time of each decode step in ms (token fed back -> next token read), for speed-vs-length charts. */
+  decodeStepMs: number[];
   weightBytes: number;
   stoppedBy: 'eos' | 'max' | 'cancel';
 }
 
 /**
- * Called during the prefill for each text layer once its K (after RoPE) and V are computed, before they are stored in
- * the cache. q [tokens, numHeads, headDim] (after RoPE), k/v [tokens, numKvHeads, headDim]. The buffers are only valid
- * for commands recorded inside the callback. Returns the layer's kept positions (u32, the heads' ascending lists
- * concatenated, head g holding keptPerHead[layer][g] entries) or null to keep positions 0..kept-1 of every head.
+ * Called during the prefill for each text layer once its q (after RoPE, [tokens, numHeads, headDim]) and K/V
+ * ([tokens, numKvHeads, headDim]) are computed, before K/V are stored in the cache. Returns the layer's kept positions
+ * (u32, the heads' ascending lists concatenated, head g holding cache.layout.keptPerHead[layer][g] entries) or null to
+ * keep positions 0..kept-1 of every head. The buffers are only valid for commands recorded inside the callback.
  */
-export type LayerKvHook = (layer: number, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, tokens: number) => GPUBuffer | null;
+export type LayerKvSelector = (layer: number, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, tokens: number) => Promise<GPUBuffer | null> | GPUBuffer | null;
 
-export interface KvPolicy {
-  /** Prompt tokens each KV head of each layer keeps ([layer][kvHead]). */
-  keptPerHead(promptLength: number): number[][];
-  onLayerKv?: LayerKvHook;
+/**
+ * Hooks to probe attention without reading whole matrices back. onLayerQuery is called once per text layer for the
+ * query of the token being predicted (the last prompt position during the prefill, then each decoded token), after that
+ * layer's cache holds every key the query attends to; q is [numHeads, headDim] (post-RoPE), valid only for commands
+ * recorded inside the callback. onStepDone runs after each token is picked and may read back what was recorded.
+ */
+export interface AttentionHooks {
+  onLayerQuery(layer: number, q: GPUBuffer, cache: RaggedKvCache, stepIndex: number): void;
+  onStepDone?(stepIndex: number, tokenId: number): Promise<void> | void;
 }
 
 export interface PrefillOptions {
-  onLayerKv?: LayerKvHook;
+  selectKept?: LayerKvSelector;
+  attentionHooks?: AttentionHooks;
+}
+
+export interface DecodeOptions {
+  attentionHooks?: AttentionHooks;
+  /** Index of the token being predicted (for the hooks); 1 for the first decode step. */
+  stepIndex?: number;
 }
 
 const bufferUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -295,7 +320,7 @@ export class VlmModel {
    * logits f32 [vocab] of the last position in a model-owned buffer, valid until the next prefill / decodeStep.
    * imageFeatures ([imageTokens, textHidden], from encodeImage) replace the embeddings at the image-token positions in order.
    */
-  prefill(inputIds: Uint32Array, imageFeatures: GPUBuffer | null, cache: RaggedKvCache, options: PrefillOptions = {}): GPUBuffer {
+  async prefill(inputIds: Uint32Array, imageFeatures: GPUBuffer | null, cache: RaggedKvCache, options: PrefillOptions = {}): Promise<GPUBuffer> {
     const ctx = this.ctx;
     const { text } = this.config;
     const tokens = inputIds.length;
@@ -355,8 +380,13 @@ export class VlmModel {
         rope(ctx, q, positions, tokens, text.numHeads, text.headDim, text.ropeTheta);
         rope(ctx, k, positions, tokens, text.numKvHeads, text.headDim, text.ropeTheta);
         // SparseMM's selection sees the post-RoPE keys; prefill attention itself still uses the full K/V.
-        const kept = options.onLayerKv?.(layer, q, k, v, tokens) ?? null;
+        const kept = (await options.selectKept?.(layer, q, k, v, tokens)) ?? null;
         cache.storePrefill(layer, k, v, kept);
+        if (options.attentionHooks) {
+          // The probe wants the last prompt query alone: copy its row into the decode workspace's q.
+          ctx.record().copy(q, (tokens - 1) * qDim * 4, workspace.q, 0, qDim * 4);
+          options.attentionHooks.onLayerQuery(layer, workspace.q, cache, 0);
+        }
         prefillAttention(ctx, q, k, v, attention, {
           queries: tokens, keys: tokens, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim, causal: true,
         });
@@ -391,7 +421,7 @@ export class VlmModel {
    * One decode step: feeds `tokenId` at `position` (prompt length + tokens decoded before it), appends its K/V to
    * every layer of the cache and advances it; returns the next-token logits f32 [vocab] in a model-owned buffer.
    */
-  decodeStep(tokenId: number, position: number, cache: RaggedKvCache): GPUBuffer {
+  decodeStep(tokenId: number, position: number, cache: RaggedKvCache, options: DecodeOptions = {}): GPUBuffer {
     const ctx = this.ctx;
     const { text } = this.config;
     const dim = text.hiddenSize;
@@ -415,6 +445,7 @@ export class VlmModel {
       rope(ctx, ws.q, ws.position, 1, text.numHeads, text.headDim, text.ropeTheta);
       rope(ctx, ws.k, ws.position, 1, text.numKvHeads, text.headDim, text.ropeTheta);
       cache.append(layer, ws.k, ws.v);
+      options.attentionHooks?.onLayerQuery(layer, ws.q, cache, options.stepIndex ?? cache.decodeSteps + 1);
       decodeAttention(ctx, ws.q, cache, layer, ws.attention, text.numHeads);
       matmul(ctx, ws.attention, lw('self_attn.o_proj.weight'), null, ws.projected, 1, qDim, dim);
       add(ctx, hidden, ws.projected, hiddenNext, dim);
@@ -448,7 +479,7 @@ export class VlmModel {
    * Cancellation is checked between tokens and resolves with stoppedBy 'cancel' (it does not reject).
    */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
-    const { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds, sampling, signal, onToken, kvPolicy } = options;
+    const { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds, sampling, signal, onToken, kvPolicy, attentionHooks } = options;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     const { text } = this.config;
     const promptTokens = inputIds.length;
@@ -459,8 +490,21 @@ export class VlmModel {
     const rng = sampling && sampling.temperature > 0 ? new SeededRng(sampling.seed) : null;
     const pick = (logits: GPUBuffer): Promise<number> =>
       this.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined);
+    const compressor = kvPolicy && kvPolicy.policy !== 'full' ? KvCompressor.plan(text, promptTokens, kvPolicy) : null;
+    const keptPerHead = compressor?.keptPerHead ?? fullCacheKept(text.numLayers, text.numKvHeads, promptTokens);
     const result: GenerateResult = {
-      tokenIds: [], promptTokens, imageTokens, prefillMs: 0, decodeMsPerToken: 0, kvBytes: 0, weightBytes: this.weightBytes, stoppedBy: 'max',
+      tokenIds: [],
+      promptTokens,
+      imageTokens,
+      prefillMs: 0,
+      decodeMsPerToken: 0,
+      kvBytes: 0,
+      fullCacheKvBytes: 2 * text.numLayers * text.numKvHeads * (promptTokens + maxNewTokens) * text.headDim * 4,
+      keptPerHead: keptPerHead.map((row) => [...row]),
+      compressed: compressor?.compresses ?? false,
+      decodeStepMs: [],
+      weightBytes: this.weightBytes,
+      stoppedBy: 'max',
     };
     if (signal?.aborted) return { ...result, stoppedBy: 'cancel' };
 
@@ -469,20 +513,26 @@ export class VlmModel {
     let cache: RaggedKvCache | null = null;
     try {
       if (numTiles > 0) features = this.encodeImage(pixelValues, numTiles);
-      const keptPerHead = kvPolicy?.keptPerHead(promptTokens) ?? fullCacheKept(text.numLayers, text.numKvHeads, promptTokens);
       cache = RaggedKvCache.create(this.ctx, {
         numLayers: text.numLayers, numKvHeads: text.numKvHeads, headDim: text.headDim, promptLength: promptTokens, keptPerHead, maxNewTokens,
       });
       result.kvBytes = cache.kvBytes;
-      let token = await pick(this.prefill(inputIds, features, cache, { onLayerKv: kvPolicy?.onLayerKv }));
+      const liveCache = cache;
+      const selectKept: LayerKvSelector | undefined = compressor
+        ? (layer, q, k) => compressor.selectLayer(this.ctx, liveCache, layer, q, k)
+        : undefined;
+      let token = await pick(await this.prefill(inputIds, features, cache, { selectKept, attentionHooks }));
       result.prefillMs = performance.now() - started;
+      // AdaKV re-splits each layer between its heads during the prefill.
+      result.keptPerHead = cache.layout.keptPerHead.map((row) => [...row]);
       // The features are only needed by the prefill.
       this.ctx.allocator.destroy(features);
       features = null;
       result.tokenIds.push(token);
+      await attentionHooks?.onStepDone?.(0, token);
       onToken?.(token, 0);
-      const decodeStarted = performance.now();
       let decodeSteps = 0;
+      let decodeTotalMs = 0;
       for (;;) {
         if (eosTokenIds.includes(token)) {
           result.stoppedBy = 'eos';
@@ -496,12 +546,18 @@ export class VlmModel {
           result.stoppedBy = 'cancel';
           break;
         }
-        token = await pick(this.decodeStep(token, promptTokens + decodeSteps, cache));
+        const stepStarted = performance.now();
+        const stepIndex = decodeSteps + 1;
+        token = await pick(this.decodeStep(token, promptTokens + decodeSteps, cache, { attentionHooks, stepIndex }));
+        const stepMs = performance.now() - stepStarted;
         decodeSteps += 1;
+        decodeTotalMs += stepMs;
+        result.decodeStepMs.push(stepMs);
         result.tokenIds.push(token);
+        await attentionHooks?.onStepDone?.(stepIndex, token);
         onToken?.(token, result.tokenIds.length - 1);
       }
-      result.decodeMsPerToken = decodeSteps > 0 ? (performance.now() - decodeStarted) / decodeSteps : 0;
+      result.decodeMsPerToken = decodeSteps > 0 ? decodeTotalMs / decodeSteps : 0;
       return result;
     } finally {
       // Submit anything recorded before freeing, so no pending command refers to a destroyed buffer.

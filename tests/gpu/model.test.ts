@@ -140,7 +140,7 @@ describe('VlmModel on a tiny random Idefics3 model', () => {
       promptLength: inputIds.length, keptPerHead: fullCacheKept(config.text.numLayers, config.text.numKvHeads, inputIds.length), maxNewTokens: steps,
     });
     try {
-      let logits = await ctx.readF32(model.prefill(inputIds, features, cache), config.text.vocabSize);
+      let logits = await ctx.readF32(await model.prefill(inputIds, features, cache), config.text.vocabSize);
       const tokens: number[] = [];
       for (let step = 0; step < steps; step++) {
         const want = reference.logitsPerStep[step];
@@ -171,7 +171,7 @@ describe('VlmModel on a tiny random Idefics3 model', () => {
       promptLength: ids.length, keptPerHead: fullCacheKept(config.text.numLayers, config.text.numKvHeads, ids.length), maxNewTokens: 2,
     });
     try {
-      const got = await ctx.readF32(model.prefill(ids, null, cache), config.text.vocabSize);
+      const got = await ctx.readF32(await model.prefill(ids, null, cache), config.text.vocabSize);
       expect(maxAbsDiff(got, cpu.logits)).toBeLessThan(relativeTolerance * Math.max(1, maxAbs(cpu.logits)));
       const next = argmax(cpu.logits);
       const gotNext = await ctx.readF32(model.decodeStep(next, ids.length, cache), config.text.vocabSize);

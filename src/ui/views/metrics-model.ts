@@ -1,0 +1,82 @@
+/** Pure rows of the metrics table and the merged per-step chart data. */
+import { formatBytes, formatCount, formatMs, formatRate, formatRatio } from './format';
+import type { RunMetrics } from './types';
+
+/** How a metric compares between two runs. */
+type Comparison = 'lower-is-better-size' | 'lower-is-better-time' | 'higher-is-better' | 'count' | 'none';
+
+interface MetricDefinition {
+  name: string;
+  value: (run: RunMetrics) => number;
+  format: (run: RunMetrics) => string;
+  comparison: Comparison;
+}
+
+const definitions: readonly MetricDefinition[] = [
+  { name: 'Policy', value: () => NaN, format: (r) => (r.budget === undefined ? r.policy : `${r.policy}, budget ${formatCount(r.budget)}`), comparison: 'none' },
+  {
+    name: 'Prompt tokens',
+    value: (r) => r.promptTokens,
+    format: (r) => `${formatCount(r.promptTokens)} (${formatCount(r.textTokens)} text + ${formatCount(r.imageTokens)} image)`,
+    comparison: 'count',
+  },
+  { name: 'Prefill', value: (r) => r.prefillMs, format: (r) => formatMs(r.prefillMs), comparison: 'lower-is-better-time' },
+  { name: 'Time to first token', value: (r) => r.timeToFirstTokenMs, format: (r) => formatMs(r.timeToFirstTokenMs), comparison: 'lower-is-better-time' },
+  { name: 'Decode per token', value: (r) => r.decodeMsPerToken, format: (r) => formatMs(r.decodeMsPerToken), comparison: 'lower-is-better-time' },
+  { name: 'Tokens per second', value: (r) => r.tokensPerSecond, format: (r) => `${formatRate(r.tokensPerSecond)} tok/s`, comparison: 'higher-is-better' },
+  { name: 'KV cache', value: (r) => r.kvBytes, format: (r) => formatBytes(r.kvBytes), comparison: 'lower-is-better-size' },
+  { name: 'GPU memory in all', value: (r) => r.totalGpuBytes, format: (r) => formatBytes(r.totalGpuBytes), comparison: 'lower-is-better-size' },
+  { name: 'Generated tokens', value: (r) => r.generatedTokens, format: (r) => formatCount(r.generatedTokens), comparison: 'count' },
+];
+
+/**
+ * How the second run compares with the first, in words for times ("1.6x faster") and as
+ * second/first for sizes, rates and counts ("0.05x"). Empty when it cannot be computed.
+ */
+export function compareValues(first: number, second: number, comparison: Comparison): string {
+  if (comparison === 'none' || !Number.isFinite(first) || !Number.isFinite(second)) return '';
+  if (comparison === 'lower-is-better-time') {
+    if (!(first > 0 && second > 0)) return '';
+    // Within half a percent the difference is below what wall-clock timing can resolve.
+    if (Math.abs(first / second - 1) < 0.005) return 'same';
+    return first > second ? `${formatRatio(first / second)} faster` : `${formatRatio(second / first)} slower`;
+  }
+  if (!(first > 0)) return '';
+  return formatRatio(second / first);
+}
+
+export interface MetricRow {
+  name: string;
+  /** Formatted value per run, in the order of the runs. */
+  values: string[];
+  /** Second run vs the first; empty with fewer than two runs. */
+  ratio: string;
+}
+
+export function metricRows(runs: readonly RunMetrics[]): MetricRow[] {
+  return definitions.map((definition) => ({
+    name: definition.name,
+    values: runs.map((run) => definition.format(run)),
+    ratio: runs.length >= 2 ? compareValues(definition.value(runs[0]), definition.value(runs[1]), definition.comparison) : '',
+  }));
+}
+
+/** One chart row per generated-token count; run i contributes `kvBytes<i>` and `decodeMs<i>`. */
+export type StepChartRow = { step: number } & Partial<Record<`kvBytes${number}` | `decodeMs${number}`, number>>;
+
+/** Merges the runs' per-step series on the step number (runs may have generated different counts). */
+export function stepChartRows(runs: readonly RunMetrics[]): StepChartRow[] {
+  const byStep = new Map<number, StepChartRow>();
+  runs.forEach((run, runIndex) => {
+    for (const point of run.perStep) {
+      let row = byStep.get(point.step);
+      if (!row) {
+        row = { step: point.step };
+        byStep.set(point.step, row);
+      }
+      row[`kvBytes${runIndex}`] = point.kvBytes;
+      row[`decodeMs${runIndex}`] = point.decodeMs;
+    }
+  });
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}

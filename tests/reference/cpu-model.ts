@@ -10,6 +10,7 @@ import { idefics3Names, imageTokenRuns, lmHeadName } from '../../src/engine/mode
 import {
   addArrays, argmax, attention, embedding, geluTanh, layerNorm, linear, patchifyReference, pixelShuffleReference, rmsNorm, ropeTorchF32, swiglu,
 } from './cpu-ops';
+import { gatherHeadRows, raggedDecodeAttention } from './cpu-attention';
 
 /** f32 views of the tensors, converted once. */
 export class CpuWeights {
@@ -31,7 +32,15 @@ export class CpuWeights {
 export interface CpuKvCache {
   keys: Float32Array[][];
   values: Float32Array[][];
+  /**
+   * A compressed (head-wise) cache: per [layer][kvHead] the prompt positions that head kept. Decode steps then attend,
+   * per KV head, to exactly those positions plus every decoded token (the GPU's RaggedKvCache semantics).
+   */
+  kept?: { promptLength: number; positions: Int32Array[][] };
 }
+
+/** Post-RoPE q [tokens, numHeads, headDim] and k [tokens, numKvHeads, headDim] of one layer's prefill. */
+export type CpuLayerQk = (layer: number, q: Float32Array, k: Float32Array) => void;
 
 /** Vision tower + connector: pixelValues [numTiles, C, S, S] -> image features [numTiles * imageSeqLen, textHidden]. */
 export function cpuEncodeImage(weights: CpuWeights, config: ModelConfig, pixelValues: Float32Array, numTiles: number): Float32Array {
@@ -72,7 +81,16 @@ export function cpuEncodeImage(weights: CpuWeights, config: ModelConfig, pixelVa
 }
 
 /** One Llama decoder layer over `tokens` rows starting at `firstPosition`, appending K/V to the cache. */
-function textLayer(weights: CpuWeights, config: ModelConfig, layer: number, hidden: Float32Array, tokens: number, firstPosition: number, cache: CpuKvCache): Float32Array {
+function textLayer(
+  weights: CpuWeights,
+  config: ModelConfig,
+  layer: number,
+  hidden: Float32Array,
+  tokens: number,
+  firstPosition: number,
+  cache: CpuKvCache,
+  onLayerQk?: CpuLayerQk,
+): Float32Array {
   const { text } = config;
   const dim = text.hiddenSize;
   const qDim = text.numHeads * text.headDim;
@@ -83,6 +101,7 @@ function textLayer(weights: CpuWeights, config: ModelConfig, layer: number, hidd
   const q = ropeTorchF32(linear(normed, lw('self_attn.q_proj.weight'), tokens, dim, qDim), tokens, text.numHeads, text.headDim, positions, text.ropeTheta);
   const k = ropeTorchF32(linear(normed, lw('self_attn.k_proj.weight'), tokens, dim, kvDim), tokens, text.numKvHeads, text.headDim, positions, text.ropeTheta);
   const v = linear(normed, lw('self_attn.v_proj.weight'), tokens, dim, kvDim);
+  onLayerQk?.(layer, q, k);
   for (let t = 0; t < tokens; t++) {
     cache.keys[layer].push(k.slice(t * kvDim, (t + 1) * kvDim));
     cache.values[layer].push(v.slice(t * kvDim, (t + 1) * kvDim));
@@ -93,15 +112,33 @@ function textLayer(weights: CpuWeights, config: ModelConfig, layer: number, hidd
   cache.keys[layer].forEach((row, i) => allK.set(row, i * kvDim));
   cache.values[layer].forEach((row, i) => allV.set(row, i * kvDim));
   // Causal: query i (position firstPosition + i) sees keys 0..firstPosition + i.
-  const attended = attention(q, allK, allV, {
-    queries: tokens, keys, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim, causal: true, queryOffset: firstPosition,
-  }).out;
+  const attended = cache.kept && tokens === 1
+    ? raggedAttention(q, allK, allV, cache.kept.positions[layer], cache.kept.promptLength, keys, text.numHeads, text.numKvHeads, text.headDim)
+    : attention(q, allK, allV, {
+      queries: tokens, keys, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim, causal: true, queryOffset: firstPosition,
+    }).out;
   let out = addArrays(hidden, linear(attended, lw('self_attn.o_proj.weight'), tokens, qDim, dim));
   const normed2 = rmsNorm(out, lw('post_attention_layernorm.weight'), tokens, dim, text.rmsNormEps);
   const gate = linear(normed2, lw('mlp.gate_proj.weight'), tokens, dim, text.intermediateSize);
   const up = linear(normed2, lw('mlp.up_proj.weight'), tokens, dim, text.intermediateSize);
   out = addArrays(out, linear(swiglu(gate, up), lw('mlp.down_proj.weight'), tokens, text.intermediateSize, dim));
   return out;
+}
+
+/** One query per head over a compressed cache: KV head g sees its kept prompt positions, then every decoded token. */
+function raggedAttention(
+  q: Float32Array, allK: Float32Array, allV: Float32Array, keptPerHead: Int32Array[], promptLength: number, keys: number,
+  numHeads: number, numKvHeads: number, headDim: number,
+): Float32Array {
+  const headKeys: Float32Array[] = [];
+  const headValues: Float32Array[] = [];
+  for (let g = 0; g < numKvHeads; g++) {
+    const positions = [...keptPerHead[g]];
+    for (let p = promptLength; p < keys; p++) positions.push(p);
+    headKeys.push(gatherHeadRows(allK, numKvHeads, headDim, g, positions));
+    headValues.push(gatherHeadRows(allV, numKvHeads, headDim, g, positions));
+  }
+  return raggedDecodeAttention(q, headKeys, headValues, numHeads, headDim).out;
 }
 
 /** Final norm + lm_head of the last row. */
@@ -117,7 +154,13 @@ function lastLogits(weights: CpuWeights, config: ModelConfig, hidden: Float32Arr
  * Text prefill: embeddings with the image features at the image-token positions (in order), all layers, logits of the
  * last position. imageFeatures: [imageTokens, textHidden] or null for a text-only prompt.
  */
-export function cpuPrefill(weights: CpuWeights, config: ModelConfig, inputIds: Uint32Array, imageFeatures: Float32Array | null): { logits: Float32Array; cache: CpuKvCache } {
+export function cpuPrefill(
+  weights: CpuWeights,
+  config: ModelConfig,
+  inputIds: Uint32Array,
+  imageFeatures: Float32Array | null,
+  onLayerQk?: CpuLayerQk,
+): { logits: Float32Array; cache: CpuKvCache } {
   const { text } = config;
   const dim = text.hiddenSize;
   const tokens = inputIds.length;
@@ -132,7 +175,7 @@ export function cpuPrefill(weights: CpuWeights, config: ModelConfig, inputIds: U
     keys: Array.from({ length: text.numLayers }, () => []),
     values: Array.from({ length: text.numLayers }, () => []),
   };
-  for (let layer = 0; layer < text.numLayers; layer++) hidden = textLayer(weights, config, layer, hidden, tokens, 0, cache);
+  for (let layer = 0; layer < text.numLayers; layer++) hidden = textLayer(weights, config, layer, hidden, tokens, 0, cache, onLayerQk);
   return { logits: lastLogits(weights, config, hidden, tokens), cache };
 }
 

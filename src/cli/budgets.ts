@@ -2,11 +2,11 @@
  * `npm run cli -- budgets ...`: prints the per-(layer, KV head) prefix capacities a budget policy gives,
  * as JSON `{"capacity": [[per KV head] per layer]}`. Usage errors go to stderr with exit code 2.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, headCapacities, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import { parseModelConfig } from '../model-io/config';
+import { integerOption, numberOption, readText, UsageError } from './args';
 
 /** Policies whose capacities are known before prefill (AdaKV's depend on the attention scores). */
 const cliPolicies = budgetPolicies.filter((p) => p !== 'adakv');
@@ -31,33 +31,6 @@ Options:
   --seed S          seed of the random policy's head scores (default ${defaultBudgetParams.seed})
   -h, --help        this text
 `;
-
-class UsageError extends Error {}
-
-function integerOption(name: string, text: string | undefined, fallback?: number): number {
-  if (text === undefined) {
-    if (fallback === undefined) throw new UsageError(`--${name} is required`);
-    return fallback;
-  }
-  const value = Number(text);
-  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new UsageError(`--${name} must be an integer, got "${text}"`);
-  return value;
-}
-
-function numberOption(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${text}"`);
-  return value;
-}
-
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
 
 /** Parses the arguments and computes the capacities; throws UsageError / RangeError / ScoreFileError on bad input. */
 export function budgetsFromArgs(args: string[]): { capacity: number[][] } | 'help' {

@@ -1,4 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { GpuContext } from './gpu';
 import { nodeShaderSource } from './shaders-node';
@@ -28,6 +30,8 @@ export async function createNodeGpuContext(): Promise<GpuContext> {
     }
     process.env.VK_ICD_FILENAMES = swiftshaderIcd;
   }
+  // Dawn's windowing probe prints "XDG_RUNTIME_DIR is invalid" on headless machines; give it a private one.
+  process.env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'sparsemm-xdg-'));
   Object.assign(globalThis, globals);
   // Keep the dawn instance referenced for the life of the process: if it is garbage-collected,
   // dawn frees the instance under live devices and the process crashes in its event loop.

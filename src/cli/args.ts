@@ -1,0 +1,30 @@
+/** Command-line helpers shared by the CLI subcommands: typed option parsing with messages that name the option. */
+import { readFileSync } from 'node:fs';
+
+/** A problem with the command line or its input files: reported on stderr with exit code 2. */
+export class UsageError extends Error {}
+
+export function integerOption(name: string, text: string | undefined, fallback?: number): number {
+  if (text === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${name} is required`);
+    return fallback;
+  }
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new UsageError(`--${name} must be an integer, got "${text}"`);
+  return value;
+}
+
+export function numberOption(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${text}"`);
+  return value;
+}
+
+export function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

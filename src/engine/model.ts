@@ -174,6 +174,31 @@ export interface AttentionHooks {
 export interface PrefillOptions {
   selectKept?: LayerKvSelector;
   attentionHooks?: AttentionHooks;
+  /** Checked between layers (the prefill yields to the event loop there, so a stop message can arrive). */
+  signal?: AbortSignal;
+}
+
+/** Thrown by prefill when its signal is aborted; generate turns it into stoppedBy 'cancel'. */
+export class PrefillCancelledError extends Error {
+  constructor() {
+    super('The prefill was cancelled.');
+    this.name = 'PrefillCancelledError';
+  }
+}
+
+/**
+ * Lets queued events (e.g. a Stop message to the worker) run without waiting for the GPU. A MessageChannel round
+ * trip, not setTimeout, because browsers clamp nested timeouts to 4 ms.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 export interface DecodeOptions {
@@ -372,6 +397,10 @@ export class VlmModel {
       }
 
       for (let layer = 0; layer < text.numLayers; layer++) {
+        if (options.signal) {
+          await yieldToEventLoop();
+          if (options.signal.aborted) throw new PrefillCancelledError();
+        }
         const lw = (part: string): GPUBuffer => w(idefics3Names.textLayer(layer, part));
         rmsNorm(ctx, hidden, lw('input_layernorm.weight'), normed, tokens, dim, text.rmsNormEps);
         matmul(ctx, normed, lw('self_attn.q_proj.weight'), null, q, tokens, dim, qDim);
@@ -521,7 +550,14 @@ export class VlmModel {
       const selectKept: LayerKvSelector | undefined = compressor
         ? (layer, q, k) => compressor.selectLayer(this.ctx, liveCache, layer, q, k)
         : undefined;
-      let token = await pick(await this.prefill(inputIds, features, cache, { selectKept, attentionHooks }));
+      let logits: GPUBuffer;
+      try {
+        logits = await this.prefill(inputIds, features, cache, { selectKept, attentionHooks, signal });
+      } catch (error) {
+        if (error instanceof PrefillCancelledError) return { ...result, prefillMs: performance.now() - started, stoppedBy: 'cancel' };
+        throw error;
+      }
+      let token = await pick(logits);
       result.prefillMs = performance.now() - started;
       // AdaKV re-splits each layer between its heads during the prefill.
       result.keptPerHead = cache.layout.keptPerHead.map((row) => [...row]);

@@ -56,7 +56,7 @@ export class SafetensorsFile {
     let metadata: Record<string, string> = {};
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
-        metadata = (raw ?? {}) as Record<string, string>;
+        metadata = parseMetadata(raw, fileName);
         continue;
       }
       const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -87,6 +87,7 @@ export class SafetensorsFile {
       }
       tensors.set(name, { name, dtype, shape: shape as number[], byteOffset: dataStart + begin, byteLength, elementCount });
     }
+    checkContiguous(tensors, dataStart, dataLength, fileName);
     return new SafetensorsFile(buffer, tensors, metadata);
   }
 
@@ -126,6 +127,39 @@ export class SafetensorsFile {
   }
 }
 
+function parseMetadata(raw: unknown, fileName: string): Record<string, string> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((value) => typeof value === 'string')) {
+    throw new SafetensorsError(`${fileName}: __metadata__ must be an object of strings.`);
+  }
+  return raw as Record<string, string>;
+}
+
+/**
+ * As the reference implementation requires: the tensors tile the data section exactly, with no overlap (two tensors
+ * sharing bytes means the header lies) and no gap or trailing bytes (a file longer than its header says is corrupt).
+ */
+function checkContiguous(tensors: Map<string, TensorInfo>, dataStart: number, dataLength: number, fileName: string): void {
+  const sorted = [...tensors.values()].sort((a, b) => a.byteOffset - b.byteOffset || a.byteLength - b.byteLength);
+  let expectedOffset = dataStart;
+  for (const info of sorted) {
+    if (info.byteOffset !== expectedOffset) {
+      const problem = info.byteOffset < expectedOffset ? 'overlaps the tensor before it' : 'leaves a gap before it';
+      throw new SafetensorsError(
+        `${fileName}: tensor "${info.name}" starts at data offset ${info.byteOffset - dataStart}, which ${problem} ` +
+          `(expected ${expectedOffset - dataStart}): the header's data_offsets are inconsistent.`,
+      );
+    }
+    expectedOffset += info.byteLength;
+  }
+  if (expectedOffset !== dataStart + dataLength) {
+    throw new SafetensorsError(
+      `${fileName}: the tensors cover ${expectedOffset - dataStart} data bytes but the file has ${dataLength}: ` +
+        'extra bytes after the last tensor (corrupt or not a safetensors file).',
+    );
+  }
+}
+
 function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;
@@ -148,27 +182,52 @@ export interface TensorToWrite {
   data: Uint8Array;
 }
 
-/** Serialises tensors in the safetensors format (used by the fixture generator and tests). */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
+export interface SafetensorsLayout {
+  /** The 8-byte length prefix followed by the JSON header (padded so the data starts 8-byte aligned). */
+  header: Uint8Array;
+  /** Absolute file offset of each tensor's data, in the order given. */
+  offsets: number[];
+  /** Size of the whole file. */
+  totalBytes: number;
+}
+
+/**
+ * Plans a safetensors file: the header bytes and where each tensor's data goes. Lets a writer fill one preallocated
+ * buffer or stream tensor by tensor to a file without ever holding the tensors and the file at the same time.
+ */
+export function safetensorsLayout(
+  tensors: { name: string; dtype: SafetensorsDtype; shape: number[] }[],
+  metadata: Record<string, string> = { format: 'pt' },
+): SafetensorsLayout {
   const header: Record<string, unknown> = { __metadata__: metadata };
+  const dataOffsets: number[] = [];
   let offset = 0;
   for (const t of tensors) {
-    const expected = t.shape.reduce((a, b) => a * b, 1) * bytesPerElement[t.dtype];
-    if (t.data.byteLength !== expected) throw new Error(`${t.name}: ${t.data.byteLength} bytes, shape needs ${expected}`);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    if (t.name === '__metadata__' || t.name in header) throw new Error(`Duplicate or reserved tensor name "${t.name}".`);
+    const byteLength = t.shape.reduce((a, b) => a * b, 1) * bytesPerElement[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + byteLength] };
+    dataOffsets.push(offset);
+    offset += byteLength;
   }
   let headerText = JSON.stringify(header);
   // Pad the header with spaces so the data starts 8-byte aligned (zero-copy typed views).
   headerText += ' '.repeat((8 - ((8 + headerText.length) % 8)) % 8);
   const headerBytes = new TextEncoder().encode(headerText);
-  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
-  out.set(headerBytes, 8);
-  let cursor = 8 + headerBytes.byteLength;
+  const prefixed = new Uint8Array(8 + headerBytes.byteLength);
+  new DataView(prefixed.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
+  prefixed.set(headerBytes, 8);
+  return { header: prefixed, offsets: dataOffsets.map((o) => prefixed.byteLength + o), totalBytes: prefixed.byteLength + offset };
+}
+
+/** Serialises tensors in the safetensors format (used by the fixture generator and tests). */
+export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
   for (const t of tensors) {
-    out.set(t.data, cursor);
-    cursor += t.data.byteLength;
+    const expected = t.shape.reduce((a, b) => a * b, 1) * bytesPerElement[t.dtype];
+    if (t.data.byteLength !== expected) throw new Error(`${t.name}: ${t.data.byteLength} bytes, shape needs ${expected}`);
   }
+  const layout = safetensorsLayout(tensors, metadata);
+  const out = new Uint8Array(layout.totalBytes);
+  out.set(layout.header, 0);
+  tensors.forEach((t, i) => out.set(t.data, layout.offsets[i]));
   return out;
 }

@@ -6,8 +6,8 @@ import { defaultBudgetParams, headCapacities } from '../../src/sparsemm/budgets'
 import { headScoreMatrix, parseScoreFile } from '../../src/sparsemm/score-file';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const llavaScorePath = '/work/shared/reference-scores/llava-v1.6.json';
-const smolvlmConfigPath = '/work/shared/reference-models/SmolVLM-256M-Instruct/config.json';
+import { llavaScorePath } from '../helpers/reference-data';
+import { referenceConfigPath as smolvlmConfigPath } from '../helpers/reference-data';
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -15,7 +15,7 @@ import {
 import { randomHeadScores } from '../../src/sparsemm/random';
 import { headScoreMatrix, parseScoreFile } from '../../src/sparsemm/score-file';
 
-const llavaScorePath = '/work/shared/reference-scores/llava-v1.6.json';
+import { llavaScorePath } from '../helpers/reference-data';
 
 function params(overrides: Partial<BudgetParams>): BudgetParams {
   return { ...defaultBudgetParams, ...overrides };

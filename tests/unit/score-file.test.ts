@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { llavaScorePath } from '../helpers/reference-data';
 import {
   HeadScoreAccumulator,
   ScoreFileError,
@@ -12,7 +13,7 @@ import {
   validateScoreFile,
 } from '../../src/sparsemm/score-file';
 
-const llavaText = readFileSync('/work/shared/reference-scores/llava-v1.6.json', 'utf8');
+const llavaText = readFileSync(llavaScorePath, 'utf8');
 
 describe('parseScoreFile / validateScoreFile', () => {
   it('reads the official LLaVA file (32 x 32 heads, two samples each)', () => {

@@ -1,0 +1,198 @@
+/**
+ * `npm run cli -- generate --model DIR_OR_URL --image FILE --prompt TEXT [options]`: runs the WebGPU engine through
+ * dawn.node and prints the answer, or with --json one object with the answer and its measurements.
+ */
+import { parseArgs } from 'node:util';
+import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
+import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
+import type { KvPolicy } from '../engine/kv-policy';
+import type { GenerateResult } from '../engine/model';
+import { integerOption, numberOption, readText, UsageError } from './args';
+import { openNodeSession, readImageFile } from './node-session';
+
+const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE] [options]
+
+Runs SmolVLM (Idefics3) in our WGSL kernels on dawn.node and prints the answer.
+
+Options:
+  --model M           model folder, http(s) base URL, or hub id (e.g. HuggingFaceTB/SmolVLM-256M-Instruct)
+  --image FILE        image (PNG, JPEG, WebP); omitted: a text-only prompt
+  --prompt TEXT       the question
+  --max-new-tokens N  tokens to generate at most (default 64)
+  --policy P          KV-cache policy: ${budgetPolicies.join(' | ')} (default full)
+  --budget B          average tokens kept per KV head, window included (default ${defaultBudgetParams.budget})
+  --window W          recent prompt tokens every head keeps (default ${defaultBudgetParams.window})
+  --ratio R           sparsemm: share of the budget every head gets (default ${defaultBudgetParams.ratio})
+  --scores FILE       visual-head scores {"<layer>-<head>": [...]} for sparsemm (omitted: uniform scores, with a warning)
+  --temperature T     0 = greedy (default 0)
+  --top-p P           nucleus sampling threshold when T > 0 (default 0.9)
+  --seed S            sampling seed (default 0)
+  --json              print {text, tokenIds, promptTokens, imageTokens, prefillMs, decodeMsPerToken, kvBytes, weightBytes, ...}
+  -h, --help          this text
+`;
+
+interface GenerateArgs {
+  model: string;
+  image: string | null;
+  prompt: string;
+  maxNewTokens: number;
+  policy: BudgetPolicy;
+  params: BudgetParams;
+  scoresPath: string | null;
+  sampling: { temperature: number; topP: number; seed: number } | undefined;
+  json: boolean;
+}
+
+export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      image: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      policy: { type: 'string' },
+      budget: { type: 'string' },
+      window: { type: 'string' },
+      ratio: { type: 'string' },
+      scores: { type: 'string' },
+      temperature: { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!values.model) throw new UsageError('--model is required');
+  if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
+  const policy = values.policy ?? 'full';
+  if (!(budgetPolicies as readonly string[]).includes(policy)) throw new UsageError(`--policy must be one of ${budgetPolicies.join(', ')}, got "${policy}"`);
+  const params: BudgetParams = {
+    ...defaultBudgetParams,
+    budget: integerOption('budget', values.budget, defaultBudgetParams.budget),
+    window: integerOption('window', values.window, defaultBudgetParams.window),
+    ratio: numberOption('ratio', values.ratio, defaultBudgetParams.ratio),
+  };
+  try {
+    validateBudgetParams(params);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const maxNewTokens = integerOption('max-new-tokens', values['max-new-tokens'], 64);
+  if (maxNewTokens < 1) throw new UsageError('--max-new-tokens must be at least 1');
+  const temperature = numberOption('temperature', values.temperature, 0);
+  if (temperature < 0) throw new UsageError('--temperature must be >= 0');
+  const topP = numberOption('top-p', values['top-p'], 0.9);
+  if (!(topP > 0 && topP <= 1)) throw new UsageError('--top-p must be in (0, 1]');
+  return {
+    model: values.model,
+    image: values.image ?? null,
+    prompt: values.prompt,
+    maxNewTokens,
+    policy: policy as BudgetPolicy,
+    params,
+    scoresPath: values.scores ?? null,
+    sampling: temperature > 0 ? { temperature, topP, seed: integerOption('seed', values.seed, 0) } : undefined,
+    json: values.json === true,
+  };
+}
+
+export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'decodeStepMs'> {
+  text: string;
+  policy: BudgetPolicy;
+  budget: number | null;
+  /** Average prompt tokens kept per KV head. */
+  keptTokensPerHead: number;
+  warnings: string[];
+}
+
+export async function run(args: string[]): Promise<void> {
+  let options: GenerateArgs | 'help';
+  try {
+    options = parseGenerateArgs(args);
+  } catch (error) {
+    process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- generate --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options === 'help') {
+    process.stdout.write(help);
+    return;
+  }
+  const { model: modelPath, image: imagePath, prompt, maxNewTokens, policy, params, scoresPath, sampling, json } = options;
+  let image: Awaited<ReturnType<typeof readImageFile>> | null;
+  let scoreText: string | null;
+  try {
+    image = imagePath ? await readImageFile(imagePath) : null;
+    scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
+  } catch (error) {
+    process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+
+  const session = await openNodeSession(modelPath);
+  try {
+    const { config } = session.loaded;
+    const warnings: string[] = [];
+    let headScores: number[][] | undefined;
+    if (policy === 'sparsemm') {
+      if (scoreText !== null) {
+        headScores = headScoreMatrix(parseScoreFile(scoreText), config.text.numLayers, config.text.numHeads);
+      } else {
+        // SparseMM without visual-head scores degenerates to an even split; say so rather than pretend.
+        headScores = Array.from({ length: config.text.numLayers }, () => new Array<number>(config.text.numHeads).fill(1));
+        warnings.push('no --scores file for this model: sparsemm uses uniform head scores (every head gets the same budget)');
+      }
+    }
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    const kvPolicy: KvPolicy | undefined = policy === 'full' ? undefined : { policy, params, headScores };
+
+    const inputs = await session.processor.prepare(image, [{ role: 'user', text: prompt, hasImage: image !== null }]);
+    let printed = '';
+    const streamed: number[] = [];
+    const result = await session.model.generate({
+      inputIds: inputs.inputIds,
+      pixelValues: inputs.pixelValues,
+      numTiles: inputs.numTiles,
+      maxNewTokens,
+      eosTokenIds: session.processor.eosTokenIds,
+      sampling,
+      kvPolicy,
+      onToken: (id) => {
+        if (json) return;
+        // Stream the text as it grows: decode everything so far (multi-byte characters may span tokens).
+        streamed.push(id);
+        const textSoFar = session.processor.decode(streamed, { skipSpecialTokens: true });
+        if (textSoFar.startsWith(printed)) process.stdout.write(textSoFar.slice(printed.length));
+        printed = textSoFar;
+      },
+    });
+    const text = session.processor.decode(result.tokenIds, { skipSpecialTokens: true });
+    const keptAll = result.keptPerHead.flat();
+    const { keptPerHead: _kept, decodeStepMs: _steps, ...measurements } = result;
+    const report: GenerateReport = {
+      text,
+      ...measurements,
+      policy,
+      budget: policy === 'full' ? null : params.budget,
+      keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
+      warnings,
+    };
+    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write('\n');
+      process.stderr.write(
+        `[${result.promptTokens} prompt tokens (${result.imageTokens} image), ${result.tokenIds.length} generated, ` +
+          `prefill ${result.prefillMs.toFixed(0)} ms, decode ${result.decodeMsPerToken.toFixed(1)} ms/token, ` +
+          `KV ${(result.kvBytes / 2 ** 20).toFixed(2)} MiB (full cache ${(result.fullCacheKvBytes / 2 ** 20).toFixed(2)} MiB), policy ${policy}]\n`,
+      );
+    }
+  } finally {
+    session.destroy();
+  }
+}

@@ -1,0 +1,16 @@
+/** Where tests find the real reference files. */
+import { join, resolve } from 'node:path';
+import { defaultReferenceModelDir } from '../../src/model-io/fixture';
+
+const projectRoot = resolve(import.meta.dirname, '..', '..');
+
+/** The real SmolVLM-256M-Instruct config / tokenizer / processor files (vendored in tests/data). */
+export const referenceModelDir = defaultReferenceModelDir();
+export const referenceConfigPath = join(referenceModelDir, 'config.json');
+
+/**
+ * The official SparseMM score file for LLaVA-NeXT-Vicuna-7B (32 x 32 heads), from the workspace's shared reference
+ * folder next to the checkout (`../shared/reference-scores`), or SPARSEMM_REFERENCE_SCORES. Not vendored: its
+ * licence is not stated by the upstream repository.
+ */
+export const llavaScorePath = process.env.SPARSEMM_REFERENCE_SCORES ?? join(projectRoot, '..', 'shared', 'reference-scores', 'llava-v1.6.json');

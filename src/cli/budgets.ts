@@ -90,6 +90,9 @@ export function budgetsFromArgs(args: string[]): { capacity: number[][] } | 'hel
   if (policy === 'sparsemm') {
     if (values.scores === undefined) throw new UsageError('--scores FILE is required by the sparsemm policy');
     headScores = headScoreMatrix(parseScoreFile(readText(values.scores, 'score file')), layers, qHeads);
+    if (headScores.every((row) => row.every((score) => score === 0))) {
+      process.stderr.write('budgets: warning: every head score in the file is zero (no visual head was found); the budget is split evenly\n');
+    }
   }
 
   const result = headCapacities(policy as BudgetPolicy, { layers, qHeads, kvHeads, promptLength, params, headScores });

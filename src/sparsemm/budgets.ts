@@ -147,6 +147,7 @@ export function baseCapacity(params: BudgetParams): number {
  * - `min_cache = int(base * ratio)` truncates the float64 product;
  * - `remain = (base - min_cache) * L * Hq // G` (integer; equals (base - min_cache) * L * Hkv);
  * - `torch.round(score * remain + min_cache)` in float64, ties to even.
+ * All-zero scores (where the official code divides by zero) split the budget evenly, as equal scores would.
  */
 export function sparsemmRawCapacities(headScores: number[][], layers: number, qHeads: number, kvHeads: number, params: BudgetParams): number[][] {
   if (headScores.length !== layers || headScores.some((row) => row.length !== qHeads)) {
@@ -160,12 +161,15 @@ export function sparsemmRawCapacities(headScores: number[][], layers: number, qH
       total += s;
     }
   }
-  if (!(total > 0)) throw new RangeError('all head scores are zero: cannot split the budget by score');
+  // All zero (a visual-head search in which no head ever looked at the text it read): the official code would divide
+  // by zero. Every head then carries the same (lack of) evidence, so we use the limit of equal scores: an even split.
+  const scores = total > 0 ? headScores : headScores.map((row) => row.map(() => 1));
+  if (!(total > 0)) total = layers * qHeads;
   const group = qHeads / kvHeads;
   const base = baseCapacity(params);
   const minCache = pyInt(base * params.ratio);
   const remain = floorDiv((base - minCache) * layers * qHeads, group);
-  return headScores.map((row) => {
+  return scores.map((row) => {
     const normalised = row.map((s) => s / total);
     const caps: number[] = [];
     for (let g = 0; g < kvHeads; g++) {

@@ -14,6 +14,10 @@ export const contentSecurityPolicy = [
   "worker-src 'self' blob:",
   "img-src 'self' blob: data:",
   "style-src 'self' 'unsafe-inline'",
+  // Not covered by default-src: no plugins, no <base> hijacking, no framing of the app.
+  "object-src 'none'",
+  "base-uri 'self'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 const mimeTypes = {

@@ -41,7 +41,14 @@ export class GpuAllocator {
   /** Like create, but waits for the out-of-memory error scope, for the large buffers (weights, KV cache). */
   async createChecked(category: MemoryCategory, size: number, usage: GPUBufferUsageFlags, label: string): Promise<GPUBuffer> {
     this.device.pushErrorScope('out-of-memory');
-    const buffer = this.create(category, size, usage, label);
+    let buffer: GPUBuffer;
+    try {
+      buffer = this.create(category, size, usage, label);
+    } catch (createError) {
+      // Pop the scope we pushed, or it would swallow later, unrelated errors.
+      await this.device.popErrorScope();
+      throw createError;
+    }
     const error = await this.device.popErrorScope();
     if (error) {
       this.destroy(buffer);

@@ -1,5 +1,6 @@
 import { GpuAllocator } from './allocator';
 import { PipelineCache } from './pipelines';
+import { checkRequiredLimits } from './limits';
 import type { ShaderSource } from './shader-source';
 
 export class WebGpuUnavailableError extends Error {
@@ -66,6 +67,8 @@ export class GpuContext {
         'WebGPU is present but no GPU adapter was found. Check chrome://gpu; on machines without a GPU start Chrome with --enable-unsafe-webgpu --enable-unsafe-swiftshader.',
       );
     }
+    // Refuse an adapter below what our kernels need before creating anything, naming the limit.
+    checkRequiredLimits(adapter.limits);
     const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
     const requiredFeatures = wanted.filter((feature) => adapter.features.has(feature));
     const limits = adapter.limits;

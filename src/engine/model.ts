@@ -55,6 +55,7 @@ import { patchify, pixelShuffle } from './ops/vision-prep';
 import { prefillAttention } from './ops/attention';
 import { decodeAttention } from './ops/decode-attention';
 import { KvCompressor, type KvPolicy } from './kv-policy';
+import { checkRequiredLimits } from './limits';
 import type { ModelConfig } from '../model-io/config';
 import type { SafetensorsFile } from '../model-io/safetensors';
 
@@ -242,6 +243,8 @@ export class VlmModel {
 
   /** Uploads the weights (packed bf16, 'weights' category); refuses tensors above the binding limit before allocating. */
   static async load(ctx: GpuContext, weights: SafetensorsFile, config: ModelConfig): Promise<VlmModel> {
+    // This model's shapes against the device's limits (head dim, largest tensor), before any allocation.
+    checkRequiredLimits(ctx.device.limits, config);
     const has = (name: string): boolean => weights.has(name);
     const names = requiredTensorNames(config, has);
     const missing = names.filter((name) => !has(name));

@@ -101,7 +101,8 @@ export function parseModelConfig(input: string | unknown): ModelConfig {
   const modelType = root.model_type;
   if (modelType !== 'idefics3') {
     throw new ModelConfigError(
-      `Unsupported architecture: model_type "${String(modelType)}". SparseMM Web runs Idefics3 models (SmolVLM).`,
+      `Unsupported architecture: model_type "${String(modelType)}". SparseMM Web runs Idefics3 models (SmolVLM): ` +
+        `config.json must say model_type "idefics3", as SmolVLM-256M-Instruct and SmolVLM-500M-Instruct do.`,
     );
   }
   const v = object(root.vision_config, 'vision_config');

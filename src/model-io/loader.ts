@@ -182,8 +182,20 @@ async function readStream(
   signal: AbortSignal | undefined,
   describeFailure: (loaded: number, error: unknown) => ModelLoadError,
 ): Promise<ArrayBuffer> {
+  let preallocated: Uint8Array<ArrayBuffer> | null = null;
+  if (expectedBytes !== null) {
+    try {
+      preallocated = new Uint8Array(expectedBytes);
+    } catch (error) {
+      // A length no ArrayBuffer can hold (a lying header, or a model far too large for this browser's memory).
+      await stream.cancel().catch(() => undefined);
+      throw new ModelLoadError(
+        `${where.file} is ${expectedBytes} bytes, more than this browser can hold in memory (${errorMessage(error)}).`,
+        where.file,
+      );
+    }
+  }
   const reader = stream.getReader();
-  const preallocated = expectedBytes !== null ? new Uint8Array(expectedBytes) : null;
   const chunks: Uint8Array[] = [];
   let loaded = 0;
   try {
@@ -246,7 +258,9 @@ async function downloadFile(
         ? ' (the model may be private or gated)'
         : response.status === 404
           ? ' (no such file: check the model id / URL and revision)'
-          : '';
+          : response.status === 429 || response.status >= 500
+            ? ' (the server failed or is busy; nothing was cached, try again later)'
+            : '';
     const statusText = response.statusText ? ` ${response.statusText}` : '';
     throw new ModelLoadError(`Could not download ${file} from ${url}: HTTP ${response.status}${statusText}${hint}.`, file, url);
   }
@@ -263,7 +277,7 @@ async function downloadFile(
     new ModelLoadError(
       `The download of ${file} from ${url} was cut off after ${loaded}` +
         (expectedBytes !== null ? ` of ${expectedBytes} bytes` : ' bytes') +
-        (error ? `: ${errorMessage(error)}` : '.') +
+        (error ? `: ${errorMessage(error).replace(/\.?$/, '.')}` : '.') +
         ' Nothing was cached; try again.',
       file,
       url,
@@ -422,8 +436,12 @@ export async function loadModelFiles(source: ModelSource, options: LoadFilesOpti
   const newlyAbsent = [...knownAbsent].filter((file) => manifest?.files[file] !== null);
   let cacheWarning: string | undefined;
   if (downloaded.size > 0 || newlyAbsent.length > 0) {
+    const written: string[] = [];
     try {
-      for (const [file, data] of downloaded) await cache.put(`${sourceId}/${file}`, data);
+      for (const [file, data] of downloaded) {
+        written.push(`${sourceId}/${file}`);
+        await cache.put(`${sourceId}/${file}`, data);
+      }
       // The manifest is written last: a cache interrupted half-way has no entry claiming files it lacks.
       const entries: Record<string, number | null> = { ...(manifest?.files ?? {}) };
       for (const [file, data] of files) entries[file] = data.byteLength;
@@ -431,7 +449,10 @@ export async function loadModelFiles(source: ModelSource, options: LoadFilesOpti
       const manifestBytes = new TextEncoder().encode(JSON.stringify({ version: manifestVersion, files: entries } satisfies CacheManifest));
       await cache.put(`${sourceId}/${manifestFileName}`, manifestBytes);
     } catch (error) {
-      cacheWarning = `The model loaded but could not be cached: ${errorMessage(error)}`;
+      // Typically the storage quota. Take back what this attempt wrote: a half-written set would only hold space
+      // (no manifest entry points at it, so it would never be read).
+      for (const key of written) await cache.delete(key).catch(() => undefined);
+      cacheWarning = `The model loaded but could not be cached (it will be downloaded again next time): ${errorMessage(error)}`;
     }
   }
   return { sourceId, config, files, totalBytes: totalSize(files), fromCache: downloaded.size === 0 && newlyAbsent.length === 0, cacheWarning };

@@ -52,8 +52,14 @@ export class FileSystemModelCache implements ModelCache {
     await mkdir(dirname(path), { recursive: true });
     // Write then rename, so a crash mid-write never leaves a short file under the real name.
     const temporary = `${path}.partial-${process.pid}-${Date.now()}`;
-    await writeFile(temporary, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
-    await rename(temporary, path);
+    try {
+      await writeFile(temporary, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      await rename(temporary, path);
+    } catch (error) {
+      // A full disk or a failed rename must not leave a partial file behind (it would hold space forever).
+      await rm(temporary, { force: true }).catch(() => undefined);
+      throw error;
+    }
   }
 
   async delete(key: string): Promise<void> {

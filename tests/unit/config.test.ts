@@ -69,7 +69,8 @@ describe('parseModelConfig', () => {
   it('rejects an unknown model_type with a clear message', () => {
     const llava = { ...minimalConfig(), model_type: 'llava_next' };
     expect(() => parseModelConfig(llava)).toThrow(ModelConfigError);
-    expect(() => parseModelConfig(llava)).toThrow('Unsupported architecture: model_type "llava_next". SparseMM Web runs Idefics3 models (SmolVLM).');
+    expect(() => parseModelConfig(llava)).toThrow('Unsupported architecture: model_type "llava_next". SparseMM Web runs Idefics3 models (SmolVLM): ' +
+        'config.json must say model_type "idefics3", as SmolVLM-256M-Instruct and SmolVLM-500M-Instruct do.');
     const { model_type: _dropped, ...untyped } = minimalConfig();
     expect(() => parseModelConfig(untyped)).toThrow(/model_type "undefined"/);
   });

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryModelCache } from '../../src/model-io/cache';
+import { MemoryModelCache, type ModelCache, type ModelCacheEntry } from '../../src/model-io/cache';
 import { tinyFixtureFiles, writeFixture } from '../../src/model-io/fixture';
 import {
   type LoadProgress,
@@ -29,7 +29,19 @@ interface FakeServerOptions {
   truncate?: Record<string, number>;
   /** Replacement bodies. */
   override?: Record<string, Uint8Array>;
+  /** Files whose body stream errors (a dropped connection) after this many bytes, on the first `failingRequests` requests. */
+  errorAfter?: Record<string, number>;
+  /** How many requests of an `errorAfter` file fail before the server behaves (default: all of them). */
+  failingRequests?: number;
+  /** Files answered with this HTTP status (and a short text body). */
+  status?: Record<string, number>;
+  /** No Content-Length header at all (a chunked response). */
+  noContentLength?: boolean;
+  /** Replacement Content-Length header values. */
+  contentLength?: Record<string, string>;
 }
+
+const statusTexts: Record<number, string> = { 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 /** A fetch over the fixture's files that counts every call and streams bodies in small chunks. */
 function fakeFetch(options: FakeServerOptions = {}): { fetch: typeof fetch; calls: string[] } {
@@ -40,11 +52,19 @@ function fakeFetch(options: FakeServerOptions = {}): { fetch: typeof fetch; call
     const name = url.startsWith(`${baseUrl}/`) ? url.slice(baseUrl.length + 1) : '';
     const body = options.override?.[name] ?? fixture.get(name);
     if (!body || options.missing?.includes(name)) return new Response('Not Found', { status: 404, statusText: 'Not Found' });
+    const status = options.status?.[name];
+    if (status !== undefined) return new Response('server trouble', { status, statusText: statusTexts[status] ?? '' });
     const sent = options.truncate?.[name] ?? body.byteLength;
+    const requestsSoFar = calls.filter((call) => call === url).length;
+    const errorAfter = requestsSoFar <= (options.failingRequests ?? Infinity) ? options.errorAfter?.[name] : undefined;
     const chunkBytes = 4096;
     let offset = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
+        if (errorAfter !== undefined && offset >= errorAfter) {
+          controller.error(new TypeError('network error: connection reset'));
+          return;
+        }
         if (offset >= sent) {
           controller.close();
           return;
@@ -54,7 +74,10 @@ function fakeFetch(options: FakeServerOptions = {}): { fetch: typeof fetch; call
         offset = end;
       },
     });
-    return new Response(stream, { status: 200, headers: { 'content-length': String(body.byteLength) } });
+    const headers: Record<string, string> = options.noContentLength
+      ? {}
+      : { 'content-length': options.contentLength?.[name] ?? String(body.byteLength) };
+    return new Response(stream, { status: 200, headers });
   };
   return { fetch: fetchImpl as typeof fetch, calls };
 }
@@ -259,5 +282,157 @@ describe('loadModel over real HTTP (node:http on 127.0.0.1, global fetch)', () =
   it('the same folder also loads from disk as a files source', async () => {
     const model = await loadModel(await modelDirectorySource(join(root, 'model')), { cache: new MemoryModelCache() });
     expect(bytesOf(model.files.get('tokenizer.json'))).toEqual(Array.from(fixture.get('tokenizer.json') ?? []));
+  });
+});
+
+/** A memory cache that refuses to store a file, as Cache Storage does when the origin's quota is used up. */
+class QuotaLimitedCache implements ModelCache {
+  readonly inner = new MemoryModelCache();
+  constructor(private readonly refuse: (key: string) => boolean) {}
+  get(key: string): Promise<ArrayBuffer | null> {
+    return this.inner.get(key);
+  }
+  async put(key: string, data: ArrayBuffer | Uint8Array): Promise<void> {
+    if (this.refuse(key)) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    await this.inner.put(key, data);
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+  list(): Promise<ModelCacheEntry[]> {
+    return this.inner.list();
+  }
+}
+
+describe('reliability: broken downloads, bad files and a full cache (issue 8)', () => {
+  const weights = fixture.get('model.safetensors') ?? new Uint8Array(0);
+  const weightsUrl = `${baseUrl}/model.safetensors`;
+
+  it('a truncated model.safetensors in a picked folder is refused as truncated', async () => {
+    const files = new Map<string, Blob>();
+    for (const [name, bytes] of fixture) files.set(name, new Blob([name === 'model.safetensors' ? bytes.slice(0, bytes.byteLength - 1000) : bytes.slice()]));
+    const load = loadModel({ kind: 'files', files }, { cache: new MemoryModelCache() });
+    await expect(load).rejects.toThrow(ModelLoadError);
+    await expect(load).rejects.toThrow(/the selected folder: model\.safetensors: tensor ".+" ends at byte \d+, past the end of the file .*truncated/);
+    await expect(load).rejects.toMatchObject({ file: 'model.safetensors' });
+  });
+
+  it('a truncated model.safetensors in a folder on disk is refused as truncated', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sparsemm-truncated-'));
+    try {
+      await writeFixture(dir);
+      await writeFile(join(dir, 'model.safetensors'), weights.slice(0, weights.byteLength >> 1));
+      const load = loadModel(await modelDirectorySource(dir), { cache: new MemoryModelCache() });
+      await expect(load).rejects.toThrow(/model\.safetensors: tensor ".+" ends at byte \d+, past the end of the file \(\d+ bytes\): the file is truncated/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a server that serves a truncated model.safetensors (honest Content-Length) is refused and nothing is cached', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch } = fakeFetch({ override: { 'model.safetensors': weights.slice(0, weights.byteLength - 4096) } });
+    const load = loadModel(source, { cache, fetch });
+    await expect(load).rejects.toThrow(/model\.safetensors: tensor ".+" ends at byte \d+, past the end of the file .*truncated/);
+    expect(await cache.list()).toEqual([]);
+  });
+
+  it('HTTP 500 from the model URL names the file, the status and the URL, and nothing is cached', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch } = fakeFetch({ status: { 'model.safetensors': 500 } });
+    const load = loadModel(source, { cache, fetch });
+    await expect(load).rejects.toThrow(
+      `Could not download model.safetensors from ${weightsUrl}: HTTP 500 Internal Server Error (the server failed or is busy; nothing was cached, try again later).`,
+    );
+    await expect(load).rejects.toMatchObject({ file: 'model.safetensors', url: weightsUrl });
+    expect(await cache.list()).toEqual([]);
+    const configFailure = loadModel(source, { cache, fetch: fakeFetch({ status: { 'config.json': 503 } }).fetch });
+    await expect(configFailure).rejects.toThrow(`Could not download config.json from ${baseUrl}/config.json: HTTP 503 Service Unavailable`);
+  });
+
+  it('a connection dropped half-way caches nothing, and the retry restarts cleanly and succeeds', async () => {
+    const cache = new MemoryModelCache();
+    // The same server drops the weights' connection after 20 chunks on the first request only.
+    const server = fakeFetch({ errorAfter: { 'model.safetensors': 20 * 4096 }, failingRequests: 1 });
+    const first = loadModel(source, { cache, fetch: server.fetch });
+    await expect(first).rejects.toThrow(ModelLoadError);
+    await expect(first).rejects.toThrow(
+      `The download of model.safetensors from ${weightsUrl} was cut off after ${20 * 4096} of ${weights.byteLength} bytes: ` +
+        'network error: connection reset. Nothing was cached; try again.',
+    );
+    // Neither the partial weights nor the files that did arrive are in the cache.
+    expect(await cache.list()).toEqual([]);
+
+    const events: LoadProgress[] = [];
+    const model = await loadModel(source, { cache, fetch: server.fetch, onProgress: (p) => events.push({ ...p }) });
+    expect(server.calls.filter((url) => url === weightsUrl).length).toBe(2);
+    // The retry starts from byte 0, not from where the first attempt stopped.
+    expect(events.find((e) => e.file === 'model.safetensors')?.loadedBytes).toBe(0);
+    expect(bytesOf(model.files.get('model.safetensors'))).toEqual(Array.from(weights));
+    expect((await cache.list()).find((entry) => entry.key.endsWith('/model.safetensors'))?.bytes).toBe(weights.byteLength);
+    // And the cache now serves it without a request.
+    const offline = fakeFetch();
+    expect((await loadModel(source, { cache, fetch: offline.fetch })).fromCache).toBe(true);
+    expect(offline.calls).toEqual([]);
+  });
+
+  it('a server without Content-Length: progress has no total until the end, the model loads and is cached', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch } = fakeFetch({ noContentLength: true });
+    const events: LoadProgress[] = [];
+    const model = await loadModel(source, { cache, fetch, onProgress: (p) => events.push({ ...p }) });
+    const weightEvents = events.filter((e) => e.file === 'model.safetensors');
+    expect(weightEvents.filter((e) => !e.done).every((e) => e.totalBytes === null)).toBe(true);
+    expect(weightEvents.filter((e) => !e.done).length).toBeGreaterThan(10);
+    expect(weightEvents.at(-1)).toMatchObject({ done: true, loadedBytes: weights.byteLength, totalBytes: weights.byteLength });
+    expect(bytesOf(model.files.get('model.safetensors'))).toEqual(Array.from(weights));
+    expect(model.cacheWarning).toBeUndefined();
+    expect((await cache.list()).some((entry) => entry.key.endsWith('/model.safetensors'))).toBe(true);
+  });
+
+  it('a body cut short without Content-Length still fails on the weights check, and nothing is cached', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch } = fakeFetch({ noContentLength: true, truncate: { 'model.safetensors': 40_000 } });
+    await expect(loadModel(source, { cache, fetch })).rejects.toThrow(/model\.safetensors: .*truncated/);
+    expect(await cache.list()).toEqual([]);
+  });
+
+  it('a Content-Length no browser can hold is a clear error, not a RangeError', async () => {
+    const { fetch } = fakeFetch({ contentLength: { 'model.safetensors': String(2 ** 52) } });
+    const load = loadModel(source, { cache: new MemoryModelCache(), fetch });
+    await expect(load).rejects.toThrow(ModelLoadError);
+    await expect(load).rejects.toThrow(`model.safetensors is ${2 ** 52} bytes, more than this browser can hold in memory`);
+  });
+
+  it('a storage quota error while caching still loads the model, with a warning, and leaves no partial set behind', async () => {
+    const cache = new QuotaLimitedCache((key) => key.endsWith('/model.safetensors'));
+    const { fetch } = fakeFetch();
+    const model = await loadModel(source, { cache, fetch });
+    expect(model.weights.has('lm_head.weight')).toBe(true);
+    expect(model.config.text.numLayers).toBe(2);
+    expect(model.cacheWarning).toBe(
+      'The model loaded but could not be cached (it will be downloaded again next time): The quota has been exceeded.',
+    );
+    // config.json etc. were written before the weights failed: they are taken back.
+    expect(await cache.list()).toEqual([]);
+    // The next load downloads again (and works).
+    const again = fakeFetch();
+    const second = await loadModel(source, { cache, fetch: again.fetch });
+    expect(second.fromCache).toBe(false);
+    expect(again.calls).toContain(weightsUrl);
+  });
+
+  it('the filesystem cache leaves no partial file when a write fails', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sparsemm-fscache-'));
+    try {
+      const cache = new FileSystemModelCache(dir);
+      // A directory where the file should go makes the final rename fail after the data was written.
+      await mkdir(join(dir, 'src', 'model.safetensors', 'in-the-way'), { recursive: true });
+      await expect(cache.put('src/model.safetensors', new Uint8Array(1000))).rejects.toThrow();
+      expect((await readdir(join(dir, 'src'))).filter((name) => name.includes('.partial-'))).toEqual([]);
+      expect(await cache.get('src/config.json')).toBeNull();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

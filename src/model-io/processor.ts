@@ -105,6 +105,9 @@ export function configureOnnxWasm(paths: { mjs: string; wasm: string }): void {
   const wasm = env.backends.onnx.wasm;
   if (!wasm) return;
   wasm.wasmPaths = paths;
+  // Otherwise transformers.js imports the wasm factory from a blob: URL (its "wasm cache"), which the app's
+  // Content-Security-Policy (script-src 'self') refuses; the factory is served from our own origin instead.
+  env.useWasmCache = false;
   wasm.numThreads = 1;
   wasm.proxy = false;
   onnxWasmConfigured = true;

@@ -1,12 +1,15 @@
+import type { ReactNode } from 'react';
 import type { InitResult } from '../worker/api';
 import { formatBytes, formatCount } from './format';
 
 interface AdapterPanelProps {
   /** Null while the worker is still asking for an adapter. */
   status: InitResult | null;
+  /** Extra controls shown under the adapter facts (diagnostics). */
+  children?: ReactNode;
 }
 
-export function AdapterPanel({ status }: AdapterPanelProps) {
+export function AdapterPanel({ status, children }: AdapterPanelProps) {
   return (
     <section className="panel" aria-labelledby="adapter-heading" data-testid="adapter-panel">
       <h2 id="adapter-heading">GPU adapter</h2>
@@ -44,6 +47,7 @@ export function AdapterPanel({ status }: AdapterPanelProps) {
               ))}
             </ul>
           </details>
+          {children}
         </>
       )}
     </section>

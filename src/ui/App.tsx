@@ -1,34 +1,286 @@
-import { useEffect, useState } from 'react';
-import type { InitResult } from '../worker/api';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type {
+  AskOptions,
+  AttentionSnapshot,
+  BenchmarkProgress,
+  BenchmarkReport,
+  BudgetPlan,
+  EngineEvent,
+  EngineFeatures,
+  HeadScoresInfo,
+  HeadSearchProgress,
+  InitResult,
+  ModelSummary,
+  RunResult,
+} from '../worker/api';
 import { AdapterPanel } from './AdapterPanel';
-import { getEngine } from './engine-client';
+import { BenchmarkPanel, type BenchmarkRequest } from './BenchmarkPanel';
+import { ChatPanel } from './ChatPanel';
+import { benchmarkProgressProxy, eventProxy, getEngine, searchProgressProxy, tokenProxy } from './engine-client';
+import { ImageDrop, type ShownImage } from './ImageDrop';
+import { MetricsView } from './MetricsView';
 import { ModelPanel } from './ModelPanel';
 import { PlaceholderPanel } from './PlaceholderPanel';
+import { describePolicy, PolicyControls, type PolicySettings } from './PolicyControls';
+import { applyToken, failTurn, finishTurn, type ChatTurn } from './transcript';
 import { readUrlOptions } from './url-params';
+import type { HeadPosition } from './views/types';
+import { VisualHeadsPanel } from './VisualHeadsPanel';
 
 /** Parsed once: the page URL does not change while the app runs. */
 const urlOptions = readUrlOptions(window.location.search);
 
+const defaultSettings: PolicySettings = { policy: 'sparsemm', budget: 256, window: 32, ratio: 0.1, maxNewTokens: 32, compare: false };
+const noFeatures: EngineFeatures = { visualHeadSearch: false, attentionMaps: false, benchmark: false };
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function askOptions(settings: PolicySettings): AskOptions {
+  const { policy, budget, window, ratio, maxNewTokens } = settings;
+  return { policy, budget, window, ratio, maxNewTokens };
+}
+
+/** A file name for exported scores: the model's name with anything unusual replaced. */
+function scoresFileName(summary: ModelSummary | null): string {
+  const base = (summary?.name ?? 'model').replace(/^https?:\/\//, '').replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '');
+  return `${base || 'model'}-visual-head-scores.json`;
+}
+
+/** Why a question cannot be sent now, or null when it can. */
+function whyQuestionsWait(state: {
+  modelLoading: boolean;
+  modelLoaded: boolean;
+  recoveringDevice: boolean;
+  searching: boolean;
+  benchmarkRunning: boolean;
+}): string | null {
+  if (state.modelLoading) return 'Wait for the model to load.';
+  if (!state.modelLoaded) return 'Load a model first.';
+  if (state.recoveringDevice) return 'Wait: the model is being reloaded on a new GPU device.';
+  if (state.searching) return 'Wait for the visual-head search to finish (or cancel it).';
+  if (state.benchmarkRunning) return 'Wait for the benchmark to finish.';
+  return null;
+}
+
 export function App() {
   const [gpuStatus, setGpuStatus] = useState<InitResult | null>(null);
+  const [model, setModel] = useState<ModelSummary | null>(null);
+  const [features, setFeatures] = useState<EngineFeatures>(noFeatures);
+  const [settings, setSettings] = useState<PolicySettings>(defaultSettings);
+  const [image, setImage] = useState<ShownImage | null>(null);
+  const [imageBusy, setImageBusy] = useState(false);
+  const [turns, setTurns] = useState<ChatTurn[]>([]);
+  const [running, setRunning] = useState(false);
+  const [lastRuns, setLastRuns] = useState<RunResult[]>([]);
+  const [plan, setPlan] = useState<BudgetPlan | null>(null);
+  const [scores, setScores] = useState<HeadScoresInfo | null>(null);
+  const [exportText, setExportText] = useState<string | null>(null);
+  const [importError, setImportError] = useState<string | undefined>();
+  const [selectedHead, setSelectedHead] = useState<HeadPosition | undefined>();
+  const [searching, setSearching] = useState(false);
+  const [searchProgress, setSearchProgress] = useState<HeadSearchProgress | undefined>();
+  const [attention, setAttention] = useState<AttentionSnapshot | null>(null);
+  const [probeSamples, setProbeSamples] = useState(16);
+  const [benchmarkReport, setBenchmarkReport] = useState<BenchmarkReport | null>(null);
+  const [benchmarkRunning, setBenchmarkRunning] = useState(false);
+  const [benchmarkProgress, setBenchmarkProgress] = useState<BenchmarkProgress | null>(null);
+  const [benchmarkError, setBenchmarkError] = useState<string | null>(null);
+  const [recoveringDevice, setRecoveringDevice] = useState(false);
+  const [modelLoading, setModelLoading] = useState(false);
+  const [alertMessage, setAlertMessage] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const nextTurnId = useRef(1);
+
+  const showError = useCallback((message: string) => setAlertMessage(message), []);
 
   useEffect(() => {
     let cancelled = false;
-    getEngine()
-      .init()
-      .then(
-        (result) => {
-          if (!cancelled) setGpuStatus(result);
-        },
-        (error: unknown) => {
-          // The worker itself failed to start (e.g. a blocked script): report it like a missing adapter.
-          if (!cancelled) setGpuStatus({ ok: false, error: `The engine worker failed: ${error instanceof Error ? error.message : String(error)}` });
-        },
-      );
+    const engine = getEngine();
+    engine.init().then(
+      (result) => {
+        if (!cancelled) setGpuStatus(result);
+      },
+      (error: unknown) => {
+        // The worker itself failed to start (e.g. a blocked script): report it like a missing adapter.
+        if (!cancelled) setGpuStatus({ ok: false, error: `The engine worker failed: ${messageOf(error)}` });
+      },
+    );
+    engine.features().then((f) => !cancelled && setFeatures(f), () => undefined);
+    void engine.onEvent(
+      eventProxy((event: EngineEvent) => {
+        if (event.type === 'device-lost') {
+          setAlertMessage(event.message);
+          setRecoveringDevice(true);
+        } else if (event.type === 'device-restored') {
+          setAlertMessage(null);
+          setNotice(event.message);
+          setRecoveringDevice(false);
+        } else {
+          setAlertMessage(event.message);
+          setRecoveringDevice(false);
+        }
+      }),
+    );
     return () => {
       cancelled = true;
     };
   }, []);
+
+  // The thumbnail's object URL lives as long as the picture is shown.
+  useEffect(() => {
+    if (!image) return;
+    return () => URL.revokeObjectURL(image.thumbnailUrl);
+  }, [image]);
+
+  const refreshScores = useCallback(async () => {
+    const engine = getEngine();
+    const [info, text] = await Promise.all([engine.headScores(), engine.exportHeadScores()]);
+    setScores(info);
+    setExportText(text);
+  }, []);
+
+  // Budgets follow the policy controls, for the last prompt's length.
+  const { policy, budget, window, ratio, maxNewTokens } = settings;
+  useEffect(() => {
+    if (!model) return;
+    let cancelled = false;
+    getEngine()
+      .planBudgets({ policy, budget, window, ratio, maxNewTokens })
+      .then(
+        (next) => !cancelled && setPlan(next),
+        // Invalid combinations (e.g. a window as large as the budget) show no bars; asking reports the error.
+        () => !cancelled && setPlan(null),
+      );
+    return () => {
+      cancelled = true;
+    };
+  }, [model, policy, budget, window, ratio, maxNewTokens, scores, turns.length, running]);
+
+  // While a model loads nothing else may run; a failed load leaves the previous model (and its chat) in place.
+  const onLoadStart = () => setModelLoading(true);
+  const onLoadEnded = () => setModelLoading(false);
+
+  const onLoaded = (summary: ModelSummary) => {
+    setModelLoading(false);
+    setModel(summary);
+    // A new model starts a new conversation (the worker dropped its history too).
+    setTurns([]);
+    setLastRuns([]);
+    setAttention(null);
+    setSelectedHead(undefined);
+    setImportError(undefined);
+    void refreshScores().catch((error: unknown) => showError(messageOf(error)));
+  };
+
+  const onImageFile = (file: File) => {
+    setImageBusy(true);
+    getEngine()
+      .setImage(file, file.name)
+      .then(
+        (info) => {
+          setImage({ info, thumbnailUrl: URL.createObjectURL(info.thumbnail) });
+          setAlertMessage(null);
+          setAttention(null);
+          if (info.conversationReset) {
+            setTurns([]);
+            setNotice('A new picture starts a new conversation.');
+          }
+        },
+        // The worker keeps the previous picture and the conversation when it rejects a file.
+        (error: unknown) => showError(messageOf(error)),
+      )
+      .finally(() => setImageBusy(false));
+  };
+
+  const ask = (question: string) => {
+    const id = nextTurnId.current++;
+    const options = askOptions(settings);
+    const compare = settings.compare && settings.policy !== 'full';
+    const labels = compare ? ['Full cache', describePolicy(options)] : [describePolicy(options)];
+    setTurns((previous) => [...previous, { id, question, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) }]);
+    setRunning(true);
+    setAlertMessage(null);
+    const onToken = tokenProxy((event) => setTurns((previous) => applyToken(previous, id, event)));
+    const engine = getEngine();
+    const finished: Promise<(RunResult | null)[]> = compare
+      ? engine.compare(question, options, onToken).then((result) => [result.full, result.policy])
+      : engine.ask(question, options, onToken).then((result) => [result]);
+    finished
+      .then(
+        async (results) => {
+          setTurns((previous) => finishTurn(previous, id, results));
+          setLastRuns(results.filter((r): r is RunResult => r !== null));
+          if (features.attentionMaps) setAttention(await engine.lastAttention());
+        },
+        (error: unknown) => {
+          const message = messageOf(error);
+          setTurns((previous) => failTurn(previous, id, message));
+          showError(message);
+        },
+      )
+      .finally(() => setRunning(false));
+  };
+
+  const newChat = () => {
+    getEngine()
+      .newChat()
+      .then(
+        () => {
+          setTurns([]);
+          setNotice(null);
+        },
+        (error: unknown) => showError(messageOf(error)),
+      );
+  };
+
+  const importScores = (file: File) => {
+    file
+      .text()
+      .then((text) => getEngine().importHeadScores(text))
+      .then(
+        async () => {
+          setImportError(undefined);
+          await refreshScores();
+        },
+        (error: unknown) => setImportError(`${file.name}: ${messageOf(error)}`),
+      );
+  };
+
+  const findHeads = () => {
+    setSearching(true);
+    setSearchProgress(undefined);
+    getEngine()
+      .findVisualHeads({ samples: probeSamples }, searchProgressProxy((p) => setSearchProgress(p)))
+      .then(
+        () => refreshScores(),
+        (error: unknown) => showError(messageOf(error)),
+      )
+      .finally(() => setSearching(false));
+  };
+
+  const simulateDeviceLoss = () => {
+    getEngine()
+      .simulateDeviceLoss()
+      .catch((error: unknown) => showError(messageOf(error)));
+  };
+
+  const runBenchmark = (request: BenchmarkRequest) => {
+    setBenchmarkRunning(true);
+    setBenchmarkError(null);
+    setBenchmarkProgress(null);
+    getEngine()
+      .runBenchmark(request, benchmarkProgressProxy((p) => setBenchmarkProgress(p)))
+      .then(
+        (report) => setBenchmarkReport(report),
+        (error: unknown) => setBenchmarkError(messageOf(error)),
+      )
+      .finally(() => setBenchmarkRunning(false));
+  };
+
+  const blockedReason = whyQuestionsWait({ modelLoading, modelLoaded: model !== null, recoveringDevice, searching, benchmarkRunning });
+  const budgetView = plan ? { ...plan, label: describePolicy(settings) } : null;
 
   return (
     <div className="app">
@@ -39,13 +291,105 @@ export function App() {
           that look at the image.
         </p>
       </header>
-      <main className="panels">
-        <AdapterPanel status={gpuStatus} />
-        <ModelPanel initialUrl={urlOptions.modelUrl} autoload={urlOptions.autoload} />
-        <PlaceholderPanel id="chat" title="Image + chat" />
-        <PlaceholderPanel id="visual-heads" title="Visual heads" />
-        <PlaceholderPanel id="metrics" title="Metrics" />
-        <PlaceholderPanel id="benchmark" title="Benchmark" />
+      <div className="alerts" role="alert" data-testid="app-alert">
+        {alertMessage && (
+          <div className="status error alert-banner">
+            <p className="error-text" data-testid="alert-text">
+              {alertMessage}
+            </p>
+            <button type="button" className="secondary small-button" onClick={() => setAlertMessage(null)}>
+              Dismiss
+            </button>
+          </div>
+        )}
+      </div>
+      {notice && (
+        <p className="status ok notice" role="status">
+          {notice}{' '}
+          <button type="button" className="secondary small-button" onClick={() => setNotice(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      <main className="layout">
+        <div className="column side">
+          <AdapterPanel status={gpuStatus}>
+            <details className="diagnostics">
+              <summary>Diagnostics</summary>
+              <p className="muted small">
+                Destroys the GPU device as a driver reset would: the engine reports it, makes a new device and reloads the model from the
+                cache. The chat stays.
+              </p>
+              <button
+                type="button"
+                className="secondary small-button"
+                data-testid="simulate-device-loss"
+                disabled={!model || running || searching || benchmarkRunning || recoveringDevice}
+                onClick={simulateDeviceLoss}
+              >
+                Simulate a GPU device loss
+              </button>
+            </details>
+          </AdapterPanel>
+          <ModelPanel initialUrl={urlOptions.modelUrl} autoload={urlOptions.autoload} onLoadStart={onLoadStart} onLoaded={onLoaded} onLoadEnded={onLoadEnded} />
+        </div>
+        <div className="column center">
+          <ChatPanel
+            turns={turns}
+            running={running}
+            blockedReason={blockedReason}
+            onAsk={ask}
+            onStop={() => void getEngine().stop()}
+            onNewChat={newChat}
+          >
+            <ImageDrop image={image} onFile={onImageFile} busy={imageBusy} disabled={running || searching || benchmarkRunning || modelLoading} />
+            <PolicyControls settings={settings} onChange={setSettings} disabled={running} />
+          </ChatPanel>
+        </div>
+        <div className="column heads">
+          <VisualHeadsPanel
+            modelLoaded={model !== null}
+            scores={scores}
+            budgets={budgetView}
+            selected={selectedHead}
+            onSelect={setSelectedHead}
+            searchAvailable={features.visualHeadSearch}
+            searching={searching}
+            searchProgress={searchProgress}
+            onFind={findHeads}
+            probeSamples={probeSamples}
+            onProbeSamplesChange={setProbeSamples}
+            onCancelSearch={() => void getEngine().stop()}
+            exportText={exportText}
+            onImport={importScores}
+            importError={importError}
+            exportFileName={scoresFileName(model)}
+            attentionAvailable={features.attentionMaps}
+            attention={attention}
+            image={image ? { url: image.thumbnailUrl, width: image.info.width, height: image.info.height } : null}
+          />
+        </div>
+        <div className="column wide">
+          <MetricsView runs={lastRuns} />
+          {features.benchmark ? (
+            <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">
+              <h2 id="benchmark-heading">Benchmark</h2>
+              {model ? (
+                <BenchmarkPanel
+                  report={benchmarkReport}
+                  running={benchmarkRunning}
+                  progress={benchmarkProgress}
+                  onRun={runBenchmark}
+                  error={benchmarkError}
+                />
+              ) : (
+                <p className="muted">Load a model to benchmark it on this GPU.</p>
+              )}
+            </section>
+          ) : (
+            <PlaceholderPanel id="benchmark" title="Benchmark" />
+          )}
+        </div>
       </main>
     </div>
   );

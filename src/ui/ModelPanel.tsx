@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import type { FileProgress, ModelSourceSpec, ModelSummary } from '../worker/api';
+import type { CachedModelInfo, FileProgress, ModelSourceSpec, ModelSummary } from '../worker/api';
 import { getEngine, progressProxy } from './engine-client';
 import { formatBytes, formatCount, formatRate } from './format';
 
@@ -31,9 +31,13 @@ interface ModelPanelProps {
   initialUrl: string | null;
   /** From `&autoload=1`: loads `initialUrl` as soon as the panel mounts. */
   autoload: boolean;
+  /** Called when a load starts, when it succeeds, and when it fails or is cancelled (the previous model then stays). */
+  onLoadStart?: () => void;
+  onLoaded?: (summary: ModelSummary) => void;
+  onLoadEnded?: () => void;
 }
 
-export function ModelPanel({ initialUrl, autoload }: ModelPanelProps) {
+export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoadEnded }: ModelPanelProps) {
   const [sourceKind, setSourceKind] = useState<SourceKind>(initialUrl ? 'url' : 'preset');
   const [preset, setPreset] = useState<string>(modelPresets[0]);
   const [hubId, setHubId] = useState('');
@@ -46,12 +50,32 @@ export function ModelPanel({ initialUrl, autoload }: ModelPanelProps) {
   const loadGeneration = useRef(0);
   const autoloadStarted = useRef(false);
   const ids = useId();
+  const [cached, setCached] = useState<CachedModelInfo[] | null>(null);
+  const [cacheError, setCacheError] = useState<string | null>(null);
+  const refreshCached = () => {
+    getEngine()
+      .listCachedModels()
+      .then(
+        (list) => {
+          setCached(list);
+          setCacheError(null);
+        },
+        (error: unknown) => setCacheError(`The browser cache could not be listed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+  };
+  useEffect(refreshCached, []);
+  const removeCached = (sourceId: string) => {
+    getEngine()
+      .removeCachedModel(sourceId)
+      .then(refreshCached, (error: unknown) => setCacheError(`Could not remove ${sourceId}: ${error instanceof Error ? error.message : String(error)}`));
+  };
 
   const startLoad = (source: ModelSourceSpec) => {
     const generation = ++loadGeneration.current;
     setFormError(null);
     setProgress(new Map());
     setState({ phase: 'loading' });
+    onLoadStart?.();
     const onProgress = progressProxy((update) => {
       if (generation !== loadGeneration.current) return;
       setProgress((previous) => new Map(previous).set(update.file, update));
@@ -60,10 +84,14 @@ export function ModelPanel({ initialUrl, autoload }: ModelPanelProps) {
       .loadModel(source, onProgress)
       .then(
         (summary) => {
-          if (generation === loadGeneration.current) setState({ phase: 'loaded', summary });
+          if (generation !== loadGeneration.current) return;
+          setState({ phase: 'loaded', summary });
+          onLoaded?.(summary);
+          refreshCached();
         },
         (error: unknown) => {
           if (generation !== loadGeneration.current) return;
+          onLoadEnded?.();
           if (error instanceof Error && error.name === 'AbortError') setState({ phase: 'cancelled' });
           else setState({ phase: 'error', message: error instanceof Error ? error.message : String(error) });
         },
@@ -75,6 +103,8 @@ export function ModelPanel({ initialUrl, autoload }: ModelPanelProps) {
     if (!autoload || !initialUrl || autoloadStarted.current) return;
     autoloadStarted.current = true;
     startLoad({ kind: 'url', baseUrl: initialUrl });
+    // startLoad is a new function every render; the autoload happens once per page, on mount.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [autoload, initialUrl]);
 
   const onSubmit = (event: FormEvent) => {
@@ -183,6 +213,7 @@ export function ModelPanel({ initialUrl, autoload }: ModelPanelProps) {
         </div>
       )}
       {state.phase === 'loaded' && <SummaryView summary={state.summary} />}
+      <CachedModels models={cached} error={cacheError} loadedSourceId={state.phase === 'loaded' ? state.summary.sourceId : null} onRemove={removeCached} />
     </section>
   );
 }
@@ -329,5 +360,40 @@ function SummaryView({ summary }: { summary: ModelSummary }) {
         </dd>
       </dl>
     </div>
+  );
+}
+
+function CachedModels({
+  models,
+  error,
+  loadedSourceId,
+  onRemove,
+}: {
+  models: CachedModelInfo[] | null;
+  error: string | null;
+  loadedSourceId: string | null;
+  onRemove: (sourceId: string) => void;
+}) {
+  return (
+    <details className="cached-models" data-testid="cached-models">
+      <summary>Cached models{models ? ` (${models.length})` : ''}</summary>
+      {error && <p className="status error small">{error}</p>}
+      {models && models.length === 0 && <p className="muted small">Nothing cached yet.</p>}
+      {models && models.length > 0 && (
+        <ul className="cached-list">
+          {models.map((model) => (
+            <li key={model.sourceId} data-source-id={model.sourceId}>
+              <span className="file-name">{model.sourceId}</span>
+              <span className="muted small">
+                {formatBytes(model.bytes)} in {model.files} files{model.sourceId === loadedSourceId ? ' · loaded now' : ''}
+              </span>
+              <button type="button" className="secondary small-button" aria-label={`Remove ${model.sourceId} from the cache`} onClick={() => onRemove(model.sourceId)}>
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </details>
   );
 }

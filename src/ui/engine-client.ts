@@ -1,5 +1,5 @@
 import { proxy, wrap, type Remote } from 'comlink';
-import type { EngineApi, ProgressCallback } from '../worker/api';
+import type { BenchmarkProgress, EngineApi, EngineEventCallback, HeadSearchProgress, ProgressCallback, TokenCallback } from '../worker/api';
 
 let engine: Remote<EngineApi> | null = null;
 
@@ -13,6 +13,26 @@ export function getEngine(): Remote<EngineApi> {
 }
 
 /** Wraps a UI callback so the worker can call it across the thread boundary. */
-export function progressProxy(callback: ProgressCallback): ProgressCallback {
+function callbackProxy<T extends (...args: never[]) => void>(callback: T): T {
   return proxy(callback);
+}
+
+export function progressProxy(callback: ProgressCallback): ProgressCallback {
+  return callbackProxy(callback);
+}
+
+export function searchProgressProxy(callback: (progress: HeadSearchProgress) => void): (progress: HeadSearchProgress) => void {
+  return callbackProxy(callback);
+}
+
+export function tokenProxy(callback: TokenCallback): TokenCallback {
+  return callbackProxy(callback);
+}
+
+export function eventProxy(callback: EngineEventCallback): EngineEventCallback {
+  return callbackProxy(callback);
+}
+
+export function benchmarkProgressProxy(callback: (progress: BenchmarkProgress) => void): (progress: BenchmarkProgress) => void {
+  return callbackProxy(callback);
 }

@@ -3,9 +3,21 @@
  * the worker through comlink; every value that crosses the boundary is structured-cloneable
  * (plain objects, arrays, Map, Blob) except callbacks, which the UI wraps with comlink's `proxy`.
  */
+import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport } from '../engine/benchmark';
 import type { AdapterSummary } from '../engine/gpu';
+import type { BudgetPolicy } from '../sparsemm/budgets';
 
-export type { AdapterSummary };
+export type { AdapterSummary, BenchmarkProgress, BenchmarkReport, BudgetPolicy };
+
+/** What the Benchmark tab asks for; the worker adds the loaded model, its head scores and the GPU context. */
+export interface BenchmarkRequestData {
+  promptLengths: number[];
+  policies: BenchmarkPolicySpec[];
+  decodeSteps: number;
+  warmupSteps: number;
+  ratio: number;
+  window: number;
+}
 
 export type InitResult = { ok: true; adapter: AdapterSummary } | { ok: false; error: string };
 
@@ -73,6 +85,190 @@ export interface ModelSummary {
   files: ModelFileSummary[];
 }
 
+/** A picture the worker decoded and will put on the first user message of the conversation. */
+export interface ImageInfo {
+  /** File name as given (shown as text only). */
+  name: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** Size the picture had in the file. */
+  originalWidth: number;
+  originalHeight: number;
+  /** Size handed to the image processor (smaller when the picture was scaled down first). */
+  width: number;
+  height: number;
+  /** True when the picture was larger than the processor would use and was scaled down in the worker. */
+  scaledDown: boolean;
+  /** A small PNG of the picture for the UI (at most 512 px on its longest side). */
+  thumbnail: Blob;
+  /** True when setting this image started a new conversation (the old messages referred to another picture). */
+  conversationReset: boolean;
+}
+
+/** The knobs of one answer. */
+export interface AskOptions {
+  policy: BudgetPolicy;
+  /** Average tokens kept per KV head, the window included (64-2048 in the UI). */
+  budget: number;
+  /** Most recent prompt tokens every head keeps. */
+  window: number;
+  /** SparseMM: share of the prefix budget every head gets regardless of its score. */
+  ratio: number;
+  /** Tokens to generate at most. */
+  maxNewTokens: number;
+}
+
+/** Where the image tokens of a prompt came from (for the attention overlay). */
+export interface ImageTokenLayout {
+  /** Grid of local tiles (0 x 0 when the picture was not split); the global image always follows. */
+  rows: number;
+  cols: number;
+  /** Side of one tile's token grid (sqrt of tokens per tile). */
+  tokensPerSide: number;
+  /** Size the processor resized the picture to before cutting tiles (the tiles cover exactly this). */
+  resizedWidth: number;
+  resizedHeight: number;
+}
+
+/** One decode step of a run. */
+export interface StepRecord {
+  /** Tokens generated after this step (1 = the token from the prefill). */
+  step: number;
+  /** Bytes of the KV cache that hold tokens after this step (kept prompt tokens + generated ones, K and V). */
+  kvBytes: number;
+  /** Wall time of this step; 0 for step 1 (that token comes from the prefill, see prefillMs). */
+  decodeMs: number;
+}
+
+/** Everything measured about one answer. Times are wall clock in the worker. */
+export interface RunMetricsData {
+  promptTokens: number;
+  textTokens: number;
+  imageTokens: number;
+  /** Image encoding + text prefill + picking the first token (the engine's figure). */
+  prefillMs: number;
+  /** From the question reaching the worker (image processing and tokenizing included) to the first token. */
+  timeToFirstTokenMs: number;
+  decodeMsPerToken: number;
+  /** Decode speed: 1000 / decodeMsPerToken (0 when only one token was made). */
+  tokensPerSecond: number;
+  /** Bytes the allocator counted under 'kv' while the answer was generated (measured). */
+  kvBytes: number;
+  /** The engine's own figure for the same cache (GenerateResult.kvBytes); equal to kvBytes when the counts agree. */
+  engineKvBytes: number;
+  /** What the same prompt takes with the full cache. */
+  fullCacheKvBytes: number;
+  /** Largest total the allocator counted over every category while the answer was generated. */
+  totalGpuBytes: number;
+  weightBytes: number;
+  generatedTokens: number;
+  perStep: StepRecord[];
+}
+
+export interface RunResult {
+  /** The answer as text (special tokens and the stop token removed). */
+  answer: string;
+  tokenIds: number[];
+  policy: BudgetPolicy;
+  options: AskOptions;
+  metrics: RunMetricsData;
+  stoppedBy: 'eos' | 'max' | 'cancel';
+  /** Whether the policy compressed the cache (false for full, or a prompt shorter than the budget). */
+  compressed: boolean;
+  /** Prefix tokens kept per [layer][KV head] (the recent window comes on top). */
+  capacities: number[][];
+  /** Recent prompt tokens every KV head keeps besides its prefix selection. */
+  windowLength: number;
+  /** Null when the conversation has no image. */
+  imageLayout: ImageTokenLayout | null;
+  /** Things the person should know, e.g. "no visual-head scores: SparseMM used uniform scores". */
+  warnings: string[];
+}
+
+/** A full-cache answer and the chosen policy's answer to the same question. */
+export interface CompareResult {
+  full: RunResult;
+  /** Null when Stop was pressed during the full-cache run (the second run then does not start). */
+  policy: RunResult | null;
+}
+
+/** A piece of streamed answer. `run` is 0 for a plain answer and the full-cache run of a comparison, 1 for the policy run. */
+export interface TokenEvent {
+  run: 0 | 1;
+  /** Text added since the previous event (may be empty when a token only completes a multi-byte character). */
+  delta: string;
+  /** The whole answer so far. */
+  text: string;
+  /** Tokens generated so far. */
+  tokens: number;
+}
+
+export type TokenCallback = (event: TokenEvent) => void;
+
+/** KV budgets a policy would give the last prompt (for the budget bars before or between runs). */
+export interface BudgetPlan {
+  promptLength: number;
+  compressed: boolean;
+  capacities: number[][];
+  windowLength: number;
+  warnings: string[];
+}
+
+/** A model the browser cache holds. */
+export interface CachedModelInfo {
+  /** The loader's source id ("hub/<id>@<rev>", "url/<base>"). */
+  sourceId: string;
+  bytes: number;
+  files: number;
+}
+
+/** Visual-head scores of the loaded model. */
+export interface HeadScoresInfo {
+  /** Mean score per [layer][query head]. */
+  matrix: number[][];
+  kvHeads: number;
+  /** Where they came from: a search in this browser, an imported file, or the cache of an earlier session. */
+  origin: 'search' | 'import' | 'cache';
+  /** Probe samples per head in the file. */
+  samples: number;
+}
+
+/** Progress of the visual-head search. */
+export interface HeadSearchProgress {
+  done: number;
+  total: number;
+}
+
+export interface HeadSearchOptions {
+  samples: number;
+  seed?: number;
+  maxNewTokens?: number;
+}
+
+/** Attention of the last generated token over the image tokens, per (layer, query head). */
+export interface AttentionSnapshot {
+  layers: number;
+  heads: number;
+  /** weights[layer][head] = one weight per image token in prompt order. */
+  weights: Float32Array[][];
+  layout: ImageTokenLayout;
+}
+
+/** Things the worker reports on its own. */
+export type EngineEvent =
+  | { type: 'device-lost'; message: string }
+  | { type: 'device-restored'; message: string }
+  | { type: 'device-restore-failed'; message: string };
+
+export type EngineEventCallback = (event: EngineEvent) => void;
+
+/** What the worker can do beyond the core chat, decided by which engine modules exist in this build. */
+export interface EngineFeatures {
+  visualHeadSearch: boolean;
+  attentionMaps: boolean;
+  benchmark: boolean;
+}
+
 export interface EngineApi {
   /** Creates the worker's GPUDevice. Safe to call again: later calls return the first result. */
   init(): Promise<InitResult>;
@@ -83,4 +279,48 @@ export interface EngineApi {
   loadModel(source: ModelSourceSpec, onProgress: ProgressCallback): Promise<ModelSummary>;
   /** Aborts a running loadModel (its promise then rejects with an AbortError). */
   cancelLoad(): void;
+  /** Lists the models the browser cache holds, with their sizes. */
+  listCachedModels(): Promise<CachedModelInfo[]>;
+  /** Deletes one cached model (the loaded one stays loaded); resolves with the bytes freed. */
+  removeCachedModel(sourceId: string): Promise<number>;
+  /** Subscribes to worker-side events (device loss and recovery). One subscriber; a new one replaces the old. */
+  onEvent(callback: EngineEventCallback): void;
+  features(): EngineFeatures;
+
+  /**
+   * Decodes a picture for the conversation. Rejects (with a message for people) non-images, empty and corrupt
+   * files; the previous picture then stays. Pictures larger than the processor uses are scaled down first.
+   */
+  setImage(image: Blob, name: string): Promise<ImageInfo>;
+  /**
+   * Answers a question about the current picture, following the conversation so far; streams text through
+   * onToken. Rejects at once when another question is being answered (questions are never interleaved).
+   */
+  ask(question: string, options: AskOptions, onToken: TokenCallback): Promise<RunResult>;
+  /** The same question with the full cache, then with options.policy; the conversation keeps the policy's answer. */
+  compare(question: string, options: AskOptions, onToken: TokenCallback): Promise<CompareResult>;
+  /** Aborts the running answer (it resolves with stoppedBy 'cancel'); the engine stays ready. */
+  stop(): void;
+  /** Drops the conversation (the picture stays). */
+  newChat(): void;
+  /** KV budgets the policy would give the last prompt; null before the first question. */
+  planBudgets(options: AskOptions): BudgetPlan | null;
+
+  /** Scores of the loaded model (from a search, an import or the cache); null when there are none. */
+  headScores(): HeadScoresInfo | null;
+  /** Validates a score file (official JSON) against the loaded model, caches it for this model and uses it. */
+  importHeadScores(json: string): Promise<HeadScoresInfo>;
+  /** The current scores as official JSON text, or null. */
+  exportHeadScores(): string | null;
+  /** Runs the visual-head search on generated OCR probes; rejects when this build has no search. */
+  findVisualHeads(options: HeadSearchOptions, onProgress: (progress: HeadSearchProgress) => void): Promise<HeadScoresInfo>;
+  /** Attention of the last full-cache answer's last token over the image, or null when none was recorded. */
+  lastAttention(): AttentionSnapshot | null;
+  /**
+   * Diagnostics: destroys the GPUDevice as a driver reset would. The worker then does what it does for a real loss
+   * (reports it, makes a new device, reloads the model from the cache, keeps the conversation).
+   */
+  simulateDeviceLoss(): Promise<void>;
+  /** Decode speed and KV memory against prompt length on the loaded model (synthetic cache contents; see its note). */
+  runBenchmark(request: BenchmarkRequestData, onProgress: (progress: BenchmarkProgress) => void): Promise<BenchmarkReport>;
 }

@@ -1,0 +1,126 @@
+import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { AnswerNotes, ComparePanel } from './ComparePanel';
+import type { ChatTurn } from './transcript';
+
+interface ChatPanelProps {
+  turns: ChatTurn[];
+  running: boolean;
+  /** Why questions cannot be asked now (no model, ...); null when they can. */
+  blockedReason: string | null;
+  onAsk: (question: string) => void;
+  onStop: () => void;
+  onNewChat: () => void;
+  /** The picture drop zone and the policy controls, placed above the transcript. */
+  children: ReactNode;
+}
+
+/**
+ * The conversation: transcript (streamed answers, side by side in Compare mode), the question box (Enter
+ * sends, Shift+Enter makes a new line), Stop and New chat. Every answer is rendered as text.
+ */
+export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewChat, children }: ChatPanelProps) {
+  const ids = useId();
+  const [question, setQuestion] = useState('');
+  /** Shown when Enter is pressed while an answer runs: questions wait, they are never interleaved. */
+  const [refusal, setRefusal] = useState<string | null>(null);
+  const logEnd = useRef<HTMLDivElement>(null);
+
+  const lastTurn = turns.at(-1);
+  const streamedLength = lastTurn ? lastTurn.answers.reduce((n, a) => n + a.text.length, 0) : 0;
+  useEffect(() => {
+    logEnd.current?.scrollIntoView?.({ block: 'nearest' });
+  }, [turns.length, streamedLength]);
+
+  const send = () => {
+    const text = question.trim();
+    if (!text || blockedReason) return;
+    if (running) {
+      setRefusal('An answer is still being generated: press Stop or wait for it, then send this question (it is kept in the box).');
+      return;
+    }
+    setRefusal(null);
+    onAsk(text);
+    setQuestion('');
+  };
+
+  const onSubmit = (event: FormEvent) => {
+    event.preventDefault();
+    send();
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    // Enter sends; Shift+Enter (and Enter while an IME composes) inserts a new line.
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  };
+
+  return (
+    <section className="panel chat-panel" aria-labelledby="chat-heading" data-testid="chat-panel">
+      <h2 id="chat-heading">Image + chat</h2>
+      {children}
+      <div className="transcript" role="log" aria-label="Conversation" aria-live="polite" data-testid="transcript">
+        {turns.length === 0 && <p className="muted">Ask a question about the picture. Answers stream here token by token.</p>}
+        {turns.map((turn) => (
+          <article key={turn.id} className="turn" data-testid="turn">
+            <p className="question" data-testid="question-text">
+              <span className="speaker">You</span>
+              {turn.question}
+            </p>
+            {turn.compare ? (
+              <ComparePanel answers={turn.answers} />
+            ) : (
+              turn.answers.map((answer, index) => (
+                <div key={index} className="answer">
+                  <span className="speaker">{answer.label}</span>
+                  <p className="answer-text" data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
+                    {answer.text}
+                    {answer.streaming && <span className="cursor" aria-hidden="true" />}
+                  </p>
+                  <AnswerNotes answer={answer} />
+                </div>
+              ))
+            )}
+            {turn.error && (
+              <p className="status error small" data-testid="turn-error">
+                {turn.error}
+              </p>
+            )}
+          </article>
+        ))}
+        <div ref={logEnd} />
+      </div>
+
+      <form className="ask-form" onSubmit={onSubmit}>
+        <label htmlFor={`${ids}-question`}>Question</label>
+        <textarea
+          id={`${ids}-question`}
+          data-testid="question-input"
+          rows={2}
+          value={question}
+          placeholder={blockedReason ?? 'Ask about the picture (Enter sends, Shift+Enter for a new line)'}
+          onChange={(e) => setQuestion(e.target.value)}
+          onKeyDown={onKeyDown}
+        />
+        <div className="actions">
+          <button type="submit" data-testid="send-button" disabled={running || blockedReason !== null || question.trim() === ''}>
+            Send
+          </button>
+          <button type="button" className="secondary" data-testid="stop-button" onClick={onStop} disabled={!running}>
+            Stop
+          </button>
+          <button type="button" className="secondary" data-testid="new-chat-button" onClick={onNewChat} disabled={running || turns.length === 0}>
+            New chat
+          </button>
+        </div>
+        {blockedReason && <p className="muted small">{blockedReason}</p>}
+        {refusal && running && (
+          <p className="status warning small" role="status" data-testid="ask-refused">
+            {refusal}
+          </p>
+        )}
+      </form>
+    </section>
+  );
+}

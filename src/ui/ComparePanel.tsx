@@ -1,0 +1,89 @@
+import type { RunResult } from '../worker/api';
+import { formatBytes } from './format';
+import { describePolicy } from './PolicyControls';
+import type { ChatAnswer } from './transcript';
+
+interface ComparePanelProps {
+  /** Full cache first, the chosen policy second (streaming or finished). */
+  answers: ChatAnswer[];
+}
+
+function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  return ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
+}
+
+/** policy / full as "0.25x"; empty when either side is missing or zero. */
+function ratio(policy: number | undefined, full: number | undefined): string {
+  if (policy === undefined || full === undefined || !(full > 0) || !(policy >= 0)) return '—';
+  return `${(policy / full).toFixed(2)}x`;
+}
+
+function MetricColumn({ result }: { result: RunResult | undefined }) {
+  if (!result) return <p className="muted small">Metrics appear when this run ends.</p>;
+  const m = result.metrics;
+  return (
+    <dl className="facts compact" data-testid="compare-metrics">
+      <dt>KV cache</dt>
+      <dd data-metric="kv-bytes">{formatBytes(m.kvBytes)}</dd>
+      <dt>Decode</dt>
+      <dd data-metric="decode-ms">{m.decodeMsPerToken > 0 ? `${formatMs(m.decodeMsPerToken)} / token` : '— (one token)'}</dd>
+      <dt>Prefill</dt>
+      <dd>{formatMs(m.prefillMs)}</dd>
+      <dt>First token</dt>
+      <dd>{formatMs(m.timeToFirstTokenMs)}</dd>
+      <dt>Tokens</dt>
+      <dd>{m.generatedTokens}</dd>
+      <dt>Kept</dt>
+      <dd>{result.compressed ? 'compressed' : 'whole prompt'}</dd>
+    </dl>
+  );
+}
+
+/** Two answers to the same question side by side, each with its metric column, and the policy / full ratios. */
+export function ComparePanel({ answers }: ComparePanelProps) {
+  const [full, policy] = answers;
+  const fullResult = full?.result;
+  const policyResult = policy?.result;
+  return (
+    <div className="compare" data-testid="compare-panel">
+      <div className="compare-columns">
+        {answers.map((answer, index) => (
+          <section key={index} className="compare-column" aria-label={answer.label} data-testid="compare-column">
+            <h4>{answer.label}</h4>
+            <p className="answer-text" data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
+              {answer.text}
+              {answer.streaming && <span className="cursor" aria-hidden="true" />}
+            </p>
+            <AnswerNotes answer={answer} />
+            <MetricColumn result={answer.result} />
+          </section>
+        ))}
+      </div>
+      {fullResult && policyResult && (
+        <p className="compare-ratios" data-testid="compare-ratios">
+          <strong>{describePolicy(policyResult.options)} / full cache:</strong> KV bytes{' '}
+          <span data-ratio="kv">{ratio(policyResult.metrics.kvBytes, fullResult.metrics.kvBytes)}</span>, decode ms/token{' '}
+          <span data-ratio="decode">{ratio(policyResult.metrics.decodeMsPerToken, fullResult.metrics.decodeMsPerToken)}</span>
+          {!policyResult.compressed && ' (the prompt is shorter than the budget, so nothing was compressed)'}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Why an answer ended early, and the worker's warnings. */
+export function AnswerNotes({ answer }: { answer: ChatAnswer }) {
+  return (
+    <>
+      {answer.result?.stoppedBy === 'cancel' && <p className="muted small">Stopped.</p>}
+      {answer.result?.stoppedBy === 'max' && <p className="muted small">Reached the token limit.</p>}
+      {answer.skipped && <p className="muted small">Not run: stopped before it started.</p>}
+      {answer.result?.warnings.map((warning) => (
+        <p key={warning} className="status warning small" role="status">
+          {warning}
+        </p>
+      ))}
+    </>
+  );
+}

@@ -1,0 +1,150 @@
+import { useId } from 'react';
+import type { AttentionSnapshot, BudgetPlan, HeadScoresInfo, HeadSearchProgress } from '../worker/api';
+import { AttentionOverlay } from './views/AttentionOverlay';
+import { BudgetBars } from './views/BudgetBars';
+import { HeadHeatmap } from './views/HeadHeatmap';
+import { ScoreFileControls } from './views/ScoreFileControls';
+import type { HeadPosition } from './views/types';
+
+export interface OverlayImage {
+  url: string;
+  width: number;
+  height: number;
+}
+
+interface VisualHeadsPanelProps {
+  modelLoaded: boolean;
+  scores: HeadScoresInfo | null;
+  /** Budgets of the current policy for the last prompt (or of the last run). */
+  budgets: (BudgetPlan & { label: string }) | null;
+  selected: HeadPosition | undefined;
+  onSelect: (head: HeadPosition) => void;
+  searchAvailable: boolean;
+  searching: boolean;
+  searchProgress: HeadSearchProgress | undefined;
+  onFind: () => void;
+  probeSamples: number;
+  onProbeSamplesChange: (samples: number) => void;
+  onCancelSearch: () => void;
+  exportText: string | null;
+  onImport: (file: File) => void;
+  importError: string | undefined;
+  exportFileName: string;
+  attentionAvailable: boolean;
+  attention: AttentionSnapshot | null;
+  image: OverlayImage | null;
+}
+
+const originLabels: Record<HeadScoresInfo['origin'], string> = {
+  search: 'found in this browser',
+  import: 'imported from a file',
+  cache: 'from the browser cache (an earlier search or import)',
+};
+
+/** Visual-head scores (heatmap), the KV budgets they give (bars), and where the selected head looks (overlay). */
+export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
+  const { scores, budgets, selected, attention, image } = props;
+  const samplesId = useId();
+  const overlayWeights =
+    attention && selected && selected.layer < attention.layers && selected.head < attention.heads ? attention.weights[selected.layer][selected.head] : null;
+
+  return (
+    <section className="panel heads-panel" aria-labelledby="heads-heading" data-testid="visual-heads-panel">
+      <h2 id="heads-heading">Visual heads</h2>
+      <div className="field inline-field">
+        <label htmlFor={samplesId}>Probe images for the search</label>
+        <input
+          id={samplesId}
+          type="number"
+          min={1}
+          max={1000}
+          step={1}
+          value={props.probeSamples}
+          disabled={props.searching || !props.modelLoaded}
+          onChange={(e) => {
+            const value = Math.round(e.target.valueAsNumber);
+            if (Number.isFinite(value)) props.onProbeSamplesChange(Math.min(1000, Math.max(1, value)));
+          }}
+        />
+      </div>
+      <ScoreFileControls
+        onFindVisualHeads={props.onFind}
+        searching={props.searching}
+        progress={props.searchProgress}
+        onCancel={props.onCancelSearch}
+        onExport={() => props.exportText}
+        exportFileName={props.exportFileName}
+        canExport={props.exportText !== null}
+        onImport={props.onImport}
+        importError={props.importError}
+        disabled={!props.modelLoaded}
+      />
+      {!props.searchAvailable && (
+        <p className="muted small" data-testid="search-unavailable">
+          Find visual heads is not available yet in this build (the search engine module has not landed); import a score file instead.
+        </p>
+      )}
+      {!props.modelLoaded && <p className="muted small">Load a model to see its heads.</p>}
+      {scores && (
+        <p className="muted small" data-testid="scores-origin">
+          Scores {originLabels[scores.origin]}, {scores.samples} probe {scores.samples === 1 ? 'sample' : 'samples'} per head.
+        </p>
+      )}
+      {props.modelLoaded && (
+        <HeadHeatmap
+          scores={scores?.matrix ?? []}
+          kvHeads={scores?.kvHeads ?? 0}
+          capacities={budgets?.capacities}
+          selected={selected}
+          onSelect={(layer, head) => props.onSelect({ layer, head })}
+        />
+      )}
+
+      <h3>KV budget per head</h3>
+      {budgets ? (
+        <>
+          {budgets.warnings.map((warning) => (
+            <p key={warning} className="status warning small">
+              {warning}
+            </p>
+          ))}
+          {!budgets.compressed && (
+            <p className="muted small">
+              {budgets.label === 'Full cache'
+                ? `The full cache keeps the whole prompt (${budgets.promptLength} tokens) in every head.`
+                : `The last prompt (${budgets.promptLength} tokens) is shorter than the budget: every head keeps the whole prompt.`}
+            </p>
+          )}
+          <BudgetBars capacities={budgets.capacities} windowLength={budgets.windowLength} policyLabel={budgets.label} />
+        </>
+      ) : (
+        <p className="muted small">The budgets depend on the prompt length: ask a question first.</p>
+      )}
+
+      <h3>Where the selected head looks</h3>
+      {!props.attentionAvailable ? (
+        <p className="muted small" data-testid="attention-unavailable">
+          The attention overlay is not available yet in this build (the attention recorder has not landed).
+        </p>
+      ) : !selected ? (
+        <p className="muted small">Select a head in the heatmap.</p>
+      ) : !attention || !image || !overlayWeights ? (
+        <p className="muted small">Ask a question about a picture with the full cache to record where each head looks.</p>
+      ) : (
+        <AttentionOverlay
+          imageUrl={image.url}
+          imageWidth={image.width}
+          imageHeight={image.height}
+          resizedWidth={attention.layout.resizedWidth}
+          resizedHeight={attention.layout.resizedHeight}
+          geometry={{ rows: attention.layout.rows, cols: attention.layout.cols, tokensPerSide: attention.layout.tokensPerSide }}
+          weights={overlayWeights}
+          showGlobal={false}
+          headLabel={`Layer ${selected.layer}, head ${selected.head}`}
+          maxDisplayWidth={420}
+          maxDisplayHeight={420}
+        />
+      )}
+    </section>
+  );
+}

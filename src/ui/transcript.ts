@@ -1,0 +1,50 @@
+/** The chat as the UI keeps it (the worker keeps its own message history for the prompt). */
+import type { RunResult, TokenEvent } from '../worker/api';
+
+export interface ChatAnswer {
+  /** "Full cache", "SparseMM, budget 256", ... */
+  label: string;
+  text: string;
+  streaming: boolean;
+  /** Tokens generated so far (the stop token included). */
+  tokens: number;
+  result?: RunResult;
+  /** The run never started (Stop during the first run of a comparison). */
+  skipped?: boolean;
+}
+
+export interface ChatTurn {
+  id: number;
+  question: string;
+  compare: boolean;
+  answers: ChatAnswer[];
+  /** Set when the question failed; the turn stays in the transcript with the message. */
+  error?: string;
+}
+
+/** Applies a streamed piece of text to its answer. */
+export function applyToken(turns: ChatTurn[], turnId: number, event: TokenEvent): ChatTurn[] {
+  return turns.map((turn) => {
+    if (turn.id !== turnId) return turn;
+    const answers = turn.answers.map((answer, index) => (index === event.run ? { ...answer, text: event.text, tokens: event.tokens, streaming: true } : answer));
+    return { ...turn, answers };
+  });
+}
+
+/** Replaces a turn's answers with the finished results (null = the run did not take place). */
+export function finishTurn(turns: ChatTurn[], turnId: number, results: (RunResult | null)[]): ChatTurn[] {
+  return turns.map((turn) => {
+    if (turn.id !== turnId) return turn;
+    const answers = turn.answers.map((answer, index) => {
+      const result = results[index];
+      return result ? { ...answer, text: result.answer, tokens: result.tokenIds.length, streaming: false, result } : { ...answer, streaming: false, skipped: true };
+    });
+    return { ...turn, answers };
+  });
+}
+
+export function failTurn(turns: ChatTurn[], turnId: number, message: string): ChatTurn[] {
+  return turns.map((turn) =>
+    turn.id === turnId ? { ...turn, error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
+  );
+}

@@ -28,3 +28,23 @@ export function readText(path: string, what: string): string {
     throw new UsageError(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
+
+/**
+ * Runs a subcommand's argument parser: prints the help text for --help, and reports a usage error on stderr with
+ * exit code 2. Returns the options, or null when there is nothing more to do.
+ */
+export function parseCommandArgs<T>(command: string, help: string, parse: () => T | 'help'): T | null {
+  let options: T | 'help';
+  try {
+    options = parse();
+  } catch (error) {
+    process.stderr.write(`${command}: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- ${command} --help)\n`);
+    process.exitCode = 2;
+    return null;
+  }
+  if (options === 'help') {
+    process.stdout.write(help);
+    return null;
+  }
+  return options;
+}

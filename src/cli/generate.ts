@@ -7,7 +7,7 @@ import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetP
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import type { KvPolicy } from '../engine/kv-policy';
 import type { GenerateResult } from '../engine/model';
-import { integerOption, numberOption, readText, UsageError } from './args';
+import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, readImageFile } from './node-session';
 
 const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE] [options]
@@ -107,22 +107,14 @@ export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'de
   budget: number | null;
   /** Average prompt tokens kept per KV head. */
   keptTokensPerHead: number;
+  /** True when every model file came from the cache (a second load makes no network request). */
+  modelFromCache: boolean;
   warnings: string[];
 }
 
 export async function run(args: string[]): Promise<void> {
-  let options: GenerateArgs | 'help';
-  try {
-    options = parseGenerateArgs(args);
-  } catch (error) {
-    process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- generate --help)\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (options === 'help') {
-    process.stdout.write(help);
-    return;
-  }
+  const options = parseCommandArgs('generate', help, () => parseGenerateArgs(args));
+  if (!options) return;
   const { model: modelPath, image: imagePath, prompt, maxNewTokens, policy, params, scoresPath, sampling, json } = options;
   let image: Awaited<ReturnType<typeof readImageFile>> | null;
   let scoreText: string | null;
@@ -181,6 +173,7 @@ export async function run(args: string[]): Promise<void> {
       policy,
       budget: policy === 'full' ? null : params.budget,
       keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
+      modelFromCache: session.loaded.fromCache,
       warnings,
     };
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { findVisualHeads, defaultProbeMaxNewTokens } from '../engine/visual-heads';
 import { headScoringModes, type HeadScoringMode } from '../sparsemm/head-scoring';
 import { headScoreMatrix, serializeScoreFile } from '../sparsemm/score-file';
-import { integerOption, UsageError } from './args';
+import { integerOption, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, stderrProgress } from './node-session';
 import { nodeProbeRenderer } from './probe-canvas';
 
@@ -68,18 +68,8 @@ export function parseHeadsArgs(args: string[]): HeadsArgs | 'help' {
 }
 
 export async function run(args: string[]): Promise<void> {
-  let options: HeadsArgs | 'help';
-  try {
-    options = parseHeadsArgs(args);
-  } catch (error) {
-    process.stderr.write(`heads: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- heads --help)\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (options === 'help') {
-    process.stdout.write(help);
-    return;
-  }
+  const options = parseCommandArgs('heads', help, () => parseHeadsArgs(args));
+  if (!options) return;
   const { samples, seed, mode, maxNewTokens, out } = options;
   const session = await openNodeSession(options.model);
   try {

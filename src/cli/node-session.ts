@@ -53,6 +53,9 @@ export async function openNodeSession(pathOrUrl: string): Promise<NodeSession> {
   };
   const loaded = await loadModelFromPathOrUrl(pathOrUrl, { onProgress });
   bar.end();
+  process.stderr.write(
+    `model: ${loaded.sourceId}, ${mib(loaded.totalBytes)}${loaded.fromCache ? ', every file from the cache (no download)' : ''}\n`,
+  );
   const processor = await createProcessor(loaded);
   const ctx = await createNodeGpuContext();
   try {

@@ -36,6 +36,7 @@ export class GpuContext {
   private readonly paramStaging = new Uint8Array(paramSlotBytes * paramArenaSlots);
   private paramSlot = 0;
   private recorder: Recorder | null = null;
+  private readonly bindGroups = new BindGroupCache();
 
   private constructor(
     readonly device: GPUDevice,
@@ -125,6 +126,11 @@ export class GpuContext {
     return { buffer: this.paramBuffer, offset, size: paramSlotBytes };
   }
 
+  /** A bind group for these exact resources, reused across calls (decode steps repeat the same ones every token). */
+  bindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    return this.bindGroups.get(this.device, pipeline, entries);
+  }
+
   get pendingDispatches(): number {
     return this.paramSlot;
   }
@@ -185,7 +191,7 @@ export class Recorder {
   dispatch(pipeline: GPUComputePipeline, params: ArrayBufferView, buffers: (GPUBuffer | GPUBufferBinding)[], workgroups: number | [number, number, number]): void {
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.ctx.allocParams(params) }];
     buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
-    const bindGroup = this.ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.ctx.bindGroup(pipeline, entries);
     const pass = this.beginPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -226,4 +232,49 @@ export function params(fields: (number | { f: number })[]): Uint32Array {
     else asFloat[i] = v.f;
   });
   return out;
+}
+
+/**
+ * Bind groups keyed by pipeline and the exact buffers, offsets and sizes bound. Creating one per dispatch costs CPU time
+ * on every token (a decode step records hundreds of dispatches), while a decode step binds the same buffers, and the
+ * same parameter slots of the uniform arena, token after token. Keys use an id per GPUBuffer object, never reused, so a
+ * destroyed buffer's entries are simply never asked for again; they age out of the bounded map.
+ */
+class BindGroupCache {
+  private static readonly maxEntries = 4096;
+  private readonly groups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  private nextId = 1;
+
+  get(device: GPUDevice, pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let key = String(this.idOf(this.pipelineIds, pipeline));
+    for (const entry of entries) {
+      const binding = entry.resource as GPUBufferBinding;
+      key += `|${this.idOf(this.bufferIds, binding.buffer)}:${binding.offset ?? 0}:${binding.size ?? -1}`;
+    }
+    let group = this.groups.get(key);
+    if (!group) {
+      group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      if (this.groups.size >= BindGroupCache.maxEntries) {
+        // Drop the oldest quarter (Map keeps insertion order): entries of freed buffers go first.
+        let drop = BindGroupCache.maxEntries / 4;
+        for (const old of this.groups.keys()) {
+          this.groups.delete(old);
+          if (--drop === 0) break;
+        }
+      }
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+
+  private idOf<T extends object>(ids: WeakMap<T, number>, object: T): number {
+    let id = ids.get(object);
+    if (id === undefined) {
+      id = this.nextId++;
+      ids.set(object, id);
+    }
+    return id;
+  }
 }

@@ -4,8 +4,15 @@ import { checkRequiredLimits } from './limits';
 import type { ShaderSource } from './shader-source';
 
 export class WebGpuUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+  /**
+   * @param reason what is missing, in one sentence (the app adds its own how-to-enable list)
+   * @param hint how to enable it, for consumers without such a list (the CLI, logs)
+   */
+  constructor(
+    readonly reason: string,
+    hint: string,
+  ) {
+    super(`${reason} ${hint}`);
     this.name = 'WebGpuUnavailableError';
   }
 }
@@ -59,13 +66,15 @@ export class GpuContext {
   static async create(gpu: GPU | undefined, shaderSource: ShaderSource): Promise<GpuContext> {
     if (!gpu) {
       throw new WebGpuUnavailableError(
-        'WebGPU is not available. Use a recent Chrome or Edge; on Linux start Chrome with --enable-unsafe-webgpu (and --enable-features=Vulkan), or enable chrome://flags/#enable-unsafe-webgpu.',
+        'This browser has no WebGPU API (navigator.gpu is missing).',
+        'Use a recent Chrome or Edge; on Linux start Chrome with --enable-unsafe-webgpu (and --enable-features=Vulkan), or enable chrome://flags/#enable-unsafe-webgpu.',
       );
     }
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
       throw new WebGpuUnavailableError(
-        'WebGPU is present but no GPU adapter was found. Check chrome://gpu; on machines without a GPU start Chrome with --enable-unsafe-webgpu --enable-unsafe-swiftshader.',
+        'WebGPU is present but no GPU adapter was found.',
+        'Check chrome://gpu; on machines without a GPU start Chrome with --enable-unsafe-webgpu --enable-unsafe-swiftshader.',
       );
     }
     // Refuse an adapter below what our kernels need before creating anything, naming the limit.

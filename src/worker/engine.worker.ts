@@ -10,7 +10,7 @@ import '../model-io/onnx-wasm-assets';
 import { expose, releaseProxy } from 'comlink';
 import { AttentionMapRecorder } from '../engine/attention-map';
 import { runBenchmark } from '../engine/benchmark';
-import { GpuContext } from '../engine/gpu';
+import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
 import { findVisualHeads } from '../engine/visual-heads';
 import { probeRenderer } from '../sparsemm/probe-set';
 import { VlmModel, type GenerateResult, type KvPolicy } from '../engine/model';
@@ -118,7 +118,8 @@ async function createGpu(): Promise<InitResult> {
     });
     return { ok: true, adapter: gpu.adapter };
   } catch (error) {
-    return { ok: false, error: errorMessage(error) };
+    // The page lists how to enable WebGPU itself; it only needs what is missing.
+    return { ok: false, error: error instanceof WebGpuUnavailableError ? error.reason : errorMessage(error) };
   }
 }
 

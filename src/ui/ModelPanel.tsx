@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { canPickDirectory, folderFromDrop, pickDirectory, type PickedFolder } from './folder-input';
 import type { CachedModelInfo, FileProgress, ModelSourceSpec, ModelSummary } from '../worker/api';
 import { getEngine, progressProxy } from './engine-client';
 import { formatBytes, formatCount, formatRate } from './format';
@@ -21,10 +22,6 @@ type LoadState =
   | { phase: 'cancelled' }
   | { phase: 'error'; message: string };
 
-interface PickedFolder {
-  name: string;
-  files: Map<string, Blob>;
-}
 
 interface ModelPanelProps {
   /** From `?model=`: selects the URL source with this base URL. */
@@ -249,10 +246,21 @@ function buildSource(
 }
 
 function FolderPicker({ id, folder, onPick }: { id: string; folder: PickedFolder | null; onPick: (folder: PickedFolder | null) => void }) {
+  const [dragging, setDragging] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
   // React's types lack webkitdirectory; set it on the element directly.
   const setDirectoryAttribute = (input: HTMLInputElement | null) => {
     input?.setAttribute('webkitdirectory', '');
   };
+  const accept = (picked: PickedFolder | string | null) => {
+    if (typeof picked === 'string') {
+      setProblem(picked);
+      return;
+    }
+    setProblem(null);
+    if (picked) onPick(picked);
+  };
+  const fail = (error: unknown) => setProblem(`The folder could not be read: ${error instanceof Error ? error.message : String(error)}`);
   return (
     <div className="field">
       <label htmlFor={id}>Model folder (config.json, model.safetensors, tokenizer files)</label>
@@ -263,6 +271,33 @@ function FolderPicker({ id, folder, onPick }: { id: string; folder: PickedFolder
         multiple
         onChange={(e) => onPick(e.target.files ? folderFromFiles(e.target.files) : null)}
       />
+      {canPickDirectory() && (
+        <button type="button" className="secondary" onClick={() => pickDirectory().then(accept, fail)}>
+          Choose a folder…
+        </button>
+      )}
+      <div
+        className={dragging ? 'folder-drop dragging' : 'folder-drop'}
+        aria-label="Drop a model folder here"
+        data-testid="folder-drop"
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setDragging(false);
+          folderFromDrop(e.dataTransfer.items).then(accept, fail);
+        }}
+      >
+        …or drop the model folder here
+      </div>
+      {problem && (
+        <p role="alert" className="status error">
+          {problem}
+        </p>
+      )}
       {folder && (
         <p className="muted">
           {folder.files.size} files from “{folder.name}”

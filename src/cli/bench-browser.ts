@@ -14,21 +14,9 @@ import { createServer, type Plugin } from 'vite';
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport } from '../engine/benchmark';
 import { isFixtureCurrent, writeFixture } from '../model-io/fixture';
 import type { BenchPageSettings } from '../bench-page';
+import { benchmarkChromiumFlags, chromiumPath } from './chromium';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chromiumPath = '/usr/bin/chromium';
-// WebGPU through SwiftShader where there is no GPU; nothing remembered between runs, no side traffic.
-const chromiumFlags = [
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const modelFiles = new Set(['config.json', 'model.safetensors']);
 
 export interface BrowserBenchSettings {
@@ -84,7 +72,7 @@ export async function runBrowserBenchmark(settings: BrowserBenchSettings, onProg
     await server.listen();
     const base = server.resolvedUrls?.local[0];
     if (!base) throw new Error('The Vite dev server did not report a URL.');
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath, headless: true, args: chromiumFlags });
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath, headless: true, args: benchmarkChromiumFlags() });
     try {
       const page = context.pages()[0] ?? (await context.newPage());
       const pageErrors: string[] = [];

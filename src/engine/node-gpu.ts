@@ -1,22 +1,14 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { GpuContext } from './gpu';
 import { nodeShaderSource } from './shaders-node';
+import { hasHardwareVulkanDriver } from './vulkan-drivers';
 
 let liveInstance: GPU | null = null;
 
 const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
-const icdDirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'];
-
-/** A hardware Vulkan driver: an NVIDIA ICD, or a render node with Mesa's drivers (lavapipe alone does not count). */
-function hasHardwareVulkanDriver(): boolean {
-  const nvidia = icdDirs.some((dir) => existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('nvidia')));
-  const renderNode = existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
-  return nvidia || renderNode;
-}
-
 /**
  * WebGPU in Node through dawn.node. On machines without a GPU driver we point Vulkan at the
  * SwiftShader that Debian's chromium package ships (Dawn rejects Mesa's lavapipe).

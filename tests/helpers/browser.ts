@@ -4,29 +4,20 @@
  * how to fix it.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chromiumPath, swiftShaderChromiumFlags } from '../../src/cli/chromium';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 import { startServer, type RunningServer, type ServedRequest } from '../../scripts/serve.mjs';
 
-export const chromiumPath = '/usr/bin/chromium';
+export { chromiumPath };
 export const systemInstallCommand = 'apt-get update && apt-get install -y chromium libvulkan1';
 export const projectRoot = resolve(import.meta.dirname, '../..');
 export const distDir = join(projectRoot, 'dist');
 export const screenshotDir = join(projectRoot, 'test-results');
 
 /** WebGPU through SwiftShader, no network side traffic, nothing remembered between runs. */
-export const chromiumFlags = [
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export const chromiumFlags = swiftShaderChromiumFlags;
 
 export interface BrowserSession {
   context: BrowserContext;

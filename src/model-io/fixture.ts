@@ -16,7 +16,7 @@
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { idefics3Names, textLayerParts, visionLayerParts } from '../engine/model';
+import { idefics3Names, textLayerParts, visionLayerParts } from './idefics3';
 import { type ModelConfig, parseModelConfig } from './config';
 import { safetensorsLayout, SafetensorsFile, type TensorToWrite, writeSafetensors } from './safetensors';
 

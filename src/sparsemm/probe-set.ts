@@ -11,7 +11,14 @@
  * with the same backend.
  */
 import { mulberry32 } from './random';
-import type { RawImageLike } from '../model-io/processor';
+
+/** A rendered probe: RGBA pixels, row-major (the shape the processor's raw-image input takes). */
+export interface ProbeImage {
+  data: Uint8ClampedArray | Uint8Array;
+  width: number;
+  height: number;
+  channels: 4;
+}
 
 /** An axis-aligned rectangle in image pixels: x, y is the top-left corner. */
 export interface ProbeBox {
@@ -289,7 +296,7 @@ export function planProbeSet(seed: number, count: number, measure: TextMeasurer,
 }
 
 /** Draws a plan onto `ctx` (whose canvas is at least plan.width x plan.height) and returns its RGBA pixels. */
-export function renderProbePlan(ctx: ProbeCanvasContext, plan: ProbePlan): RawImageLike {
+export function renderProbePlan(ctx: ProbeCanvasContext, plan: ProbePlan): ProbeImage {
   ctx.fillStyle = plan.background;
   ctx.fillRect(0, 0, plan.width, plan.height);
   for (const decoration of plan.decorations) {
@@ -310,7 +317,7 @@ export function renderProbePlan(ctx: ProbeCanvasContext, plan: ProbePlan): RawIm
 /** Measure + render through one canvas backend; spread it into findVisualHeads' options. */
 export interface ProbeRenderer {
   measureText: TextMeasurer;
-  renderProbe: (plan: ProbePlan) => RawImageLike;
+  renderProbe: (plan: ProbePlan) => ProbeImage;
 }
 
 /** Binds the planner's measurer and the renderer to a canvas factory (a fresh canvas per rendered plan). */

@@ -5,7 +5,7 @@
  */
 import { useState, type FormEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
+import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../worker/api';
 import './views/views.css';
 
 /** What the user asks for; the worker adds the model, its head scores and the GPU context. */

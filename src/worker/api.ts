@@ -3,11 +3,11 @@
  * the worker through comlink; every value that crosses the boundary is structured-cloneable
  * (plain objects, arrays, Map, Blob) except callbacks, which the UI wraps with comlink's `proxy`.
  */
-import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport } from '../engine/benchmark';
+import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
 import type { AdapterSummary } from '../engine/gpu';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 
-export type { AdapterSummary, BenchmarkProgress, BenchmarkReport, BudgetPolicy };
+export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
 
 /** What the Benchmark tab asks for; the worker adds the loaded model, its head scores and the GPU context. */
 export interface BenchmarkRequestData {

@@ -6,7 +6,8 @@
  */
 import type { ModelConfig } from '../../src/model-io/config';
 import type { SafetensorsFile } from '../../src/model-io/safetensors';
-import { idefics3Names, imageTokenRuns, lmHeadName } from '../../src/engine/model';
+import { imageTokenRuns } from '../../src/engine/model';
+import { idefics3Names, lmHeadName } from '../../src/model-io/idefics3';
 import {
   addArrays, argmax, attention, embedding, geluTanh, layerNorm, linear, patchifyReference, pixelShuffleReference, rmsNorm, ropeTorchF32, swiglu,
 } from './cpu-ops';

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idefics3Names, requiredTensorNames } from '../../src/engine/model';
+import { idefics3Names, requiredTensorNames } from '../../src/model-io/idefics3';
 import { bf16ArrayToF32 } from '../../src/model-io/bf16';
 import { parseModelConfig, type ModelConfig } from '../../src/model-io/config';
 import {

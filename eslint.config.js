@@ -31,7 +31,7 @@ const layers = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'bench-results/', 'public/fixtures/', '.fixtures/'] },
+  { ignores: ['dist/', 'node_modules/', 'test-results/', 'bench-results/', 'public/fixtures/', '.fixtures/', '.gpu-kit/', '.gpu-kit-cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

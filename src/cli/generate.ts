@@ -9,6 +9,7 @@ import type { KvPolicy } from '../engine/kv-policy';
 import type { GenerateResult } from '../engine/model';
 import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, readImageFile } from './node-session';
+import { GenerateDump } from './dump';
 
 const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE] [options]
 
@@ -27,6 +28,8 @@ Options:
   --temperature T     0 = greedy (default 0)
   --top-p P           nucleus sampling threshold when T > 0 (default 0.9)
   --seed S            sampling seed (default 0)
+  --dump DIR          write the model's inputs and per-step logits into DIR (.npy + manifest.json, see src/cli/dump.ts)
+                      for scripts/parity/transformers_parity.py; slows decoding (one logits read-back per token)
   --json              print {text, tokenIds, promptTokens, imageTokens, prefillMs, decodeMsPerToken, kvBytes, weightBytes, ...}
   -h, --help          this text
 `;
@@ -41,6 +44,7 @@ interface GenerateArgs {
   scoresPath: string | null;
   sampling: { temperature: number; topP: number; seed: number } | undefined;
   json: boolean;
+  dumpDir: string | null;
 }
 
 export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
@@ -62,6 +66,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
+      dump: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,6 +103,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
     scoresPath: values.scores ?? null,
     sampling: temperature > 0 ? { temperature, topP, seed: integerOption('seed', values.seed, 0) } : undefined,
     json: values.json === true,
+    dumpDir: values.dump ?? null,
   };
 }
 
@@ -115,7 +121,7 @@ export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'de
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('generate', help, () => parseGenerateArgs(args));
   if (!options) return;
-  const { model: modelPath, image: imagePath, prompt, maxNewTokens, policy, params, scoresPath, sampling, json } = options;
+  const { model: modelPath, image: imagePath, prompt, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir } = options;
   let image: Awaited<ReturnType<typeof readImageFile>> | null;
   let scoreText: string | null;
   try {
@@ -145,6 +151,10 @@ export async function run(args: string[]): Promise<void> {
     const kvPolicy: KvPolicy | undefined = policy === 'full' ? undefined : { policy, params, headScores };
 
     const inputs = await session.processor.prepare(image, [{ role: 'user', text: prompt, hasImage: image !== null }]);
+    const dump = dumpDir === null ? null : new GenerateDump(dumpDir, {
+      model: session.loaded.sourceId, prompt, image: imagePath, policy, greedy: sampling === undefined,
+      imageTokenId: config.imageTokenId, imageSeqLen: config.imageSeqLen, vocabSize: config.text.vocabSize,
+    }, inputs);
     let printed = '';
     const streamed: number[] = [];
     const result = await session.model.generate({
@@ -155,6 +165,7 @@ export async function run(args: string[]): Promise<void> {
       eosTokenIds: session.processor.eosTokenIds,
       sampling,
       kvPolicy,
+      onLogits: dump?.onLogits,
       onToken: (id) => {
         if (json) return;
         // Stream the text as it grows: decode everything so far (multi-byte characters may span tokens).
@@ -165,6 +176,7 @@ export async function run(args: string[]): Promise<void> {
       },
     });
     const text = session.processor.decode(result.tokenIds, { skipSpecialTokens: true });
+    dump?.write({ tokenIds: result.tokenIds, text, stoppedBy: result.stoppedBy });
     const keptAll = result.keptPerHead.flat();
     const { keptPerHead: _kept, decodeStepMs: _steps, ...measurements } = result;
     const report: GenerateReport = {

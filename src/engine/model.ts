@@ -74,6 +74,11 @@ export interface GenerateOptions {
   sampling?: { temperature: number; topP: number; seed: number };
   signal?: AbortSignal;
   onToken?: (tokenId: number, stepIndex: number) => void;
+  /**
+   * Debugging / parity checks (generate --dump): the next-token logits f32 [vocab] of each step, read back before the
+   * token is picked (a copy per step: slows decoding; the array is only valid during the call).
+   */
+  onLogits?: (logits: Float32Array, stepIndex: number) => void;
   /** KV-cache budget policy (SparseMM, SnapKV, ...); omitted = the full cache. */
   kvPolicy?: KvPolicy;
   /** Attention probes for visual-head scoring and heatmaps (read the full cache: use them without kvPolicy). */
@@ -460,7 +465,7 @@ export class VlmModel {
    * Cancellation is checked between tokens and resolves with stoppedBy 'cancel' (it does not reject).
    */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
-    const { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds, sampling, signal, onToken, kvPolicy, attentionHooks } = options;
+    const { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds, sampling, signal, onToken, onLogits, kvPolicy, attentionHooks } = options;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     const { text } = this.config;
     const promptTokens = inputIds.length;
@@ -469,8 +474,10 @@ export class VlmModel {
       throw new Error(`generate: the prompt has ${imageTokens} image tokens but ${numTiles} tiles give ${numTiles * this.config.imageSeqLen}`);
     }
     const rng = sampling && sampling.temperature > 0 ? new SeededRng(sampling.seed) : null;
-    const pick = (logits: GPUBuffer): Promise<number> =>
-      this.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined);
+    const pick = async (logits: GPUBuffer): Promise<number> => {
+      if (onLogits) onLogits(await this.ctx.readF32(logits, text.vocabSize), result.tokenIds.length);
+      return this.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined);
+    };
     const compressor = kvPolicy && kvPolicy.policy !== 'full' ? KvCompressor.plan(text, promptTokens, kvPolicy) : null;
     const keptPerHead = compressor?.keptPerHead ?? fullCacheKept(text.numLayers, text.numKvHeads, promptTokens);
     const result: GenerateResult = {

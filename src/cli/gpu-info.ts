@@ -1,0 +1,62 @@
+/**
+ * `npm run cli -- gpu-info [--json] [--require-hardware]`: which WebGPU adapter dawn.node gets on this machine (the
+ * GPU kit's run.sh prints it before benchmarking). --require-hardware exits with code 3 when the adapter is a CPU
+ * emulation (SwiftShader, llvmpipe/lavapipe), so a script never quietly benchmarks one.
+ */
+import { parseArgs } from 'node:util';
+import type { AdapterSummary } from '../engine/gpu';
+import { createNodeGpuContext } from '../engine/node-gpu';
+import { parseCommandArgs, UsageError } from './args';
+
+const help = `Usage: npm run cli -- gpu-info [--json] [--require-hardware]
+
+  --json               print the adapter as one JSON object
+  --require-hardware   exit with code 3 when the adapter is a software (CPU) implementation
+`;
+
+/** A CPU implementation of Vulkan / WebGPU, recognised by the names its adapter reports. */
+export function isSoftwareAdapter(adapter: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseCommandArgs('gpu-info', help, () => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, 'require-hardware': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+    if (values.help) return 'help';
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    return { json: values.json === true, requireHardware: values['require-hardware'] === true };
+  });
+  if (!options) return;
+  const ctx = await createNodeGpuContext();
+  try {
+    const adapter = ctx.adapter;
+    const software = isSoftwareAdapter(adapter);
+    const report = {
+      ...adapter,
+      software,
+      timestampQuery: ctx.hasTimestampQuery,
+      subgroups: ctx.hasSubgroups,
+      vulkanIcd: process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES ?? null,
+    };
+    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write(
+        `Adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}` +
+          `${software ? ' (software: a CPU emulation, not a GPU)' : ''}\n` +
+          `  max storage binding ${(adapter.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, timestamp queries ${ctx.hasTimestampQuery ? 'yes' : 'no'}, subgroups ${ctx.hasSubgroups ? 'yes' : 'no'}\n`,
+      );
+    }
+    if (software && options.requireHardware) {
+      process.stderr.write(
+        'gpu-info: the only WebGPU adapter is a software (CPU) implementation; no hardware GPU driver was found or it failed to load.\n',
+      );
+      process.exitCode = 3;
+    }
+  } finally {
+    ctx.destroy();
+  }
+}

@@ -4,9 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
-import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
-import type { KvPolicy } from '../engine/kv-policy';
+import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
+import { ChatSession } from '../session/chat-session';
 import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, readImageFile } from './node-session';
 import { GenerateDump } from './dump';
@@ -133,50 +133,41 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
 
-  const session = await openNodeSession(modelPath);
+  const node = await openNodeSession(modelPath);
   try {
-    const { config } = session.loaded;
-    const warnings: string[] = [];
-    let headScores: number[][] | undefined;
-    if (policy === 'sparsemm') {
-      if (scoreText !== null) {
-        headScores = headScoreMatrix(parseScoreFile(scoreText), config.text.numLayers, config.text.numHeads);
-      } else {
-        // SparseMM without visual-head scores degenerates to an even split; say so rather than pretend.
-        headScores = Array.from({ length: config.text.numLayers }, () => new Array<number>(config.text.numHeads).fill(1));
-        warnings.push('no --scores file for this model: sparsemm uses uniform head scores (every head gets the same budget)');
-      }
-    }
+    // The same ChatSession the app's worker uses: one policy rule, one prompt, one answer path.
+    const session = new ChatSession({ noScoresHint: 'Pass --scores FILE (see the heads command).', recordAttention: false });
+    // The CLI hands the processor the picture as read (no scaling down first), so no longest edge applies.
+    session.attachModel({ sourceId: node.loaded.sourceId, model: node.model, processor: node.processor, processorLongestEdge: Infinity }, null);
+    if (scoreText !== null && policy === 'sparsemm') await session.useHeadScores(parseScoreFile(scoreText), 'import');
+    if (image) session.setImage(image, imagePath ?? 'image');
+    const askOptions = { policy, budget: params.budget, window: params.window, ratio: params.ratio, maxNewTokens, sampling };
+    const { warnings } = session.policyFor(askOptions);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    const kvPolicy: KvPolicy | undefined = policy === 'full' ? undefined : { policy, params, headScores };
 
-    const inputs = await session.processor.prepare(image, [{ role: 'user', text: prompt, hasImage: image !== null }]);
-    const dump = dumpDir === null ? null : new GenerateDump(dumpDir, {
-      model: session.loaded.sourceId, prompt, image: imagePath, policy, greedy: sampling === undefined,
-      imageTokenId: config.imageTokenId, imageSeqLen: config.imageSeqLen, vocabSize: config.text.vocabSize,
-    }, inputs);
     let printed = '';
-    const streamed: number[] = [];
-    const result = await session.model.generate({
-      inputIds: inputs.inputIds,
-      pixelValues: inputs.pixelValues,
-      numTiles: inputs.numTiles,
-      maxNewTokens,
-      eosTokenIds: session.processor.eosTokenIds,
-      sampling,
-      kvPolicy,
-      onLogits: dump?.onLogits,
-      onToken: (id) => {
-        if (json) return;
-        // Stream the text as it grows: decode everything so far (multi-byte characters may span tokens).
-        streamed.push(id);
-        const textSoFar = session.processor.decode(streamed, { skipSpecialTokens: true });
-        if (textSoFar.startsWith(printed)) process.stdout.write(textSoFar.slice(printed.length));
-        printed = textSoFar;
+    // Made once the prompt is prepared (the dump records the processor's inputs).
+    const dump: { current: GenerateDump | null } = { current: null };
+    const { config } = node.loaded;
+    const { generation: result } = await session.answer(prompt, {
+      ...askOptions,
+      onPrepared: (inputs) => {
+        if (dumpDir === null) return;
+        dump.current = new GenerateDump(dumpDir, {
+          model: node.loaded.sourceId, prompt, image: imagePath, policy, greedy: sampling === undefined,
+          imageTokenId: config.imageTokenId, imageSeqLen: config.imageSeqLen, vocabSize: config.text.vocabSize,
+        }, inputs);
       },
+      // Only with --dump: reading the logits back costs a copy per step.
+      onLogits: dumpDir === null ? undefined : (logits, step) => dump.current?.onLogits(logits, step),
+    }, (event) => {
+      if (json) return;
+      // Stream the text as it grows (multi-byte characters may span tokens, so a rewritten tail is not printed twice).
+      if (event.text.startsWith(printed)) process.stdout.write(event.text.slice(printed.length));
+      printed = event.text;
     });
-    const text = session.processor.decode(result.tokenIds, { skipSpecialTokens: true });
-    dump?.write({ tokenIds: result.tokenIds, text, stoppedBy: result.stoppedBy });
+    const text = node.processor.decode(result.tokenIds, { skipSpecialTokens: true });
+    dump.current?.write({ tokenIds: result.tokenIds, text, stoppedBy: result.stoppedBy });
     const keptAll = result.keptPerHead.flat();
     const { keptPerHead: _kept, decodeStepMs: _steps, ...measurements } = result;
     const report: GenerateReport = {
@@ -185,7 +176,7 @@ export async function run(args: string[]): Promise<void> {
       policy,
       budget: policy === 'full' ? null : params.budget,
       keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
-      modelFromCache: session.loaded.fromCache,
+      modelFromCache: node.loaded.fromCache,
       warnings,
     };
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -198,6 +189,6 @@ export async function run(args: string[]): Promise<void> {
       );
     }
   } finally {
-    session.destroy();
+    node.destroy();
   }
 }

@@ -19,10 +19,10 @@
  */
 import type { ModelConfig } from '../model-io/config';
 import type { SafetensorsFile } from '../model-io/safetensors';
-import { defaultBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
+import type { BudgetPolicy } from '../sparsemm/budgets';
 import type { AdapterSummary, GpuContext } from './gpu';
 import { RaggedKvCache } from './kv-cache';
-import { KvCompressor, type KvPolicy } from './kv-policy';
+import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, VlmModel } from './model';
 import { argmax } from './ops/sampling';
 import { packedBf16Bytes } from './weights';
@@ -294,8 +294,9 @@ interface LiveRun {
 }
 
 function kvPolicyFor(spec: BenchmarkPolicySpec, options: BenchmarkOptions): KvPolicy {
-  const params: BudgetParams = { ...defaultBudgetParams, budget: spec.budget, window: options.window, ratio: options.ratio };
-  return { policy: spec.policy, params, headScores: options.headScores };
+  const kvPolicy = kvPolicyFromOptions({ ...spec, window: options.window, ratio: options.ratio }, options.headScores);
+  if (!kvPolicy) throw new Error('The full cache has no KV policy to plan.');
+  return kvPolicy;
 }
 
 function policyLabel(spec: BenchmarkPolicySpec): string {

@@ -1,6 +1,7 @@
 import type { TextConfig } from '../model-io/config';
 import {
   adakvCapacities,
+  defaultBudgetParams,
   headCapacities,
   streamingKeptPositions,
   type BudgetParams,
@@ -16,6 +17,29 @@ export interface KvPolicy {
   params: BudgetParams;
   /** [layer][queryHead] mean visual-head scores; needed by `sparsemm`. */
   headScores?: number[][];
+}
+
+/** The knobs a person (UI, CLI flags, benchmark spec) sets for a KV policy; the rest of BudgetParams is the default. */
+export interface KvPolicyOptions {
+  policy: BudgetPolicy;
+  /** Average tokens kept per KV head, the window included. */
+  budget: number;
+  window: number;
+  ratio: number;
+}
+
+/**
+ * The one way from KV options to the engine's KvPolicy (worker, CLI and benchmark): undefined for the full cache.
+ * `headScores` ([layer][query head]) is read by `sparsemm` only.
+ */
+export function kvPolicyFromOptions(options: KvPolicyOptions, headScores?: number[][]): KvPolicy | undefined {
+  if (options.policy === 'full') return undefined;
+  return { policy: options.policy, params: budgetParamsFromOptions(options), headScores };
+}
+
+/** The budget parameters of `options`: its budget, window and ratio, the defaults for the rest. */
+export function budgetParamsFromOptions(options: KvPolicyOptions): BudgetParams {
+  return { ...defaultBudgetParams, budget: options.budget, window: options.window, ratio: options.ratio };
 }
 
 /**

@@ -39,6 +39,9 @@ export interface RawImageLike {
   channels: 1 | 2 | 3 | 4;
 }
 
+/** What the processor takes as a picture: a transformers RawImage (the CLI's decoder) or plain pixels (the worker's). */
+export type ProcessorImage = RawImage | RawImageLike;
+
 export interface PreparedInputs {
   inputIds: Uint32Array;
   /** [numTiles, 3, tileHeight, tileWidth], normalised as the model expects. Empty without an image. */
@@ -56,7 +59,7 @@ export interface PreparedInputs {
 }
 
 export interface VlmProcessor {
-  prepare(image: RawImage | RawImageLike | null, messages: ChatMessage[]): Promise<PreparedInputs>;
+  prepare(image: ProcessorImage | null, messages: ChatMessage[]): Promise<PreparedInputs>;
   /** The prompt text after the chat template (before `<image>` expansion). */
   chatPrompt(messages: ChatMessage[]): string;
   tokenize(text: string): number[];

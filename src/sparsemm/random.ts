@@ -35,3 +35,11 @@ export function randomHeadScores(layers: number, qHeads: number, seed: number): 
   }
   return scores;
 }
+
+/**
+ * Equal per-query-head scores: what SparseMM uses for a model without visual-head scores. The allocation formula then
+ * gives every head the same share, i.e. an even split of the budget (callers say so to the person).
+ */
+export function uniformHeadScores(layers: number, qHeads: number): number[][] {
+  return Array.from({ length: layers }, () => new Array<number>(qHeads).fill(1));
+}

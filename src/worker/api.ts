@@ -6,18 +6,40 @@
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
 import type { AdapterSummary } from '../engine/gpu';
 import type { BudgetPolicy } from '../sparsemm/budgets';
+import type {
+  AskOptions,
+  AttentionSnapshot,
+  BenchmarkRequestData,
+  BudgetPlan,
+  CompareResult,
+  HeadScoresInfo,
+  HeadSearchOptions,
+  HeadSearchProgress,
+  ImageTokenLayout,
+  RunMetricsData,
+  RunResult,
+  StepRecord,
+  TokenCallback,
+  TokenEvent,
+} from '../session/types';
 
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
-
-/** What the Benchmark tab asks for; the worker adds the loaded model, its head scores and the GPU context. */
-export interface BenchmarkRequestData {
-  promptLengths: number[];
-  policies: BenchmarkPolicySpec[];
-  decodeSteps: number;
-  warmupSteps: number;
-  ratio: number;
-  window: number;
-}
+export type {
+  AskOptions,
+  AttentionSnapshot,
+  BenchmarkRequestData,
+  BudgetPlan,
+  CompareResult,
+  HeadScoresInfo,
+  HeadSearchOptions,
+  HeadSearchProgress,
+  ImageTokenLayout,
+  RunMetricsData,
+  RunResult,
+  StepRecord,
+  TokenCallback,
+  TokenEvent,
+};
 
 export type InitResult = { ok: true; adapter: AdapterSummary } | { ok: false; error: string };
 
@@ -105,153 +127,12 @@ export interface ImageInfo {
   conversationReset: boolean;
 }
 
-/** The knobs of one answer. */
-export interface AskOptions {
-  policy: BudgetPolicy;
-  /** Average tokens kept per KV head, the window included (64-2048 in the UI). */
-  budget: number;
-  /** Most recent prompt tokens every head keeps. */
-  window: number;
-  /** SparseMM: share of the prefix budget every head gets regardless of its score. */
-  ratio: number;
-  /** Tokens to generate at most. */
-  maxNewTokens: number;
-}
-
-/** Where the image tokens of a prompt came from (for the attention overlay). */
-export interface ImageTokenLayout {
-  /** Grid of local tiles (0 x 0 when the picture was not split); the global image always follows. */
-  rows: number;
-  cols: number;
-  /** Side of one tile's token grid (sqrt of tokens per tile). */
-  tokensPerSide: number;
-  /** Size the processor resized the picture to before cutting tiles (the tiles cover exactly this). */
-  resizedWidth: number;
-  resizedHeight: number;
-}
-
-/** One decode step of a run. */
-export interface StepRecord {
-  /** Tokens generated after this step (1 = the token from the prefill). */
-  step: number;
-  /** Bytes of the KV cache that hold tokens after this step (kept prompt tokens + generated ones, K and V). */
-  kvBytes: number;
-  /** Wall time of this step; 0 for step 1 (that token comes from the prefill, see prefillMs). */
-  decodeMs: number;
-}
-
-/** Everything measured about one answer. Times are wall clock in the worker. */
-export interface RunMetricsData {
-  promptTokens: number;
-  textTokens: number;
-  imageTokens: number;
-  /** Image encoding + text prefill + picking the first token (the engine's figure). */
-  prefillMs: number;
-  /** From the question reaching the worker (image processing and tokenizing included) to the first token. */
-  timeToFirstTokenMs: number;
-  decodeMsPerToken: number;
-  /** Decode speed: 1000 / decodeMsPerToken (0 when only one token was made). */
-  tokensPerSecond: number;
-  /** Bytes the allocator counted under 'kv' while the answer was generated (measured). */
-  kvBytes: number;
-  /** The engine's own figure for the same cache (GenerateResult.kvBytes); equal to kvBytes when the counts agree. */
-  engineKvBytes: number;
-  /** What the same prompt takes with the full cache. */
-  fullCacheKvBytes: number;
-  /** Largest total the allocator counted over every category while the answer was generated. */
-  totalGpuBytes: number;
-  weightBytes: number;
-  generatedTokens: number;
-  perStep: StepRecord[];
-}
-
-export interface RunResult {
-  /** The answer as text (special tokens and the stop token removed). */
-  answer: string;
-  tokenIds: number[];
-  policy: BudgetPolicy;
-  options: AskOptions;
-  metrics: RunMetricsData;
-  stoppedBy: 'eos' | 'max' | 'cancel';
-  /** Whether the policy compressed the cache (false for full, or a prompt shorter than the budget). */
-  compressed: boolean;
-  /** Prefix tokens kept per [layer][KV head] (the recent window comes on top). */
-  capacities: number[][];
-  /** Recent prompt tokens every KV head keeps besides its prefix selection. */
-  windowLength: number;
-  /** Null when the conversation has no image. */
-  imageLayout: ImageTokenLayout | null;
-  /** Things the person should know, e.g. "no visual-head scores: SparseMM used uniform scores". */
-  warnings: string[];
-}
-
-/** A full-cache answer and the chosen policy's answer to the same question. */
-export interface CompareResult {
-  full: RunResult;
-  /** Null when Stop was pressed during the full-cache run (the second run then does not start). */
-  policy: RunResult | null;
-}
-
-/** A piece of streamed answer. `run` is 0 for a plain answer and the full-cache run of a comparison, 1 for the policy run. */
-export interface TokenEvent {
-  run: 0 | 1;
-  /** Text added since the previous event (may be empty when a token only completes a multi-byte character). */
-  delta: string;
-  /** The whole answer so far. */
-  text: string;
-  /** Tokens generated so far. */
-  tokens: number;
-}
-
-export type TokenCallback = (event: TokenEvent) => void;
-
-/** KV budgets a policy would give the last prompt (for the budget bars before or between runs). */
-export interface BudgetPlan {
-  promptLength: number;
-  compressed: boolean;
-  capacities: number[][];
-  windowLength: number;
-  warnings: string[];
-}
-
 /** A model the browser cache holds. */
 export interface CachedModelInfo {
   /** The loader's source id ("hub/<id>@<rev>", "url/<base>"). */
   sourceId: string;
   bytes: number;
   files: number;
-}
-
-/** Visual-head scores of the loaded model. */
-export interface HeadScoresInfo {
-  /** Mean score per [layer][query head]. */
-  matrix: number[][];
-  kvHeads: number;
-  /** Where they came from: a search in this browser, an imported file, or the cache of an earlier session. */
-  origin: 'search' | 'import' | 'cache';
-  /** Probe samples per head in the file. */
-  samples: number;
-}
-
-/** Progress of the visual-head search. */
-export interface HeadSearchProgress {
-  done: number;
-  total: number;
-}
-
-export interface HeadSearchOptions {
-  samples: number;
-  seed?: number;
-  maxNewTokens?: number;
-}
-
-/** Attention of the last generated token over the image tokens, per (layer, query head). */
-export interface AttentionSnapshot {
-  layers: number;
-  heads: number;
-  /** weights[layer][head] = one weight per image token in prompt order. */
-  weights: Float32Array[][];
-  layout: ImageTokenLayout;
 }
 
 /** Things the worker reports on its own. */

@@ -42,7 +42,7 @@ describe('generate CLI on the tiny fixture', () => {
     const sparse = await generate(['--policy', 'sparsemm', '--budget', '64', '--window', '8']);
     expect(sparse.compressed).toBe(true);
     expect(sparse.kvBytes).toBeLessThan(0.75 * full.kvBytes);
-    expect(sparse.warnings.join(' ')).toMatch(/uniform head scores/);
+    expect(sparse.warnings.join(' ')).toMatch(/SparseMM uses uniform scores/);
 
     const roomy = await generate(['--policy', 'sparsemm', '--budget', String(full.promptTokens + 1)]);
     expect(roomy.compressed).toBe(false);

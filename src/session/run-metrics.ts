@@ -1,5 +1,5 @@
 /** Pure helpers that turn an engine GenerateResult and the allocator's samples into what the UI shows. */
-import type { StepRecord } from './api';
+import type { StepRecord } from './types';
 
 /** The text added since `previous`; when decoding rewrote the tail (a multi-byte character completed), everything after the common prefix. */
 export function textDelta(previous: string, next: string): string {

@@ -1,0 +1,499 @@
+/**
+ * One chat with one model, in process: the model on the GPU and its processor, the picture, the conversation, the
+ * visual-head scores, the KV policy of each answer, its measurements, and Stop. The web worker wraps it (device
+ * creation and loss, comlink, caches, progress throttling); the CLI commands use it directly, so an answer is
+ * computed by the same code in both.
+ *
+ * One job runs at a time (a question, a search or a benchmark): a second one is refused, never interleaved.
+ */
+import { AttentionMapRecorder } from '../engine/attention-map';
+import { budgetParamsFromOptions } from '../engine/kv-policy';
+import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
+import type { GenerateOptions, GenerateResult, VlmModel } from '../engine/model';
+import { findVisualHeads } from '../engine/visual-heads';
+import type { ChatMessage, PreparedInputs, ProcessorImage, VlmProcessor } from '../model-io/processor';
+import { headCapacities } from '../sparsemm/budgets';
+import type { ProbeRenderer } from '../sparsemm/probe-set';
+import { headScoreMatrix, parseScoreFile, scoreFileShape, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
+import { errorMessage } from '../errors';
+import { benchmarkHeadScores, choosePolicy } from './policy';
+import { PeakSampler, prefixCapacities, stepRecords, textDelta } from './run-metrics';
+import type {
+  AskOptions,
+  AttentionSnapshot,
+  BenchmarkRequestData,
+  BudgetPlan,
+  CompareResult,
+  HeadScoresInfo,
+  HeadSearchOptions,
+  HeadSearchProgress,
+  ImageTokenLayout,
+  RunResult,
+  TokenCallback,
+} from './types';
+
+/** The model as a session holds it: on the GPU, plus the processor (the weights file is not kept). */
+export interface SessionModel {
+  /** The loader's stable id of the source (also the key of its cached scores). */
+  sourceId: string;
+  model: VlmModel;
+  processor: VlmProcessor;
+  /** Longest picture edge the image processor uses (preprocessor_config size.longest_edge). */
+  processorLongestEdge: number;
+}
+
+export interface ChatSessionOptions {
+  /** Appended to the uniform-scores warning: how to get visual-head scores in this front end. */
+  noScoresHint: string;
+  /** Called after the session adopts new scores (search or import), e.g. to cache them; failures are only logged. */
+  saveScores?: (sourceId: string, file: HeadScoreFile) => Promise<void>;
+  /** Record where each head looks on full-cache answers about a picture (the app's overlay); default true. */
+  recordAttention?: boolean;
+}
+
+/** Options of one answer: the person's knobs plus, for the CLI, sampling (greedy when absent) and inspection hooks. */
+export interface SessionAskOptions extends AskOptions {
+  sampling?: GenerateOptions['sampling'];
+  /** Called with the processor's inputs of the prompt, before the model runs. */
+  onPrepared?: (inputs: PreparedInputs) => void;
+  /** The engine's per-step logits hook (a copy per step: leave it out unless something reads them). */
+  onLogits?: GenerateOptions['onLogits'];
+}
+
+/** One answer as the session computed it: what the app shows, and the engine's own result (for the CLI's report). */
+export interface SessionAnswer {
+  result: RunResult;
+  generation: GenerateResult;
+}
+
+interface HeadScores {
+  file: HeadScoreFile;
+  matrix: number[][];
+  origin: HeadScoresInfo['origin'];
+}
+
+function checkAskOptions(options: AskOptions): void {
+  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1 || options.maxNewTokens > 4096) {
+    throw new Error(`maxNewTokens must be a whole number from 1 to 4096 (got ${options.maxNewTokens}).`);
+  }
+}
+
+/** Answer text without special tokens; the tokenizer refuses an empty list (Stop during the prefill makes none). */
+function decodeAnswer(processor: VlmProcessor, ids: number[]): string {
+  return ids.length === 0 ? '' : processor.decode(ids, { skipSpecialTokens: true });
+}
+
+function imageLayout(prepared: PreparedInputs, model: VlmModel): ImageTokenLayout | null {
+  if (prepared.numTiles === 0) return null;
+  const tile = model.config.vision.imageSize;
+  const split = prepared.imageRows > 0 && prepared.imageCols > 0;
+  return {
+    rows: prepared.imageRows,
+    cols: prepared.imageCols,
+    tokensPerSide: Math.round(Math.sqrt(model.config.imageSeqLen)),
+    resizedWidth: split ? prepared.imageCols * tile : tile,
+    resizedHeight: split ? prepared.imageRows * tile : tile,
+  };
+}
+
+export class ChatSession {
+  private ready: SessionModel | null = null;
+  private image: { pixels: ProcessorImage; name: string } | null = null;
+  /** Messages of the conversation so far (the picture sits on the first user message). */
+  private history: ChatMessage[] = [];
+  private scores: HeadScores | null = null;
+  /** Prompt length of the last question (for budget plans between runs). */
+  private lastPromptLength: number | null = null;
+  /** Where each head looked at the last token of the last full-cache answer about a picture. */
+  private attention: AttentionSnapshot | null = null;
+  private loadController: AbortController | null = null;
+  /** The running job; null when idle. */
+  private runController: AbortController | null = null;
+  /** What the running job is, for the message that refuses a second one. */
+  private runningJob = '';
+  /** Set while the model is re-made on a new device; questions wait for it. */
+  private reloading: Promise<void> | null = null;
+
+  constructor(private readonly options: ChatSessionOptions) {}
+
+  /** The loaded model, or null. */
+  get current(): SessionModel | null {
+    return this.ready;
+  }
+
+  /** Largest picture edge worth keeping: what the processor uses, with a bit more for a sharp thumbnail. */
+  get imageEdgeLimit(): number {
+    return Math.max(this.ready?.processorLongestEdge ?? 2048, 1024);
+  }
+
+  // --- Model lifecycle -------------------------------------------------------------------------------------------
+
+  /** Starts a model load: cancels the one running, if any; the caller passes the signal to the loader. */
+  beginLoad(): AbortController {
+    this.loadController?.abort();
+    const controller = new AbortController();
+    this.loadController = controller;
+    return controller;
+  }
+
+  endLoad(controller: AbortController): void {
+    if (this.loadController === controller) this.loadController = null;
+  }
+
+  cancelLoad(): void {
+    this.loadController?.abort();
+  }
+
+  /** Takes the model out (to free it before a new one is uploaded, or because its device is gone); the chat stays. */
+  detachModel(): SessionModel | null {
+    const ready = this.ready;
+    this.ready = null;
+    return ready;
+  }
+
+  /** A newly loaded model: a new conversation (the picture stays), with the model's cached scores if any. */
+  attachModel(ready: SessionModel, cachedScores: HeadScoreFile | null): void {
+    this.ready = ready;
+    this.history = [];
+    this.lastPromptLength = null;
+    this.attention = null;
+    this.scores = null;
+    if (cachedScores) {
+      const { numLayers, numHeads } = ready.model.config.text;
+      try {
+        this.scores = { file: cachedScores, matrix: headScoreMatrix(cachedScores, numLayers, numHeads), origin: 'cache' };
+      } catch (error) {
+        console.warn(`Ignoring the cached visual-head scores of ${ready.sourceId}: ${errorMessage(error)}`);
+      }
+    }
+  }
+
+  /** The same model re-made on a new device: the conversation, picture and scores stay. */
+  restoreModel(ready: SessionModel): void {
+    this.ready = ready;
+  }
+
+  /** Questions asked while `reload` runs wait for it (and then find the model, or "Load a model first"). */
+  whileReloading(reload: Promise<void>): void {
+    this.reloading = reload;
+    void reload.finally(() => {
+      if (this.reloading === reload) this.reloading = null;
+    });
+  }
+
+  /** Resolves once a reload after a device loss (if one runs) has finished. */
+  async reloaded(): Promise<void> {
+    if (this.reloading) await this.reloading;
+  }
+
+  // --- The one-job rule ------------------------------------------------------------------------------------------
+
+  /** Throws, with a message for people, when a load or another job runs. */
+  checkIdle(what: string): void {
+    if (this.loadController && what !== 'loading another model') throw new Error(`A model is loading: wait for it before ${what}.`);
+    if (this.runController) throw new Error(`The engine is busy ${this.runningJob}: press Stop or wait for it to finish before ${what}.`);
+  }
+
+  /** Aborts the running job (an answer then resolves with stoppedBy 'cancel'). */
+  stop(): void {
+    this.runController?.abort();
+  }
+
+  private async requireReady(): Promise<SessionModel> {
+    if (this.reloading) await this.reloading;
+    if (!this.ready) throw new Error('Load a model first.');
+    return this.ready;
+  }
+
+  /** Runs `body` as the one job: Stop aborts it, others are refused until it ends. */
+  private async asJob<T>(what: string, checkedAs: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.checkIdle(checkedAs);
+    const controller = new AbortController();
+    this.runController = controller;
+    this.runningJob = what;
+    try {
+      return await body(controller.signal);
+    } finally {
+      if (this.runController === controller) this.runController = null;
+    }
+  }
+
+  // --- Picture and conversation ----------------------------------------------------------------------------------
+
+  /** The picture of the conversation; a new picture starts a new conversation. Returns whether one was dropped. */
+  setImage(pixels: ProcessorImage, name: string): boolean {
+    this.checkIdle('changing the picture');
+    const conversationReset = this.history.length > 0;
+    this.image = { pixels, name };
+    this.attention = null;
+    // The old messages were about another picture.
+    this.history = [];
+    this.lastPromptLength = null;
+    return conversationReset;
+  }
+
+  /** Drops the conversation (the picture stays). */
+  newChat(): void {
+    this.checkIdle('starting a new chat');
+    this.history = [];
+    this.lastPromptLength = null;
+  }
+
+  /** The messages of the next prompt: the conversation so far plus the new question; the picture goes on the first user message. */
+  private nextMessages(question: string): ChatMessage[] {
+    const messages: ChatMessage[] = this.history.map((m) => ({ ...m }));
+    messages.push({ role: 'user', text: question });
+    if (this.image) {
+      const firstUser = messages.find((m) => m.role === 'user');
+      if (firstUser) firstUser.hasImage = true;
+    }
+    return messages;
+  }
+
+  /** Answers `question` about the picture, following the conversation; streams text through onToken. */
+  async answer(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<SessionAnswer> {
+    return this.asQuestion(question, options, (ready, prepared, signal, askedAt) => this.runOnce(ready, prepared, options, 0, onToken, signal, askedAt), (a) => a.result.answer);
+  }
+
+  async ask(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<RunResult> {
+    return (await this.answer(question, options, onToken)).result;
+  }
+
+  /** The same question with the full cache, then with options.policy; the conversation keeps the policy's answer. */
+  compare(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<CompareResult> {
+    return this.asQuestion(
+      question,
+      options,
+      async (ready, prepared, signal, askedAt) => {
+        const full = (await this.runOnce(ready, prepared, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
+        // Stopped during the full-cache run: the policy run never starts.
+        if (signal.aborted) return { full, policy: null };
+        const policy = (await this.runOnce(ready, prepared, options, 1, onToken, signal, askedAt)).result;
+        return { full, policy };
+      },
+      (result) => (result.policy ?? result.full).answer,
+    );
+  }
+
+  /** Runs `body` as the one running question: refuses a second, prepares the prompt, records the exchange. */
+  private async asQuestion<T>(
+    question: string,
+    options: SessionAskOptions,
+    body: (ready: SessionModel, prepared: PreparedInputs, signal: AbortSignal, askedAt: number) => Promise<T>,
+    answerOf: (result: T) => string,
+  ): Promise<T> {
+    this.checkIdle('asking another question');
+    const trimmed = question.trim();
+    if (trimmed === '') throw new Error('Type a question first.');
+    checkAskOptions(options);
+    return this.asJob('answering a question', 'asking another question', async (signal) => {
+      const askedAt = performance.now();
+      const ready = await this.requireReady();
+      const messages = this.nextMessages(trimmed);
+      const prepared = await ready.processor.prepare(this.image?.pixels ?? null, messages);
+      this.lastPromptLength = prepared.inputIds.length;
+      options.onPrepared?.(prepared);
+      const result = await body(ready, prepared, signal, askedAt);
+      this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: answerOf(result) }];
+      return result;
+    });
+  }
+
+  /** The engine policy for `options` on the loaded model and what the person should be told about it. */
+  policyFor(options: AskOptions): ReturnType<typeof choosePolicy> {
+    if (!this.ready) throw new Error('Load a model first.');
+    return this.policyOn(options, this.ready);
+  }
+
+  private policyOn(options: AskOptions, ready: SessionModel): ReturnType<typeof choosePolicy> {
+    return choosePolicy(options, this.scores?.matrix ?? null, ready.model.config.text, this.options.noScoresHint);
+  }
+
+  /** One answer with one policy; streams text as `run`. Does not touch the conversation. */
+  private async runOnce(
+    ready: SessionModel,
+    prepared: PreparedInputs,
+    options: SessionAskOptions,
+    run: 0 | 1,
+    onToken: TokenCallback,
+    signal: AbortSignal,
+    askedAt: number,
+  ): Promise<SessionAnswer> {
+    const { model, processor } = ready;
+    const { text } = model.config;
+    const { sampling, onPrepared: _onPrepared, onLogits, ...askOptions } = options;
+    const { kvPolicy, warnings } = this.policyOn(askOptions, ready);
+    const allocator = model.ctx.allocator;
+    const kvPeak = new PeakSampler();
+    const totalPeak = new PeakSampler();
+    const eos = new Set(processor.eosTokenIds);
+    const shownIds: number[] = [];
+    let shownText = '';
+    let firstTokenAt: number | null = null;
+    const startedAt = performance.now();
+    let tokens = 0;
+    // The attention probe reads cache slots as prompt positions: only true of the full cache.
+    const record = (this.options.recordAttention ?? true) && options.policy === 'full' && prepared.numTiles > 0;
+    const recorder =
+      record ? new AttentionMapRecorder(model.ctx, text.numLayers, text.numHeads, prepared.imageTokenPositions) : null;
+
+    let result: GenerateResult;
+    try {
+      result = await model.generate({
+        inputIds: prepared.inputIds,
+        pixelValues: prepared.pixelValues,
+        numTiles: prepared.numTiles,
+        maxNewTokens: options.maxNewTokens,
+        eosTokenIds: processor.eosTokenIds,
+        sampling,
+        onLogits,
+        signal,
+        kvPolicy,
+        attentionHooks: recorder ?? undefined,
+        onToken: (tokenId) => {
+          firstTokenAt ??= performance.now();
+          tokens += 1;
+          // The cache is alive while tokens come: this is the measured KV and total GPU memory of the run.
+          kvPeak.sample(allocator.bytesByCategory().kv);
+          totalPeak.sample(allocator.totalBytes());
+          if (eos.has(tokenId)) return; // the stop token is not shown
+          shownIds.push(tokenId);
+          const nextText = decodeAnswer(processor, shownIds);
+          const delta = textDelta(shownText, nextText);
+          shownText = nextText;
+          void onToken({ run, delta, text: nextText, tokens });
+        },
+      });
+      const layout = imageLayout(prepared, model);
+      if (recorder && layout && recorder.recordedStep !== null) {
+        this.attention = { layers: text.numLayers, heads: text.numHeads, weights: await recorder.read(), layout };
+      }
+    } finally {
+      recorder?.destroy();
+    }
+
+    const windowLength = Math.min(options.window, result.promptTokens);
+    const decodeMsPerToken = result.decodeMsPerToken;
+    const runResult: RunResult = {
+      answer: decodeAnswer(processor, result.tokenIds.filter((id) => !eos.has(id))),
+      tokenIds: result.tokenIds,
+      policy: options.policy,
+      options: { ...askOptions },
+      stoppedBy: result.stoppedBy,
+      compressed: result.compressed,
+      capacities: prefixCapacities(result.keptPerHead, windowLength),
+      windowLength,
+      imageLayout: imageLayout(prepared, model),
+      warnings,
+      metrics: {
+        promptTokens: result.promptTokens,
+        textTokens: result.promptTokens - result.imageTokens,
+        imageTokens: result.imageTokens,
+        prefillMs: result.prefillMs,
+        // Preprocessing (image processor, tokenizer) happens once per question, before the first run starts.
+        timeToFirstTokenMs: (firstTokenAt ?? performance.now()) - (run === 0 ? askedAt : startedAt),
+        decodeMsPerToken,
+        tokensPerSecond: decodeMsPerToken > 0 ? 1000 / decodeMsPerToken : 0,
+        kvBytes: kvPeak.peak,
+        engineKvBytes: result.kvBytes,
+        fullCacheKvBytes: result.fullCacheKvBytes,
+        totalGpuBytes: totalPeak.peak,
+        weightBytes: result.weightBytes,
+        generatedTokens: result.tokenIds.length,
+        perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
+      },
+    };
+    return { result: runResult, generation: result };
+  }
+
+  /** KV budgets the policy would give the last prompt; null before the first question. */
+  planBudgets(options: AskOptions): BudgetPlan | null {
+    const ready = this.ready;
+    const promptLength = this.lastPromptLength;
+    if (!ready || promptLength === null) return null;
+    const { text } = ready.model.config;
+    const { kvPolicy, warnings } = this.policyOn(options, ready);
+    const capacities = headCapacities(options.policy, {
+      layers: text.numLayers,
+      qHeads: text.numHeads,
+      kvHeads: text.numKvHeads,
+      promptLength,
+      params: budgetParamsFromOptions(options),
+      headScores: kvPolicy?.headScores,
+    });
+    if (options.policy === 'adakv' && capacities.compress) warnings.push('AdaKV splits each layer from the attention at prefill: the bars show the plan (every head the average).');
+    return { promptLength, compressed: capacities.compress, capacities: capacities.capacity, windowLength: capacities.windowLength, warnings };
+  }
+
+  /** Attention of the last full-cache answer's last token over the image, or null when none was recorded. */
+  lastAttention(): AttentionSnapshot | null {
+    return this.attention;
+  }
+
+  // --- Visual-head scores ----------------------------------------------------------------------------------------
+
+  headScores(): HeadScoresInfo | null {
+    if (!this.ready || !this.scores) return null;
+    const lists = Object.values(this.scores.file);
+    return { matrix: this.scores.matrix, kvHeads: this.ready.model.config.text.numKvHeads, origin: this.scores.origin, samples: lists[0]?.length ?? 0 };
+  }
+
+  /** The current scores as official JSON text, or null. */
+  exportHeadScores(): string | null {
+    return this.scores ? serializeScoreFile(this.scores.file) : null;
+  }
+
+  /** Validates a score file (official JSON) against the loaded model and uses it. */
+  async importHeadScores(json: string): Promise<HeadScoresInfo> {
+    const file = parseScoreFile(json);
+    const ready = await this.requireReady();
+    const { numLayers, numHeads } = ready.model.config.text;
+    const shape = scoreFileShape(file);
+    if (shape.layers !== numLayers || shape.heads !== numHeads) {
+      throw new Error(`This file has scores for ${shape.layers} layers x ${shape.heads} heads, but the loaded model has ${numLayers} layers x ${numHeads} query heads: it was made for another model.`);
+    }
+    return this.useHeadScores(file, 'import');
+  }
+
+  /** Uses `file` (checked against the model) from now on, and hands it to saveScores. */
+  async useHeadScores(file: HeadScoreFile, origin: HeadScoresInfo['origin']): Promise<HeadScoresInfo> {
+    const ready = await this.requireReady();
+    const { numLayers, numHeads } = ready.model.config.text;
+    this.scores = { file, matrix: headScoreMatrix(file, numLayers, numHeads), origin };
+    if (this.options.saveScores) {
+      try {
+        await this.options.saveScores(ready.sourceId, file);
+      } catch (error) {
+        console.warn(`The visual-head scores could not be cached: ${errorMessage(error)}`);
+      }
+    }
+    const info = this.headScores();
+    if (!info) throw new Error('Load a model first.');
+    return info;
+  }
+
+  /** Runs the visual-head search on probes drawn by `renderer` and uses its scores. */
+  findVisualHeads(options: HeadSearchOptions, renderer: () => ProbeRenderer, onProgress: (progress: HeadSearchProgress) => void): Promise<HeadScoresInfo> {
+    return this.asJob('finding visual heads', 'finding visual heads', async (signal) => {
+      const ready = await this.requireReady();
+      const file = await findVisualHeads(ready.model, ready.processor, {
+        samples: options.samples,
+        seed: options.seed,
+        maxNewTokens: options.maxNewTokens,
+        ...renderer(),
+        signal,
+        onProgress: (done, total) => void onProgress({ done, total }),
+      });
+      return this.useHeadScores(file, 'search');
+    });
+  }
+
+  /** Decode speed and KV memory against prompt length on the loaded model, with its scores (or uniform ones). */
+  runBenchmark(request: BenchmarkRequestData, onProgress: (progress: BenchmarkProgress) => void): Promise<BenchmarkReport> {
+    return this.asJob('running the benchmark', 'running the benchmark', async (signal) => {
+      const ready = await this.requireReady();
+      const scores = benchmarkHeadScores(this.scores, ready.model.config.text);
+      return runBenchmark(ready.model.ctx, { model: ready.model, config: ready.model.config, ...request, ...scores, signal }, (progress) => void onProgress(progress));
+    });
+  }
+}

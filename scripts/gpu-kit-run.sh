@@ -8,7 +8,7 @@
 # is configured, prints the adapter, writes the random-weight model at the SmolVLM-256M shape (or the tiny test model)
 # there, then runs the benchmark and one generate with an image. Into OUT_DIR: adapter.json, bench.json (+ bench/*.svg,
 # bench.txt), generate.json, dump/ (what generate fed the model and its per-step logits, for the transformers parity
-# check), one .log per step and run.log. Stops with exit code 3 when the only adapter is a CPU emulation, unless
+# check), parity.txt (that check, where python3 has torch + transformers), one .log per step and run.log. Stops with exit code 3 when the only adapter is a CPU emulation, unless
 # --allow-software.
 set -euo pipefail
 
@@ -137,6 +137,18 @@ if ! "${cli[@]}" generate --model "$model_dir" --image "$root/public/samples/sha
   exit 1
 fi
 cat "$out/generate.json"
+
+# Where this machine's python3 has torch and transformers, check the same inputs against their Idefics3 right away.
+parity_python="${SPARSEMM_PARITY_PYTHON:-python3}"
+if "$parity_python" -c 'import numpy, torch, transformers' > /dev/null 2>&1; then
+  echo "== parity: transformers' Idefics3 on the inputs of the generate above"
+  parity_rc=0
+  "$parity_python" "$root/scripts/parity/transformers_parity.py" "$model_dir" "$out/dump" > "$out/parity.txt" 2> "$out/parity.log" || parity_rc=$?
+  cat "$out/parity.txt"
+  echo "== parity exit code $parity_rc (0: PASS; see $out/parity.log)"
+else
+  echo "== parity: skipped ($parity_python has no numpy + torch + transformers); run scripts/parity/transformers_parity.py on $out/dump where they are"
+fi
 cp "$kit_dir/manifest.json" "$out/kit-manifest.json"
 echo "Done. Wrote into $out:"
 (cd "$out" && find . -type f | sort | sed 's/^\.\//  /')

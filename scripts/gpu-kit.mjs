@@ -180,7 +180,7 @@ function nativePackagesPart(cacheDir) {
   };
 }
 
-/** The CLI bundled into one ES module, with the shaders, the SmolVLM-256M JSON files and a sample image around it. */
+/** The CLI bundled into one ES module, with the shaders, the SmolVLM-256M JSON files, a sample image and the parity script. */
 async function appPart(outDir, workDir) {
   const { build } = await import('esbuild');
   const staging = join(workDir, 'app');
@@ -204,6 +204,8 @@ async function appPart(outDir, workDir) {
   });
   cpSync(join(projectRoot, 'shaders'), join(staging, 'shaders'), { recursive: true });
   cpSync(join(projectRoot, 'tests', 'data', 'SmolVLM-256M-Instruct'), join(staging, 'tests', 'data', 'SmolVLM-256M-Instruct'), { recursive: true });
+  mkdirSync(join(staging, 'scripts', 'parity'), { recursive: true });
+  copyFileSync(join(projectRoot, 'scripts', 'parity', 'transformers_parity.py'), join(staging, 'scripts', 'parity', 'transformers_parity.py'));
   mkdirSync(join(staging, 'public', 'samples'), { recursive: true });
   copyFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'), join(staging, 'public', 'samples', 'shapes.png'));
   const archive = join(outDir, 'app.tar.xz');

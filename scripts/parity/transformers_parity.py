@@ -11,8 +11,10 @@ greedy tokens and the logits each step chose them from).
 Loads MODEL_DIR with transformers' Idefics3ForConditionalGeneration in float32 (bf16 weights become f32 exactly, as on
 our GPU), feeds the same input ids and pixel values, and teacher-forces our tokens: one forward over the prompt plus
 tokens[:-1] gives the reference logits of every step. Prints per step the max |logit difference|, whether the greedy
-tokens agree, the transformers version, whether its vision position ids are the 0..N-1 our engine uses, and a
-one-line verdict. Exit code 0 for PASS, 1 for a difference, 2 for bad input.
+tokens agree (a token that differs where the reference's top two logits are within twice the logit difference is
+reported as a near-tie, not a failure), the transformers version, whether its vision position ids are the 0..N-1 our
+engine uses, and a one-line verdict. The "ref margin" column: the reference's best minus second-best logit where the
+tokens agree (how decisive the step is), its best minus our token's where they do not. Exit code 0 for PASS, 1 for a difference, 2 for bad input.
 
 transformers changed how Idefics3 computes its vision position ids between v4.54.1 and v4.55.1 (a float rounding in
 the bucketised patch coordinates; transformers issue #41190, PR #41371). A version where that change puts some patches
@@ -121,32 +123,42 @@ def main():
                            "computes them differently (issue #41190 / PR #41371); vision-path differences come from that")
     print(vision_note)
 
-    print(f"{'step':>4}  {'ours':>7}  {'transformers':>12}  {'agree':>5}  {'max|diff|':>10}  {'max|ref|':>9}  {'rel':>8}")
-    all_agree = True
+    print(f"{'step':>4}  {'ours':>7}  {'transformers':>12}  {'agree':>5}  {'max|diff|':>10}  {'max|ref|':>9}  {'rel':>8}  {'ref margin':>10}")
+    disagreements = []
+    near_ties = []
     worst_rel = 0.0
-    first_disagreement = None
     for step in range(steps):
-        ref_token = int(np.argmax(reference[step]))
-        diff = float(np.max(np.abs(ours[step] - reference[step])))
-        scale = max(1.0, float(np.max(np.abs(reference[step]))))
+        ref_step = reference[step]
+        ref_token = int(np.argmax(ref_step))
+        our_token = int(tokens[step])
+        diff = float(np.max(np.abs(ours[step] - ref_step)))
+        scale = max(1.0, float(np.max(np.abs(ref_step))))
         rel = diff / scale
-        agree = ref_token == int(tokens[step])
-        if not agree and first_disagreement is None:
-            first_disagreement = step
-        all_agree = all_agree and agree
         worst_rel = max(worst_rel, rel)
-        print(f"{step:>4}  {int(tokens[step]):>7}  {ref_token:>12}  {'yes' if agree else 'NO':>5}  {diff:>10.3e}  {scale:>9.3f}  {rel:>8.2e}")
+        # How far our token is below the reference's best: within twice the logit difference it is a near-tie that
+        # any f32 summation order may break either way (random-weight models have many), not a wrong token.
+        margin = float(ref_step[ref_token] - ref_step[our_token])
+        if ref_token == our_token:
+            agree = "yes"
+            margin = float(ref_step[ref_token] - np.partition(ref_step, -2)[-2])  # how decisive: best minus second best
+        elif margin <= 2 * diff:
+            agree = "tie"
+            near_ties.append(step)
+        else:
+            agree = "NO"
+            disagreements.append(step)
+        print(f"{step:>4}  {our_token:>7}  {ref_token:>12}  {agree:>5}  {diff:>10.3e}  {scale:>9.3f}  {rel:>8.2e}  {margin:>10.3e}")
 
     version = f"transformers {transformers.__version__}"
-    if all_agree and worst_rel <= args.rtol:
-        print(f"PASS: {steps} greedy tokens agree, max relative logit difference {worst_rel:.2e} <= {args.rtol:g} ({version})")
+    ties = f", {len(near_ties)} near-tie(s) at step {', '.join(map(str, near_ties))}" if near_ties else ""
+    vision = "" if vision_ids_match else "; the vision position ids differ, see above"
+    if not disagreements and worst_rel <= args.rtol:
+        print(f"PASS: {steps - len(near_ties)} of {steps} greedy tokens agree{ties}, max relative logit difference {worst_rel:.2e} <= {args.rtol:g} ({version})")
         sys.exit(0)
-    if all_agree:
-        print(f"DIFFER: the {steps} greedy tokens agree but the logits differ by up to {worst_rel:.2e} relative (> {args.rtol:g}) ({version})"
-              + ("" if vision_ids_match else "; the vision position ids differ, see above"))
+    if not disagreements:
+        print(f"DIFFER: the greedy tokens agree{ties} but the logits differ by up to {worst_rel:.2e} relative (> {args.rtol:g}) ({version}){vision}")
     else:
-        print(f"FAIL: greedy tokens differ from step {first_disagreement} (max relative logit difference {worst_rel:.2e}) ({version})"
-              + ("" if vision_ids_match else "; the vision position ids differ, see above"))
+        print(f"FAIL: greedy tokens differ at step {', '.join(map(str, disagreements))}{ties} (max relative logit difference {worst_rel:.2e}) ({version}){vision}")
     sys.exit(1)
 
 

@@ -96,6 +96,8 @@ describe('GPU kit', () => {
     expect(dump.manifest.tokens).toEqual(generate.tokenIds);
     expect(dump.manifest.tensors.logits.shape).toEqual([generate.tokenIds.length, dump.manifest.vocabSize]);
     expect(dump.manifest.tensors.input_ids.shape).toEqual([generate.promptTokens]);
+    // The transformers check runs where python3 has torch + transformers, and says it skipped where not.
+    expect(readFileSync(join(out, 'run.log'), 'utf8')).toMatch(/== parity exit code 0 |== parity: skipped \(python3 has no numpy \+ torch \+ transformers\)/);
     for (const log of ['run.log', 'adapter.log', 'make-fixture.log', 'bench.log', 'generate.log', 'kit-manifest.json']) {
       expect(existsSync(join(out, log)), log).toBe(true);
     }

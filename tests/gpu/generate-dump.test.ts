@@ -1,8 +1,8 @@
 /**
  * `generate --dump DIR` on the tiny fixture through the CLI: the dumped inputs are what the processor made, the
  * dumped logits of every step are the CPU reference model's for those inputs, and the tokens are their argmax. Then,
- * where python3 has torch and transformers, scripts/parity/transformers_parity.py on the same folder (this machine has
- * neither: that test is skipped and says why).
+ * where python3 (or SPARSEMM_PARITY_PYTHON) has torch and transformers, scripts/parity/transformers_parity.py on the
+ * same folder against Hugging Face's Idefics3 (this machine's python3 has neither: that test is skipped and says why).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,11 +26,14 @@ const sample = join(root, 'public', 'samples', 'shapes.png');
 const parityScript = join(root, 'scripts', 'parity', 'transformers_parity.py');
 const steps = 5;
 
-/** Why the transformers parity run cannot happen here, or null when python3 has torch and transformers. */
+/** The Python that runs the parity script: SPARSEMM_PARITY_PYTHON (e.g. a venv with torch + transformers) or python3. */
+const python = process.env.SPARSEMM_PARITY_PYTHON ?? 'python3';
+
+/** Why the transformers parity run cannot happen here, or null when that Python has torch and transformers. */
 function parityUnavailable(): string | null {
-  const probe = spawnSync('python3', ['-c', 'import numpy, torch, transformers; print(transformers.__version__)'], { encoding: 'utf8' });
-  if (probe.error) return 'python3 is not installed';
-  if (probe.status !== 0) return `python3 lacks numpy / torch / transformers (${probe.stderr.trim().split('\n').pop()})`;
+  const probe = spawnSync(python, ['-c', 'import numpy, torch, transformers; print(transformers.__version__)'], { encoding: 'utf8' });
+  if (probe.error) return `${python} is not installed`;
+  if (probe.status !== 0) return `${python} lacks numpy / torch / transformers (${probe.stderr.trim().split('\n').pop()})`;
   return null;
 }
 const parityMissing = parityUnavailable();
@@ -45,7 +48,7 @@ describe('generate --dump on the tiny fixture', () => {
 
   beforeAll(async () => {
     // Said on the console as well as in the skipped test's name, so the skip is never silent.
-    if (parityMissing) console.log(`transformers parity on the tiny fixture SKIPPED: ${parityMissing} (it runs where python3 has torch + transformers)`);
+    if (parityMissing) console.log(`transformers parity on the tiny fixture SKIPPED: ${parityMissing} (it runs where python3, or SPARSEMM_PARITY_PYTHON, has torch + transformers)`);
     fixture = await ensureTinyFixture();
     dumpDir = mkdtempSync(join(tmpdir(), 'sparsemm-dump-gpu-'));
     const { stdout } = await run(process.execPath, [
@@ -95,7 +98,7 @@ describe('generate --dump on the tiny fixture', () => {
   });
 
   it.skipIf(parityMissing !== null)(`transformers_parity.py agrees with the dump${parityMissing ? ` (SKIPPED: ${parityMissing})` : ''}`, async () => {
-    const { stdout } = await run('python3', [parityScript, fixture, dumpDir], { cwd: root, maxBuffer: 1 << 24 });
+    const { stdout } = await run(python, [parityScript, fixture, dumpDir], { cwd: root, maxBuffer: 1 << 24 });
     expect(stdout).toMatch(/^transformers \d/m);
     expect(stdout).toMatch(/^PASS: /m);
   }, 300_000);

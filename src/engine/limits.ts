@@ -93,12 +93,13 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
   const headDim = shapes.textHeadDim;
   const group = shapes.gqaGroup;
   const kernels: KernelNeeds[] = [
+    fixedKernel('adapter_limits', 'compute_peak', 0, 256, 1),
     fixedKernel('activation', 'swiglu', 0, 256, 3),
     fixedKernel('activation', 'gelu_tanh', 0, 256, 2),
     fixedKernel('add', 'main', 0, 256, 3),
     fixedKernel('embedding', 'main', 0, 256, 3),
-    // tile_x + tile_w: 2 x 1024 f32.
-    fixedKernel('matmul', 'gemm', 2 * 1024 * f32Bytes, 256, 4),
+    // tile_x + tile_w: 2 x TILE_K * 16 vec4<f32>; the engine falls back to TILE_K 16 where 32 does not fit.
+    fixedKernel('matmul', 'gemm', 2 * 16 * 16 * 4 * f32Bytes, 64, 4, { TILE_K: 16 }),
     // gemv_partial: [GEMV_MAX_ROWS = 4][256] f32.
     fixedKernel('matmul', 'gemv_vec4', 1024 * f32Bytes, 256, 4),
     fixedKernel('matmul', 'gemv_word', 1024 * f32Bytes, 256, 4),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gemvMaxRows, matmul } from '../../src/engine/ops/matmul';
+import { params } from '../../src/engine/gpu';
 import { linear } from '../reference/cpu-ops';
 import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
 import { packedBf16 } from './packed-bf16';
@@ -12,7 +13,8 @@ interface Case {
 }
 
 // GEMV (rows <= 4): K % 8 == 0 takes the 16-byte path, otherwise the word path; K/8 below and above the 32-lane team.
-// GEMM (rows > 4): partial tiles in M and N, K not a multiple of the 16-wide K slice, several tiles in both directions.
+// GEMM (rows > 4): partial tiles in M and N, K not a multiple of the 32-wide K slice (and K below one slice), exact
+// tile multiples, several tiles in both directions.
 const cases: Case[] = [
   { rows: 1, inFeatures: 40, outFeatures: 13, withBias: true },
   { rows: 1, inFeatures: 576, outFeatures: 24, withBias: false },
@@ -22,6 +24,9 @@ const cases: Case[] = [
   { rows: 5, inFeatures: 96, outFeatures: 9, withBias: false },
   { rows: 17, inFeatures: 38, outFeatures: 70, withBias: true },
   { rows: 70, inFeatures: 130, outFeatures: 65, withBias: true },
+  { rows: 64, inFeatures: 64, outFeatures: 128, withBias: false },
+  { rows: 131, inFeatures: 98, outFeatures: 133, withBias: true },
+  { rows: 9, inFeatures: 2, outFeatures: 3, withBias: true },
 ];
 
 describe('matmul kernels (packed bf16 weights, f32 activations)', () => {
@@ -57,5 +62,23 @@ describe('matmul kernels (packed bf16 weights, f32 activations)', () => {
     expect(got.every((v) => Number.isFinite(v))).toBe(true);
     expect(maxAbsDiff(got, linear(x, w.rounded, rows, inFeatures, outFeatures))).toBeLessThan(2e-5);
     expect(maxAbsDiff(await ctx.readF32(xBuffer, x.length), x)).toBe(0);
+  });
+});
+
+describe('tiled gemm with the 16-wide K slice (devices without 16 KiB of workgroup memory)', () => {
+  it('matches the CPU reference on partial tiles', async () => {
+    const ctx = await gpuContext();
+    const rows = 70;
+    const inFeatures = 50;
+    const outFeatures = 67;
+    const x = randomArray(rows * inFeatures, 71);
+    const w = packedBf16(randomArray(outFeatures * inFeatures, 72));
+    const b = packedBf16(randomArray(outFeatures, 73));
+    const out = empty(ctx, rows * outFeatures);
+    // The dispatch ops/matmul.ts makes, with the K slice it picks on small devices.
+    const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: 16 });
+    ctx.record().dispatch(pipeline, params([rows, inFeatures, outFeatures, 1]), [storage(ctx, x), storage(ctx, w.packed), storage(ctx, b.packed), out], [2, 2, 1]);
+    const got = await ctx.readF32(out, rows * outFeatures);
+    expect(maxAbsDiff(got, linear(x, w.rounded, rows, inFeatures, outFeatures, b.rounded))).toBeLessThan(2e-5);
   });
 });

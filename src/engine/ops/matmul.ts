@@ -18,6 +18,14 @@ function noBias(ctx: GpuContext): GPUBuffer {
 }
 
 /**
+ * The GEMM's K slice: 32 when the device has 16 KiB of workgroup memory (every WebGPU adapter does: it is the spec's
+ * minimum), 16 otherwise. Tiles are 2 x 64 x TILE_K f32.
+ */
+export function gemmKSlice(ctx: GpuContext): number {
+  return ctx.device.limits.maxComputeWorkgroupStorageSize >= 2 * gemmTile * 32 * 4 ? 32 : 16;
+}
+
+/**
  * out = x W^T (+ bias): x f32 [rows, inFeatures], weight packed bf16 [outFeatures, inFeatures] (PyTorch Linear
  * layout, inFeatures even), bias packed bf16 [outFeatures] or null, out f32 [rows, outFeatures] (not aliasing x).
  * rows <= gemvMaxRows runs the decode GEMV (16-byte coalesced weight loads when inFeatures % 8 == 0), more rows the
@@ -43,7 +51,7 @@ export function matmul(
     const pipeline = ctx.pipelines.get('matmul', entry, { ROWS: rows });
     ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvFeaturesPerWorkgroup));
   } else {
-    const pipeline = ctx.pipelines.get('matmul', 'gemm');
+    const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: gemmKSlice(ctx) });
     ctx.record().dispatch(pipeline, block, buffers, [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
   }
 }

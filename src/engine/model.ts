@@ -56,6 +56,7 @@ import { prefillAttention } from './ops/attention';
 import { decodeAttention } from './ops/decode-attention';
 import { KvCompressor, type KvPolicy } from './kv-policy';
 import { checkRequiredLimits } from './limits';
+import { modelPipelines } from './model-kernels';
 import type { ModelConfig } from '../model-io/config';
 import { checkShapes, idefics3Names, lmHeadName, requiredTensorNames } from '../model-io/idefics3';
 import type { SafetensorsFile } from '../model-io/safetensors';
@@ -185,6 +186,15 @@ interface DecodeWorkspace {
   sampled: GPUBuffer;
 }
 
+/** A step of VlmModel.load, for a progress display: weights upload, then kernel compilation (done / total pipelines). */
+export type ModelLoadStep =
+  | { step: 'uploading weights' }
+  | { step: 'compiling kernels'; done: number; total: number };
+
+export interface ModelLoadOptions {
+  onStep?: (step: ModelLoadStep) => void;
+}
+
 export class VlmModel {
   private workspace: DecodeWorkspace | null = null;
 
@@ -195,8 +205,11 @@ export class VlmModel {
     private readonly lmHead: string,
   ) {}
 
-  /** Uploads the weights (packed bf16, 'weights' category); refuses tensors above the binding limit before allocating. */
-  static async load(ctx: GpuContext, weights: SafetensorsFile, config: ModelConfig): Promise<VlmModel> {
+  /**
+   * Uploads the weights (packed bf16, 'weights' category; refuses tensors above the binding limit before allocating),
+   * then compiles every kernel the model can dispatch (asynchronously), so that the first question compiles nothing.
+   */
+  static async load(ctx: GpuContext, weights: SafetensorsFile, config: ModelConfig, options: ModelLoadOptions = {}): Promise<VlmModel> {
     // This model's shapes against the device's limits (head dim, largest tensor), before any allocation.
     checkRequiredLimits(ctx.device.limits, config);
     const has = (name: string): boolean => weights.has(name);
@@ -206,7 +219,14 @@ export class VlmModel {
       throw new Error(`The weights lack ${missing.length} tensor(s) this Idefics3 model needs, e.g. "${missing.slice(0, 3).join('", "')}".`);
     }
     checkShapes(weights, config);
+    options.onStep?.({ step: 'uploading weights' });
     const uploaded = await GpuWeights.upload(ctx, weights, names);
+    try {
+      await ctx.pipelines.prepare(modelPipelines(ctx, config), (done, total) => options.onStep?.({ step: 'compiling kernels', done, total }));
+    } catch (error) {
+      uploaded.destroy();
+      throw error;
+    }
     return new VlmModel(ctx, config, uploaded, lmHeadName(config, has));
   }
 

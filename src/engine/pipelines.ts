@@ -2,28 +2,88 @@ import type { ShaderSource } from './shader-source';
 
 export type PipelineConstants = Record<string, number>;
 
-/** Compiles each (shader, entry point, override constants) once. */
+/** One compute pipeline: a shaders/ file, its entry point and the override constants it is specialised with. */
+export interface PipelineSpec {
+  shader: string;
+  entryPoint?: string;
+  constants?: PipelineConstants;
+}
+
+/** How many pipelines the cache has compiled, and how: `onFirstUse` ones blocked the dispatch that needed them. */
+export interface PipelineCompilations {
+  /** Compiled ahead by prepare() (createComputePipelineAsync, off the critical path). */
+  prepared: number;
+  /** Compiled synchronously by get() when a dispatch asked for a pipeline nobody prepared. */
+  onFirstUse: number;
+}
+
+/**
+ * Compiles each (shader, entry point, override constants) once. prepare() compiles a list asynchronously ahead of use
+ * (model load); get() returns the compiled pipeline, compiling it synchronously only when it was not prepared. The
+ * counters make "the first question compiles nothing" checkable.
+ */
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly counts: PipelineCompilations = { prepared: 0, onFirstUse: 0 };
 
   constructor(
     private readonly device: GPUDevice,
     private readonly shaderSource: ShaderSource,
   ) {}
 
+  get compilations(): Readonly<PipelineCompilations> {
+    return { ...this.counts };
+  }
+
   get(shader: string, entryPoint = 'main', constants: PipelineConstants = {}): GPUComputePipeline {
-    const key = `${shader}:${entryPoint}:${JSON.stringify(constants, Object.keys(constants).sort())}`;
+    const key = pipelineKey({ shader, entryPoint, constants });
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
-      pipeline = this.device.createComputePipeline({
-        label: key,
-        layout: 'auto',
-        compute: { module: this.module(shader), entryPoint, constants },
-      });
+      pipeline = this.device.createComputePipeline(this.descriptor(key, { shader, entryPoint, constants }));
       this.pipelines.set(key, pipeline);
+      this.counts.onFirstUse += 1;
     }
     return pipeline;
+  }
+
+  /**
+   * Compiles every spec not compiled yet, all at once with createComputePipelineAsync (the driver may compile them in
+   * parallel), reporting (done, total) as each finishes. A spec that does not compile rejects with its name.
+   */
+  async prepare(specs: readonly PipelineSpec[], onCompiled?: (done: number, total: number) => void): Promise<void> {
+    const wanted = new Map<string, PipelineSpec>();
+    for (const spec of specs) {
+      const key = pipelineKey(spec);
+      if (!this.pipelines.has(key)) wanted.set(key, spec);
+    }
+    let done = 0;
+    onCompiled?.(0, wanted.size);
+    await Promise.all(
+      [...wanted].map(async ([key, spec]) => {
+        let pipeline: GPUComputePipeline;
+        try {
+          pipeline = await this.device.createComputePipelineAsync(this.descriptor(key, spec));
+        } catch (error) {
+          throw new Error(`Kernel ${key} did not compile: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        // A dispatch may have compiled it synchronously meanwhile; keep that one.
+        if (!this.pipelines.has(key)) {
+          this.pipelines.set(key, pipeline);
+          this.counts.prepared += 1;
+        }
+        done += 1;
+        onCompiled?.(done, wanted.size);
+      }),
+    );
+  }
+
+  private descriptor(key: string, spec: PipelineSpec): GPUComputePipelineDescriptor {
+    return {
+      label: key,
+      layout: 'auto',
+      compute: { module: this.module(spec.shader), entryPoint: spec.entryPoint ?? 'main', constants: spec.constants ?? {} },
+    };
   }
 
   private module(shader: string): GPUShaderModule {
@@ -34,4 +94,9 @@ export class PipelineCache {
     }
     return module;
   }
+}
+
+function pipelineKey(spec: PipelineSpec): string {
+  const constants = spec.constants ?? {};
+  return `${spec.shader}:${spec.entryPoint ?? 'main'}:${JSON.stringify(constants, Object.keys(constants).sort())}`;
 }

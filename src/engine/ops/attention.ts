@@ -1,4 +1,5 @@
 import { params, type GpuContext } from '../gpu';
+import type { PipelineSpec } from '../pipelines';
 
 export interface PrefillAttentionShape {
   queries: number;
@@ -29,6 +30,11 @@ function keyTileSize(ctx: GpuContext, headDim: number): number {
   return bk;
 }
 
+/** The pipeline prefillAttention uses for this head dim on this device (model load compiles it ahead). */
+export function prefillAttentionPipeline(ctx: GpuContext, headDim: number): PipelineSpec {
+  return { shader: 'attention', entryPoint: 'main', constants: { HEAD_DIM: headDim, BK: keyTileSize(ctx, headDim) } };
+}
+
 /**
  * Scaled dot-product attention over full K/V (flash-style, online softmax; no [T, T] buffer), scale 1/sqrt(headDim), GQA.
  * q [queries, numHeads, headDim], k/v [keys, numKvHeads, headDim] (keys after RoPE), out [queries, numHeads, headDim].
@@ -46,8 +52,8 @@ export function prefillAttention(
   if (headDim > maxAttentionHeadDim) throw new Error(`head dim ${headDim} > ${maxAttentionHeadDim} is not supported`);
   if (causal && keys < queries) throw new Error(`causal attention needs keys (${keys}) >= queries (${queries})`);
   if (queries === 0) return;
-  const keyTile = keyTileSize(ctx, headDim);
-  const pipeline = ctx.pipelines.get('attention', 'main', { HEAD_DIM: headDim, BK: keyTile });
+  const spec = prefillAttentionPipeline(ctx, headDim);
+  const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants);
   const queryTiles = Math.ceil(queries / queryRowsPerWorkgroup);
   ctx
     .record()

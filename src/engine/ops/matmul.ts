@@ -1,4 +1,5 @@
 import { params, type GpuContext } from '../gpu';
+import type { PipelineSpec } from '../pipelines';
 
 /** Up to this many rows (decode, a few tokens) use the GEMV kernels; more rows use the tiled GEMM. */
 export const gemvMaxRows = 4;
@@ -15,6 +16,15 @@ function noBias(ctx: GpuContext): GPUBuffer {
     noBiasBuffers.set(ctx, buffer);
   }
   return buffer;
+}
+
+/** Every pipeline matmul may use (model load compiles them ahead): the GEMM and each GEMV row count and load width. */
+export function matmulPipelines(): PipelineSpec[] {
+  const specs: PipelineSpec[] = [{ shader: 'matmul', entryPoint: 'gemm' }];
+  for (let rows = 1; rows <= gemvMaxRows; rows++) {
+    for (const entryPoint of ['gemv_vec4', 'gemv_word']) specs.push({ shader: 'matmul', entryPoint, constants: { ROWS: rows } });
+  }
+  return specs;
 }
 
 /**

@@ -1,0 +1,46 @@
+/**
+ * Every compute pipeline VlmModel can dispatch for one model on one device: what VlmModel.load compiles ahead
+ * (PipelineCache.prepare), so that the first question compiles nothing. tests/gpu/model-kernels.test.ts checks that a
+ * generation (greedy and sampled, full cache and SparseMM, with attention probes) after the load compiles no pipeline:
+ * a kernel added to the forward pass without being listed here fails that test.
+ */
+import type { ModelConfig } from '../model-io/config';
+import type { GpuContext } from './gpu';
+import { prefillAttentionPipeline } from './ops/attention';
+import { matmulPipelines } from './ops/matmul';
+import type { PipelineSpec } from './pipelines';
+
+export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSpec[] {
+  const { text, vision } = config;
+  const textHead = { HEAD_DIM: text.headDim };
+  const decodeAttention = { HEAD_DIM: text.headDim, GROUP: text.numHeads / text.numKvHeads };
+  return [
+    // Elementwise, norms, embeddings, RoPE, sampling: no specialisation.
+    { shader: 'add' },
+    { shader: 'embedding' },
+    { shader: 'rope' },
+    { shader: 'activation', entryPoint: 'swiglu' },
+    { shader: 'activation', entryPoint: 'gelu_tanh' },
+    { shader: 'norm', entryPoint: 'rms_norm' },
+    { shader: 'norm', entryPoint: 'layer_norm' },
+    { shader: 'sampling', entryPoint: 'argmax' },
+    { shader: 'sampling', entryPoint: 'sample_top_p' },
+    { shader: 'vision_prep', entryPoint: 'patchify' },
+    { shader: 'vision_prep', entryPoint: 'pixel_shuffle' },
+    ...matmulPipelines(),
+    // Prefill attention: the vision tower's head dim and the text decoder's.
+    ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
+    // The head-wise KV cache and decode attention.
+    { shader: 'decode_attention', entryPoint: 'store_prefill', constants: textHead },
+    { shader: 'decode_attention', entryPoint: 'append_token', constants: textHead },
+    { shader: 'decode_attention', entryPoint: 'attend_partial', constants: decodeAttention },
+    { shader: 'decode_attention', entryPoint: 'attend_reduce', constants: decodeAttention },
+    // SparseMM / SnapKV selection and the attention probes (visual-head search, heatmaps).
+    { shader: 'snapkv', entryPoint: 'row_stats', constants: textHead },
+    { shader: 'snapkv', entryPoint: 'window_mean', constants: textHead },
+    { shader: 'snapkv', entryPoint: 'pool', constants: textHead },
+    { shader: 'snapkv', entryPoint: 'select_top' },
+    { shader: 'attention_probe', entryPoint: 'probe_top1', constants: textHead },
+    { shader: 'attention_probe', entryPoint: 'probe_top1_row', constants: textHead },
+  ];
+}

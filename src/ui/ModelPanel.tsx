@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { canPickDirectory, folderFromDrop, pickDirectory, type PickedFolder } from './folder-input';
-import type { CachedModelInfo, FileProgress, ModelSourceSpec, ModelSummary } from '../worker/api';
-import { getEngine, progressProxy } from './engine-client';
+import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, ModelSummary } from '../worker/api';
+import { getEngine, loadStepProxy, progressProxy } from './engine-client';
 import { formatBytes, formatCount, formatRate } from './format';
 
 export const modelPresets = ['HuggingFaceTB/SmolVLM-256M-Instruct', 'HuggingFaceTB/SmolVLM-500M-Instruct'] as const;
@@ -17,7 +17,8 @@ const sourceLabels: Record<SourceKind, string> = {
 
 type LoadState =
   | { phase: 'idle' }
-  | { phase: 'loading' }
+  /** step: what the load does on the GPU once the files are read (null while files are still being read). */
+  | { phase: 'loading'; step: ModelLoadStep | null }
   | { phase: 'loaded'; summary: ModelSummary }
   | { phase: 'cancelled' }
   | { phase: 'error'; message: string };
@@ -71,14 +72,18 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
     const generation = ++loadGeneration.current;
     setFormError(null);
     setProgress(new Map());
-    setState({ phase: 'loading' });
+    setState({ phase: 'loading', step: null });
     onLoadStart?.();
     const onProgress = progressProxy((update) => {
       if (generation !== loadGeneration.current) return;
       setProgress((previous) => new Map(previous).set(update.file, update));
     });
+    const onStep = loadStepProxy((step) => {
+      if (generation !== loadGeneration.current) return;
+      setState((previous) => (previous.phase === 'loading' ? { phase: 'loading', step } : previous));
+    });
     getEngine()
-      .loadModel(source, onProgress)
+      .loadModel(source, onProgress, onStep)
       .then(
         (summary) => {
           if (generation !== loadGeneration.current) return;
@@ -198,7 +203,7 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
       )}
       {progress.size > 0 && <ProgressList progress={[...progress.values()]} />}
       <div aria-live="polite">
-        {loading && <p className="muted">Loading…</p>}
+        {state.phase === 'loading' && <p className="muted" data-testid="load-step">{loadStepText(state.step)}</p>}
         {state.phase === 'cancelled' && <p className="muted">Load cancelled.</p>}
       </div>
       {state.phase === 'error' && (
@@ -319,6 +324,12 @@ function folderFromFiles(list: FileList): PickedFolder | null {
     files.set(slash > 0 ? relative.slice(slash + 1) : relative, file);
   }
   return { name: name || 'selected files', files };
+}
+
+function loadStepText(step: ModelLoadStep | null): string {
+  if (!step) return 'Loading…';
+  if (step.step === 'uploading weights') return 'Uploading the weights to the GPU…';
+  return `Compiling kernels (${step.done} / ${step.total})…`;
 }
 
 function ProgressList({ progress }: { progress: FileProgress[] }) {

@@ -1,5 +1,5 @@
 import { proxy, wrap, type Remote } from 'comlink';
-import type { BenchmarkProgress, EngineApi, EngineEventCallback, HeadSearchProgress, ProgressCallback, TokenCallback } from '../worker/api';
+import type { BenchmarkProgress, EngineApi, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
 
 let engine: Remote<EngineApi> | null = null;
 
@@ -18,6 +18,10 @@ function callbackProxy<T extends (...args: never[]) => void>(callback: T): T {
 }
 
 export function progressProxy(callback: ProgressCallback): ProgressCallback {
+  return callbackProxy(callback);
+}
+
+export function loadStepProxy(callback: LoadStepCallback): LoadStepCallback {
   return callbackProxy(callback);
 }
 

@@ -5,6 +5,7 @@
  */
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
 import type { AdapterSummary } from '../engine/gpu';
+import type { ModelLoadStep } from '../engine/model';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 import type {
   AskOptions,
@@ -63,6 +64,10 @@ export interface FileProgress {
 }
 
 export type ProgressCallback = (progress: FileProgress) => void;
+
+export type { ModelLoadStep };
+/** After the files: what the load does on the GPU (uploading the weights, then compiling every kernel). */
+export type LoadStepCallback = (step: ModelLoadStep) => void;
 
 export interface ModelFileSummary {
   name: string;
@@ -155,9 +160,10 @@ export interface EngineApi {
   init(): Promise<InitResult>;
   /**
    * Loads config, tokenizer and weights; caches downloads for offline use. Rejects with an Error whose
-   * message is meant for people. A second call while one is running cancels the first.
+   * message is meant for people. A second call while one is running cancels the first. The kernels are compiled
+   * here (onStep reports it), so that the first question compiles nothing.
    */
-  loadModel(source: ModelSourceSpec, onProgress: ProgressCallback): Promise<ModelSummary>;
+  loadModel(source: ModelSourceSpec, onProgress: ProgressCallback, onStep?: LoadStepCallback): Promise<ModelSummary>;
   /** Aborts a running loadModel (its promise then rejects with an AbortError). */
   cancelLoad(): void;
   /** Lists the models the browser cache holds, with their sizes. */

@@ -18,7 +18,7 @@ import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { parseScoreFile, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import { ChatSession } from '../session/chat-session';
 import { errorMessage } from '../errors';
-import type { CachedModelInfo, EngineApi, EngineEvent, EngineEventCallback, EngineFeatures, InitResult, ModelSourceSpec } from './api';
+import type { CachedModelInfo, EngineApi, EngineEvent, EngineEventCallback, EngineFeatures, InitResult, LoadStepCallback, ModelSourceSpec, ModelSummary } from './api';
 import type { DecodedImage } from './image-input';
 import { sourceDisplayName, summarizeModel } from './model-summary';
 import { throttleProgress } from './progress-throttle';
@@ -168,7 +168,7 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
   }
 
   /** Uploads the weights and builds the processor; a model that cannot fit is refused before the old one is freed. */
-  async function activateModel(loaded: LoadedModel, source: ModelSourceSpec): Promise<void> {
+  async function activateModel(loaded: LoadedModel, source: ModelSourceSpec, onStep?: LoadStepCallback): Promise<void> {
     const ctx = await requireGpu();
     const processor = await createProcessor(loaded);
     checkTensorLimits(loaded, ctx);
@@ -177,7 +177,7 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
       // Free the old model's buffers first: two models may not fit the GPU together.
       session.detachModel()?.model.destroy();
       loadedSource = null;
-      model = await VlmModel.load(ctx, loaded.weights, loaded.config);
+      model = await VlmModel.load(ctx, loaded.weights, loaded.config, { onStep: (step) => void onStep?.(step) });
     } catch (error) {
       if (error instanceof WeightTooLargeError) throw new Error(`This model cannot run on this GPU: ${error.message}`);
       throw error;
@@ -193,10 +193,10 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
       return initResult;
     },
 
-    loadModel(source, onProgress) {
+    loadModel(source, onProgress, onStep) {
       const controller = session.beginLoad();
       let finished = false; // progress that arrives after the end (e.g. from an aborted read) is dropped
-      return releasingAfter(onProgress, async () => {
+      const load = (): Promise<ModelSummary> => releasingAfter(onProgress, async () => {
         try {
           session.checkIdle('loading another model');
           await requireGpu();
@@ -209,13 +209,14 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
           });
           if (controller.signal.aborted) throw controller.signal.reason ?? new DOMException('The load was cancelled.', 'AbortError');
           const summary = summarizeModel(model, sourceDisplayName(source));
-          await activateModel(model, source);
+          await activateModel(model, source, onStep);
           return summary;
         } finally {
           session.endLoad(controller);
           finished = true;
         }
       });
+      return onStep ? releasingAfter(onStep, load) : load();
     },
 
     cancelLoad() {

@@ -27,7 +27,7 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'sampling', entryPoint: 'sample_top_p' },
     { shader: 'vision_prep', entryPoint: 'patchify' },
     { shader: 'vision_prep', entryPoint: 'pixel_shuffle' },
-    ...matmulPipelines(),
+    ...matmulPipelines(ctx),
     // Prefill attention: the vision tower's head dim and the text decoder's.
     ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
     // The head-wise KV cache and decode attention.

@@ -18,9 +18,9 @@ function noBias(ctx: GpuContext): GPUBuffer {
   return buffer;
 }
 
-/** Every pipeline matmul may use (model load compiles them ahead): the GEMM and each GEMV row count and load width. */
-export function matmulPipelines(): PipelineSpec[] {
-  const specs: PipelineSpec[] = [{ shader: 'matmul', entryPoint: 'gemm' }];
+/** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM, each GEMV row count and load width. */
+export function matmulPipelines(ctx: GpuContext): PipelineSpec[] {
+  const specs: PipelineSpec[] = [gemmPipeline(ctx)];
   for (let rows = 1; rows <= gemvMaxRows; rows++) {
     for (const entryPoint of ['gemv_vec4', 'gemv_word']) specs.push({ shader: 'matmul', entryPoint, constants: { ROWS: rows } });
   }
@@ -33,6 +33,10 @@ export function matmulPipelines(): PipelineSpec[] {
  */
 export function gemmKSlice(ctx: GpuContext): number {
   return ctx.device.limits.maxComputeWorkgroupStorageSize >= 2 * gemmTile * 32 * 4 ? 32 : 16;
+}
+
+function gemmPipeline(ctx: GpuContext): PipelineSpec {
+  return { shader: 'matmul', entryPoint: 'gemm', constants: { TILE_K: gemmKSlice(ctx) } };
 }
 
 /**
@@ -61,7 +65,8 @@ export function matmul(
     const pipeline = ctx.pipelines.get('matmul', entry, { ROWS: rows });
     ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvFeaturesPerWorkgroup));
   } else {
-    const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: gemmKSlice(ctx) });
+    const gemm = gemmPipeline(ctx);
+    const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
     ctx.record().dispatch(pipeline, block, buffers, [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
   }
 }

@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBenchmark, type BenchmarkPolicySpec, type BenchmarkProgress, type BenchmarkReport, type BenchmarkRun } from '../engine/benchmark';
 import { createNodeGpuContext } from '../engine/node-gpu';
@@ -18,10 +17,7 @@ import { randomHeadScores } from '../sparsemm/random';
 import { headScoreMatrix, parseScoreFile, scoreFileShape } from '../sparsemm/score-file';
 import { benchmarkSvg, seriesLabel } from './bench-plot';
 
-/** The official LLaVA score file: the shared folder next to the checkout, or SPARSEMM_REFERENCE_SCORES (as the tests). */
-const defaultScoreFile =
-  process.env.SPARSEMM_REFERENCE_SCORES ??
-  join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), '..', 'shared', 'reference-scores', 'llava-v1.6.json');
+const defaultScoreFile = '/work/shared/reference-scores/llava-v1.6.json';
 const weightSeed = 1234;
 
 /** What the issue asks for: 1K-8K, full, sparsemm 64/256/1024, snapkv/pyramidkv/adakv 256. */

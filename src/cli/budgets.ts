@@ -3,14 +3,13 @@
  * as JSON `{"capacity": [[per KV head] per layer]}`. Usage errors go to stderr with exit code 2.
  */
 import { parseArgs } from 'node:util';
-import { budgetPolicyTable, defaultBudgetParams, headCapacities, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
+import { budgetPolicies, defaultBudgetParams, headCapacities, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import { parseModelConfig } from '../model-io/config';
 import { integerOption, numberOption, readText, UsageError } from './args';
-import { errorMessage } from '../errors';
 
 /** Policies whose capacities are known before prefill (AdaKV's depend on the attention scores). */
-const cliPolicies: readonly BudgetPolicy[] = budgetPolicyTable.filter((row) => !row.attentionDependent).map((row) => row.policy);
+const cliPolicies = budgetPolicies.filter((p) => p !== 'adakv');
 
 const help = `Usage: npm run cli -- budgets --policy POLICY [options]
 
@@ -106,7 +105,7 @@ export async function run(args: string[]): Promise<void> {
     output = budgetsFromArgs(args);
   } catch (error) {
     // Every failure here is a problem with the command line or its input files.
-    process.stderr.write(`budgets: ${errorMessage(error)}\n(see: npm run cli -- budgets --help)\n`);
+    process.stderr.write(`budgets: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- budgets --help)\n`);
     process.exitCode = 2;
     return;
   }

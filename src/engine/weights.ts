@@ -14,30 +14,6 @@ export function packedBf16Bytes(elements: number): number {
   return Math.ceil(elements / 2) * 4;
 }
 
-/** The device limits a weight tensor is bound under. */
-export type TensorLimits = Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>;
-
-/**
- * The one rule for whether a model's tensors fit this device: each is bound whole as one storage buffer of packed bf16,
- * so each must fit maxStorageBufferBindingSize and maxBufferSize. Throws a WeightTooLargeError for the first that
- * does not (checked before anything is allocated or freed).
- */
-export function checkTensorsFit(file: SafetensorsFile, names: Iterable<string>, limits: TensorLimits): void {
-  for (const name of names) {
-    const info = file.get(name);
-    const bytes = packedBf16Bytes(info.elementCount);
-    if (bytes > limits.maxStorageBufferBindingSize) {
-      throw new WeightTooLargeError(
-        `Tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above this GPU's maxStorageBufferBindingSize ` +
-          `(${limits.maxStorageBufferBindingSize} bytes): this model cannot run on this adapter.`,
-      );
-    }
-    if (bytes > limits.maxBufferSize) {
-      throw new WeightTooLargeError(`Tensor "${name}" needs ${bytes} bytes, above this GPU's maxBufferSize (${limits.maxBufferSize} bytes).`);
-    }
-  }
-}
-
 /**
  * The model's tensors on the GPU as packed bf16 (element 2i in the low half of word i), computed in f32 by the kernels.
  * Every buffer is counted under the allocator's 'weights' category.
@@ -56,7 +32,22 @@ export class GpuWeights {
    * leaves no buffers behind. Tensors stored as F32/F16 are rounded to bf16.
    */
   static async upload(ctx: GpuContext, file: SafetensorsFile, names: readonly string[]): Promise<GpuWeights> {
-    checkTensorsFit(file, names, ctx.device.limits);
+    const limits = ctx.device.limits;
+    for (const name of names) {
+      const info = file.get(name);
+      const bytes = packedBf16Bytes(info.elementCount);
+      if (bytes > limits.maxStorageBufferBindingSize) {
+        throw new WeightTooLargeError(
+          `Tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above this GPU's maxStorageBufferBindingSize ` +
+            `(${limits.maxStorageBufferBindingSize} bytes): this model cannot run on this adapter.`,
+        );
+      }
+      if (bytes > limits.maxBufferSize) {
+        throw new WeightTooLargeError(
+          `Tensor "${name}" needs ${bytes} bytes, above this GPU's maxBufferSize (${limits.maxBufferSize} bytes).`,
+        );
+      }
+    }
     const buffers = new Map<string, GPUBuffer>();
     let totalBytes = 0;
     try {

@@ -17,48 +17,9 @@
  */
 import { randomHeadScores } from './random';
 
-/**
- * Every KV policy: its name (CLI flags, score and benchmark files), the label people read, and what sets it apart.
- * Adding a policy starts here (README, "Adding a KV policy").
- */
-export const budgetPolicyTable = [
-  { policy: 'full', label: 'Full cache', attentionDependent: false, fixedPositions: false, ablation: false },
-  { policy: 'snapkv', label: 'SnapKV', attentionDependent: false, fixedPositions: false, ablation: false },
-  { policy: 'pyramidkv', label: 'PyramidKV', attentionDependent: false, fixedPositions: false, ablation: false },
-  // The per-head split comes from each layer's pooled window scores at prefill (`adakvCapacities`).
-  { policy: 'adakv', label: 'AdaKV', attentionDependent: true, fixedPositions: false, ablation: false },
-  { policy: 'sparsemm', label: 'SparseMM', attentionDependent: false, fixedPositions: false, ablation: false },
-  // The paper's ablation: SparseMM's split over seeded random head scores.
-  { policy: 'random', label: 'Random heads', attentionDependent: false, fixedPositions: false, ablation: true },
-  // The kept positions follow from the prompt length alone, the same for every head (`streamingKeptPositions`).
-  { policy: 'streamingllm', label: 'StreamingLLM', attentionDependent: false, fixedPositions: true, ablation: false },
-] as const satisfies readonly {
-  policy: string;
-  label: string;
-  /** The per-head split is known only from the attention at prefill (HeadCapacities.attentionDependent). */
-  attentionDependent: boolean;
-  /** Keeps positions known before prefill, no scoring (HeadCapacities.fixedPositions). */
-  fixedPositions: boolean;
-  /** Not a method of its own but an ablation (offered by the CLI and the benchmark, not the app). */
-  ablation: boolean;
-}[];
+export type BudgetPolicy = 'full' | 'snapkv' | 'pyramidkv' | 'adakv' | 'sparsemm' | 'random' | 'streamingllm';
 
-export type BudgetPolicy = (typeof budgetPolicyTable)[number]['policy'];
-export type BudgetPolicyInfo = (typeof budgetPolicyTable)[number];
-
-export const budgetPolicies: readonly BudgetPolicy[] = budgetPolicyTable.map((row) => row.policy);
-
-/** The table's row of `policy`. */
-export function budgetPolicyInfo(policy: BudgetPolicy): BudgetPolicyInfo {
-  const info = budgetPolicyTable.find((row) => row.policy === policy);
-  if (!info) throw new RangeError(`unknown budget policy ${String(policy)}`);
-  return info;
-}
-
-/** "SparseMM", "Full cache": how people read a policy's name. */
-export function budgetPolicyLabel(policy: BudgetPolicy): string {
-  return budgetPolicyInfo(policy).label;
-}
+export const budgetPolicies: readonly BudgetPolicy[] = ['full', 'snapkv', 'pyramidkv', 'adakv', 'sparsemm', 'random', 'streamingllm'];
 
 export type PoolingKind = 'avgpool' | 'maxpool';
 
@@ -116,11 +77,6 @@ export interface HeadCapacities {
    * via `adakvCapacities` per layer; `capacity` then holds the per-head average `base` as a plan.
    */
   attentionDependent: boolean;
-  /**
-   * True for `streamingllm`: the kept positions are the same for every head and follow from the prompt length alone
-   * (`streamingKeptPositions`), so no window scores are computed.
-   */
-  fixedPositions: boolean;
   /** Candidate prefix positions: max(0, promptLength - window). */
   prefixLength: number;
   /** Tokens of the recent window kept on top of the prefix selection: min(window, promptLength). */
@@ -334,8 +290,7 @@ export function headCapacities(policy: BudgetPolicy, request: HeadCapacityReques
 
   const compress = policy !== 'full' && promptLength >= params.budget;
   const capacity = compress ? raw.map((row) => row.map((cap) => Math.max(0, Math.min(cap, prefixLength)))) : uniform(prefixLength);
-  const { attentionDependent, fixedPositions } = budgetPolicyInfo(policy);
-  return { compress, attentionDependent, fixedPositions, prefixLength, windowLength, capacity, rawCapacity: raw };
+  return { compress, attentionDependent: policy === 'adakv', prefixLength, windowLength, capacity, rawCapacity: raw };
 }
 
 /** Tokens each head keeps after prefill ([layer][kvHead]): its prefix capacity plus the recent window. */

@@ -1,18 +1,26 @@
 import { useId } from 'react';
-import { budgetPolicyLabel, budgetPolicyTable, type AskOptions, type BudgetPolicy } from '../worker/api';
+import type { AskOptions, BudgetPolicy } from '../worker/api';
 
-/** The choices the UI offers beside the full cache and SparseMM; the ablation (`random`) stays a CLI/benchmark option. */
-export const otherPolicies: readonly { policy: BudgetPolicy; label: string }[] = budgetPolicyTable.filter(
-  (row) => !row.ablation && row.policy !== 'full' && row.policy !== 'sparsemm',
-);
+/** The choices the UI offers; `random` (the paper's ablation) stays a CLI/benchmark option. */
+export const otherPolicies: readonly { policy: BudgetPolicy; label: string }[] = [
+  { policy: 'snapkv', label: 'SnapKV' },
+  { policy: 'pyramidkv', label: 'PyramidKV' },
+  { policy: 'adakv', label: 'AdaKV' },
+  { policy: 'streamingllm', label: 'StreamingLLM' },
+];
 
 export const budgetRange = { min: 64, max: 2048, step: 32 } as const;
 
-export const policyLabel = (policy: BudgetPolicy): string => budgetPolicyLabel(policy);
+export function policyLabel(policy: BudgetPolicy): string {
+  if (policy === 'full') return 'Full cache';
+  if (policy === 'sparsemm') return 'SparseMM';
+  if (policy === 'random') return 'Random heads';
+  return otherPolicies.find((p) => p.policy === policy)?.label ?? policy;
+}
 
 /** "SparseMM, budget 256" — how runs and budget bars are named. */
 export function describePolicy(options: Pick<AskOptions, 'policy' | 'budget'>): string {
-  return options.policy === 'full' ? policyLabel('full') : `${policyLabel(options.policy)}, budget ${options.budget}`;
+  return options.policy === 'full' ? 'Full cache' : `${policyLabel(options.policy)}, budget ${options.budget}`;
 }
 
 export interface PolicySettings extends AskOptions {

@@ -1,6 +1,6 @@
 /**
- * The contract between the UI and the engine worker. The UI imports only these types (and the KV policy table, plain
- * data) and talks to the worker through comlink; every value that crosses the boundary is structured-cloneable
+ * The contract between the UI and the engine worker. The UI imports only these types and talks to
+ * the worker through comlink; every value that crosses the boundary is structured-cloneable
  * (plain objects, arrays, Map, Blob) except callbacks, which the UI wraps with comlink's `proxy`.
  */
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
@@ -25,8 +25,6 @@ import type {
 } from '../session/types';
 
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
-// The one table of KV policy names and labels (src/sparsemm/budgets.ts): pure data, safe in the UI bundle.
-export { budgetPolicyLabel, budgetPolicyTable } from '../sparsemm/budgets';
 export type {
   AskOptions,
   AttentionSnapshot,

@@ -10,7 +10,7 @@
 import { releaseProxy } from 'comlink';
 import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
-import { checkTensorsFit, WeightTooLargeError } from '../engine/weights';
+import { packedBf16Bytes, WeightTooLargeError } from '../engine/weights';
 import type { ModelCache } from '../model-io/cache';
 import { loadModel as loadModelFiles, type LoadedModel } from '../model-io/loader';
 import { createProcessor } from '../model-io/processor';
@@ -54,17 +54,21 @@ function readLongestEdge(files: Map<string, ArrayBuffer>): number {
   }
 }
 
-/** The message for a model with a tensor this GPU cannot bind (GpuWeights.upload's rule, checkTensorsFit). */
-function cannotRunHere(error: WeightTooLargeError): Error {
-  return new Error(`This model cannot run on this GPU: ${error.message}`);
-}
-
-/** Refuses, before anything is freed or allocated, a model that this GPU cannot bind, so the loaded model survives the refusal. */
+/**
+ * Refuses, before anything is freed or allocated, a model with a tensor that this GPU cannot bind (the same rule as
+ * GpuWeights.upload, checked here too so that the loaded model survives the refusal).
+ */
 function checkTensorLimits(loaded: LoadedModel, gpu: GpuContext): void {
-  try {
-    checkTensorsFit(loaded.weights, loaded.weights.tensors.keys(), gpu.device.limits);
-  } catch (error) {
-    throw error instanceof WeightTooLargeError ? cannotRunHere(error) : error;
+  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
+  const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
+  for (const [name, info] of loaded.weights.tensors) {
+    const bytes = packedBf16Bytes(info.elementCount);
+    if (bytes > limit) {
+      const which = maxStorageBufferBindingSize <= maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+      throw new Error(
+        `This model cannot run on this GPU: tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above the adapter's ${which} (${limit} bytes).`,
+      );
+    }
   }
 }
 
@@ -175,7 +179,7 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
       loadedSource = null;
       model = await VlmModel.load(ctx, loaded.weights, loaded.config, { onStep: (step) => void onStep?.(step) });
     } catch (error) {
-      if (error instanceof WeightTooLargeError) throw cannotRunHere(error);
+      if (error instanceof WeightTooLargeError) throw new Error(`This model cannot run on this GPU: ${error.message}`);
       throw error;
     }
     const ready = { sourceId: loaded.sourceId, model, processor, processorLongestEdge: readLongestEdge(loaded.files) };

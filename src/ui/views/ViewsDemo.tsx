@@ -6,7 +6,6 @@ import { HeadHeatmap } from './HeadHeatmap';
 import { MetricsPanel } from './MetricsPanel';
 import { ScoreFileControls } from './ScoreFileControls';
 import type { HeadPosition, SearchProgress } from './types';
-import { errorMessage } from '../../errors';
 import './views.css';
 
 const demoProbeImages = 40;
@@ -41,7 +40,7 @@ export function ViewsDemo() {
           JSON.parse(text);
           setImportError(undefined);
         } catch (error) {
-          setImportError(errorMessage(error));
+          setImportError(error instanceof Error ? error.message : String(error));
         }
       },
       (error: unknown) => setImportError(String(error)),

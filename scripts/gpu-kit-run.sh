@@ -72,7 +72,12 @@ fi
 node="$root/bin/node"
 cli=("$node" "$root/src/cli/sparsemm-cli.mjs")
 export LD_LIBRARY_PATH="$root/vulkan/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "Node $("$node" --version), kit $kit_id ($(sed -n 's/^ *"commit": *"\(.*\)".*/\1/p' "$kit_dir/manifest.json"))"
+if ! node_version="$("$node" --version 2>&1)"; then
+  echo "run.sh: the kit's Node does not start here: $node_version" >&2
+  echo "  It needs glibc >= 2.28, and dawn.node glibc >= 2.34 with the libstdc++ of GCC 12+ (Ubuntu 22.04, Debian 12 or newer)." >&2
+  exit 2
+fi
+echo "Node $node_version, kit $kit_id ($(sed -n 's/^ *"commit": *"\(.*\)".*/\1/p' "$kit_dir/manifest.json"))"
 
 # The Vulkan loader does not look in /usr/local/nvidia/share/vulkan/icd.d by itself.
 if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then

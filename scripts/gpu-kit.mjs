@@ -162,10 +162,16 @@ function vulkanPart(cacheDir) {
   let deb = readdirSync(debDir).find((f) => /^libvulkan1_.*_amd64\.deb$/.test(f));
   if (!deb) {
     say('Downloading libvulkan1 (apt-get download)…');
-    sh('apt-get', ['download', 'libvulkan1:amd64'], {
-      cwd: debDir,
-      hint: 'Could not fetch libvulkan1 with apt-get download (no apt lists? run apt-get update; no network to the Debian mirror?).',
-    });
+    const hint = 'Could not fetch libvulkan1 with apt-get download (no apt lists? run apt-get update; no network to the Debian mirror?).';
+    const first = spawnSync('apt-get', ['download', 'libvulkan1:amd64'], { cwd: debDir, encoding: 'utf8' });
+    if (first.status !== 0 && process.getuid?.() === 0) {
+      // A fresh machine often has no package lists yet; as root, fetch them once and try again.
+      say('apt-get download failed; running apt-get update once and retrying…');
+      sh('apt-get', ['update'], { hint });
+      sh('apt-get', ['download', 'libvulkan1:amd64'], { cwd: debDir, hint });
+    } else if (first.status !== 0) {
+      fail(`apt-get download libvulkan1:amd64 failed:\n${(first.stderr || String(first.error ?? '')).trim()}\n${hint}`);
+    }
     deb = readdirSync(debDir).find((f) => /^libvulkan1_.*_amd64\.deb$/.test(f));
     if (!deb) fail(`apt-get download left no libvulkan1_*_amd64.deb in ${debDir}`);
   }

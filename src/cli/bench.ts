@@ -26,13 +26,13 @@ const fullPreset = {
   policies: 'full,sparsemm:64,sparsemm:256,sparsemm:1024,snapkv:256,pyramidkv:256,adakv:256',
   steps: 3,
   warmup: 1,
-  prefillLengths: [] as number[],
+  prefillLengths: [256],
 };
 /**
  * --quick: under 5 minutes on a 2-core CPU with SwiftShader, where one decode step of the real 256M shape takes ~20 s
  * (the bf16 GEMVs dominate): one length, full vs sparsemm 256, 1 warm-up + 2 measured steps each.
  */
-const quickPreset = { lengths: [1024], policies: 'full,sparsemm:256', steps: 2, warmup: 1, prefillLengths: [] as number[] };
+const quickPreset = { lengths: [1024], policies: 'full,sparsemm:256', steps: 2, warmup: 1, prefillLengths: [256] };
 
 const usage = `Usage: npm run bench [-- options]
 
@@ -43,7 +43,9 @@ const usage = `Usage: npm run bench [-- options]
   --policies P[:B],...    policies with budgets (default ${fullPreset.policies})
   --steps N               measured decode steps per run (default ${fullPreset.steps}; the median is reported)
   --warmup N              warm-up decode steps per run (default ${fullPreset.warmup})
-  --prefill-lengths L,... also measure the real text prefill at these lengths (expensive on SwiftShader)
+  --prefill-lengths L,... text lengths of the time-to-first-token figures (default 256; the kernel shapes use the
+                          first); at a length that is also a prompt length every policy's prefill is measured too
+  --skip-vision           leave the vision tower (one 512 px tile) out of the time-to-first-token figures
   --ratio R               SparseMM ratio (default 0.1)
   --window W              recent-window tokens (default 32)
   --scores FILE           head-score file (official format); used when its shape matches the model, else random scores
@@ -142,10 +144,38 @@ export function formatTable(report: BenchmarkReport): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
     '',
+    ...prefillTable(report),
     'KV/full and speedup (median step): against the full cache at the same prompt length in this run; min speedup: the same from the fastest step,',
     'closer to the uncontended time on a shared machine. bound: the speedup the bytes read per step alone would allow.',
     `NOTE: ${report.note}`,
   ].join('\n');
+}
+
+function pct(value: number): string {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(0)}%` : '-';
+}
+
+/** The time-to-first-token lines: the adapter's peak, each prefill kernel against it, the vision tile, the text prefill. */
+export function prefillTable(report: BenchmarkReport): string[] {
+  const lines = [`Adapter f32 multiply-add peak (limits.peakGflops): ${fixed(report.limits.peakGflops, 2)} GFLOP/s`];
+  const p = report.prefill;
+  if (!p) return [...lines, ''];
+  const kernelRows = [...p.gemm.map((g) => ['gemm', g] as const), ...p.attention.map((a) => ['attention', a] as const)];
+  const header = ['kernel', 'name', 'shape', 'ms', 'GFLOP/s', 'of peak'];
+  const rows = kernelRows.map(([kind, f]) => [kind, f.name, f.shape, fixed(f.ms, 1), fixed(f.gflops, 2), pct(f.efficiency)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const tokensPerSecond = p.textLengths.map((n) => `${n} tokens ${fixed(p.textPrefillMs[String(n)], 0)} ms = ${fixed(p.textTokensPerSecond[String(n)], 1)} tokens/s`);
+  return [
+    ...lines,
+    `Prefill (time to first token): gemmGflops text ${fixed(p.gemmGflops.text, 2)} (${pct(p.gemmEfficiency.text)} of peak), vision ${fixed(p.gemmGflops.vision, 2)} (${pct(p.gemmEfficiency.vision)}); ` +
+      `attentionGflops text ${fixed(p.attentionGflops.text, 2)} (${pct(p.attentionEfficiency.text)}), vision ${fixed(p.attentionGflops.vision, 2)} (${pct(p.attentionEfficiency.vision)})`,
+    `  vision tower: ${p.visionMsPerTile === null ? 'not measured' : `${fixed(p.visionMsPerTile, 0)} ms per tile`}; text prefill: ${tokensPerSecond.join(', ')}`,
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    '',
+  ];
 }
 
 function progressLine(p: BenchmarkProgress): string {
@@ -168,6 +198,7 @@ export async function run(args: string[]): Promise<void> {
       steps: { type: 'string' },
       warmup: { type: 'string' },
       'prefill-lengths': { type: 'string' },
+      'skip-vision': { type: 'boolean' },
       ratio: { type: 'string' },
       window: { type: 'string' },
       scores: { type: 'string' },
@@ -212,7 +243,7 @@ export async function run(args: string[]): Promise<void> {
       report = await runBenchmark(
         ctx,
         {
-          config, weights, promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed,
+          config, weights, promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed, visionTile: !values['skip-vision'],
           headScores: headScores.scores, headScoresSource: headScores.source, machine: `${nodeMachine()}; Node + dawn.node`,
         },
         (p) => process.stderr.write(progressLine(p)),

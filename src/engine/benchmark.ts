@@ -11,7 +11,11 @@
  *   would cost far more than the decode being measured.
  * - The decode is the real one: VlmModel.decodeStep (all layers, ragged decode attention, lm_head) then GPU argmax, and
  *   the next step is fed the token read back, exactly as generate() does.
- * - Prefill is measured only at `prefillLengths`: the real VlmModel.prefill with the policy's selection, on an
+ * - Time to first token (prefill-benchmark.ts): the adapter's multiply-add peak (limits.peakGflops), the prefill GEMM
+ *   and attention kernels at the model's shapes against it, the real vision tower on one tile and the real text
+ *   prefill (full cache) at `prefillLengths`.
+ * - Per policy, the prefill is measured at the prompt lengths that are also `prefillLengths`: the real
+ *   VlmModel.prefill with the policy's selection, on an
  *   image-token-heavy prompt whose image features are random (the vision tower is not part of the figure).
  *
  * The policies of one prompt length decode in turn, one step each (round robin), so that a background load on the
@@ -25,6 +29,8 @@ import { RaggedKvCache } from './kv-cache';
 import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, VlmModel } from './model';
 import { argmax } from './ops/sampling';
+import { measureComputePeak } from './adapter-limits';
+import { measurePrefill as measurePrefillFigures, type PrefillReport } from './prefill-benchmark';
 import { packedBf16Bytes } from './weights';
 
 export interface BenchmarkPolicySpec {
@@ -54,8 +60,13 @@ export type BenchmarkOptions = BenchmarkModelSource & {
   headScores: number[][];
   /** Where headScores came from, for the report (e.g. "random head scores, seed 0"). */
   headScoresSource: string;
-  /** Prompt lengths (a subset of promptLengths) at which the prefill is measured too; none by default. */
+  /**
+   * Text prompt lengths of the time-to-first-token figures (real text prefill, full cache; the kernel shapes use the
+   * first); where one is also a prompt length, every policy's prefill is measured there too. None by default.
+   */
   prefillLengths?: number[];
+  /** Whether the time-to-first-token figures run the vision tower on one tile (true by default). */
+  visionTile?: boolean;
   /** Human-readable machine description (CPU, OS, browser); defaults to navigator.userAgent where there is one. */
   machine?: string;
   /** Seed of the synthetic q/k/v, prompts and image features. */
@@ -135,11 +146,18 @@ export interface BenchmarkReport {
   };
   createdAt: string;
   totalMs: number;
+  /** What the adapter itself can do, measured (adapter-limits.ts). */
+  limits: {
+    /** f32 multiply-add peak, GFLOP/s. */
+    peakGflops: number;
+  };
+  /** Time-to-first-token figures, or null when no prefill length was given. */
+  prefill: PrefillReport | null;
   runs: BenchmarkRun[];
 }
 
 export interface BenchmarkProgress {
-  phase: 'load' | 'prefill' | 'select' | 'decode' | 'done';
+  phase: 'load' | 'limits' | 'prefill' | 'select' | 'decode' | 'done';
   promptLen?: number;
   policy?: BudgetPolicy;
   budget?: number;
@@ -310,9 +328,7 @@ function checkOptions(options: BenchmarkOptions): void {
   positiveInts('promptLengths', options.promptLengths);
   positiveInts('decodeSteps', [options.decodeSteps]);
   if (!Number.isInteger(options.warmupSteps) || options.warmupSteps < 0) throw new RangeError(`warmupSteps must be a non-negative integer, got ${options.warmupSteps}`);
-  for (const length of options.prefillLengths ?? []) {
-    if (!options.promptLengths.includes(length)) throw new RangeError(`prefill length ${length} is not one of the prompt lengths`);
-  }
+  if (options.prefillLengths && options.prefillLengths.length > 0) positiveInts('prefillLengths', options.prefillLengths);
   for (const length of options.promptLengths) {
     if (length <= options.window) throw new RangeError(`prompt length ${length} must exceed the window (${options.window})`);
   }
@@ -342,9 +358,10 @@ export async function runBenchmark(
   const prefillLengths = options.prefillLengths ?? [];
   const maxNewTokens = options.warmupSteps + options.decodeSteps;
   const timing: BenchmarkReport['timing'] = ctx.hasTimestampQuery ? 'gpu-timestamps' : 'wall-clock';
-  // load + done, then per length: the prefills, one cache fill per policy, one decode round per step.
+  // load + limits + done (+ the prefill figures), then per length: the prefills, one cache fill per policy, one decode
+  // round per step.
   const total =
-    2 + options.promptLengths.reduce((n, len) => n + (prefillLengths.includes(len) ? policies.length : 0) + policies.length + maxNewTokens, 0);
+    3 + (prefillLengths.length > 0 ? 1 : 0) + options.promptLengths.reduce((n, len) => n + (prefillLengths.includes(len) ? policies.length : 0) + policies.length + maxNewTokens, 0);
   let completed = 0;
   const report = (progress: Omit<BenchmarkProgress, 'completed' | 'total'>, advance = true): void => {
     if (advance) completed += 1;
@@ -362,7 +379,24 @@ export async function runBenchmark(
   const tokenOut = ctx.allocator.create('scratch', 4, storageUsage(), 'benchmark sampled token');
   const weightRead = decodeWeightBytes(config);
   const runs: BenchmarkRun[] = [];
+  let peakGflops = Number.NaN;
+  let prefillReport: PrefillReport | null = null;
   try {
+    checkCancel();
+    peakGflops = (await measureComputePeak(ctx)).peakGflops;
+    report({ phase: 'limits', message: `adapter f32 multiply-add peak: ${peakGflops.toFixed(2)} GFLOP/s` });
+    if (prefillLengths.length > 0) {
+      prefillReport = await measurePrefillFigures(ctx, model, peakGflops, {
+        config,
+        textLengths: prefillLengths,
+        visionTile: options.visionTile ?? true,
+        seed,
+        textPrefillMs: (length) => measurePrefill(ctx, model, options, { policy: 'full', budget: 0 }, length, seed),
+        onProgress: (message) => report({ phase: 'prefill', message }, false),
+        checkCancel,
+      });
+      report({ phase: 'prefill', message: 'time-to-first-token figures done' });
+    }
     for (const promptLen of options.promptLengths) {
       // Prefill time per policy index, at the lengths where it is measured.
       const prefillMsByPolicy = new Map<number, number>();
@@ -472,6 +506,8 @@ export async function runBenchmark(
     },
     createdAt: new Date().toISOString(),
     totalMs: performance.now() - started,
+    limits: { peakGflops },
+    prefill: prefillReport,
     runs,
   };
 }
@@ -495,8 +531,10 @@ export function benchmarkNote(timing: BenchmarkReport['timing'], headScoresSourc
       ? 'decodeMsPerToken = median GPU time per step from timestamp queries around the step (decodeWallMsPerToken: wall clock to the token read back).'
       : 'decodeMsPerToken = median wall time per step, decodeStep call to the next token read back (the adapter has no timestamp-query).',
     'Policies of one prompt length decode in turn, step by step, so that background load affects them alike; ratios are against the full cache of the same run.',
+    'limits.peakGflops: best rate of an f32 multiply-add-bound kernel (independent chains, no memory traffic), wall clock over passes of about 250 ms.',
     prefillLengths.length > 0
-      ? `prefillMs: wall time of the real text prefill (policy selection included) at ${prefillLengths.join(', ')} tokens on an image-token-heavy prompt with random image features (vision tower not included); not measured at other lengths.`
+      ? `prefill: GEMM and attention kernels at the model's shapes (wall clock, best run after a warm-up; efficiency = GFLOP/s / limits.peakGflops), the real vision tower on one random tile, and the real text prefill (full cache) at ${prefillLengths.join(', ')} tokens. ` +
+        `prefillMs (per policy): wall time of the real text prefill (policy selection included) at the prompt lengths among ${prefillLengths.join(', ')}, on an image-token-heavy prompt with random image features (vision tower not included); not measured at other lengths.`
       : 'prefillMs was not measured (null).',
     `Head scores for sparsemm: ${headScoresSource}.`,
   ].join(' ');

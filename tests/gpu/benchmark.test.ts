@@ -91,6 +91,27 @@ describe('runBenchmark on the tiny fixture', () => {
     }
   });
 
+  it('reports the adapter peak and the time-to-first-token figures at the model shapes', () => {
+    expect(report.limits.peakGflops).toBeGreaterThan(0);
+    const prefill = report.prefill;
+    if (!prefill) throw new Error('no prefill figures');
+    expect(prefill.textLengths).toEqual([96]);
+    // The GEMMs of a text layer at 96 rows and of a vision layer at numPatches rows, with flops = 2 M K N.
+    expect(prefill.gemm.map((g) => g.name)).toEqual(['text q/o_proj', 'text gate/up_proj', 'text down_proj', 'vision q/k/v/out_proj', 'vision fc1', 'vision fc2']);
+    expect(prefill.gemm[1].flops).toBe(2 * 96 * text.hiddenSize * text.intermediateSize);
+    expect(prefill.gemm[4].flops).toBe(2 * config.vision.numPatches * config.vision.hiddenSize * config.vision.intermediateSize);
+    for (const g of [...prefill.gemm, ...prefill.attention]) {
+      expect(g.ms).toBeGreaterThan(0);
+      expect(g.gflops).toBeCloseTo(g.flops / (g.ms * 1e6), 9);
+      expect(g.efficiency).toBeCloseTo(g.gflops / report.limits.peakGflops, 9);
+    }
+    // Causal attention counts the visible half (with the diagonal) of the [96 x 96] scores.
+    expect(prefill.attention[0].flops).toBe(4 * ((96 * 97) / 2) * text.numHeads * text.headDim);
+    expect(prefill.gemmEfficiency.text).toBeCloseTo(prefill.gemmGflops.text / report.limits.peakGflops, 9);
+    expect(prefill.visionMsPerTile).toBeGreaterThan(0);
+    expect(prefill.textTokensPerSecond['96']).toBeCloseTo(96 / (prefill.textPrefillMs['96'] / 1000), 6);
+  });
+
   it('progress ends at total', () => {
     const last = progress[progress.length - 1];
     expect(last.phase).toBe('done');
@@ -165,8 +186,8 @@ describe('runBenchmark on the tiny fixture', () => {
     expect(ctx.allocator.bytesByCategory().weights).toBe(weightsNow);
   });
 
-  it('refuses head scores of another shape and prefill lengths outside the prompt lengths', async () => {
+  it('refuses head scores of another shape and prefill lengths that are not positive integers', async () => {
     await expect(runBenchmark(ctx, options({ headScores: randomHeadScores(3, 3, 0) }))).rejects.toThrow(/headScores must be/);
-    await expect(runBenchmark(ctx, options({ prefillLengths: [128] }))).rejects.toThrow(/not one of the prompt lengths/);
+    await expect(runBenchmark(ctx, options({ prefillLengths: [0] }))).rejects.toThrow(/prefillLengths must be positive integers/);
   });
 });

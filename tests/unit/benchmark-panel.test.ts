@@ -23,6 +23,8 @@ const report: BenchmarkReport = {
   settings: { promptLengths: [1024, 8192], prefillLengths: [], policies: [{ policy: 'full', budget: 0 }, { policy: 'sparsemm', budget: 256 }], decodeSteps: 3, warmupSteps: 1, ratio: 0.1, window: 32 },
   createdAt: '2026-01-01T00:00:00Z',
   totalMs: 1,
+  limits: { peakGflops: 5 },
+  prefill: null,
   runs: [
     run('full', 0, 1024, 20, 48 * 2 ** 20),
     run('sparsemm', 256, 1024, 19, 12 * 2 ** 20),

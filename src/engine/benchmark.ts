@@ -386,7 +386,7 @@ export async function runBenchmark(
     peakGflops = (await measureComputePeak(ctx)).peakGflops;
     report({ phase: 'limits', message: `adapter f32 multiply-add peak: ${peakGflops.toFixed(2)} GFLOP/s` });
     if (prefillLengths.length > 0) {
-      prefillReport = await measurePrefillFigures(ctx, model, peakGflops, {
+      const figures = await measurePrefillFigures(ctx, model, peakGflops, {
         config,
         textLengths: prefillLengths,
         visionTile: options.visionTile ?? true,
@@ -395,6 +395,8 @@ export async function runBenchmark(
         onProgress: (message) => report({ phase: 'prefill', message }, false),
         checkCancel,
       });
+      peakGflops = figures.peakGflops;
+      prefillReport = figures.prefill;
       report({ phase: 'prefill', message: 'time-to-first-token figures done' });
     }
     for (const promptLen of options.promptLengths) {
@@ -531,7 +533,7 @@ export function benchmarkNote(timing: BenchmarkReport['timing'], headScoresSourc
       ? 'decodeMsPerToken = median GPU time per step from timestamp queries around the step (decodeWallMsPerToken: wall clock to the token read back).'
       : 'decodeMsPerToken = median wall time per step, decodeStep call to the next token read back (the adapter has no timestamp-query).',
     'Policies of one prompt length decode in turn, step by step, so that background load affects them alike; ratios are against the full cache of the same run.',
-    'limits.peakGflops: best rate of an f32 multiply-add-bound kernel (independent chains, no memory traffic), wall clock over passes of about 250 ms.',
+    'limits.peakGflops: best rate of an f32 multiply-add-bound kernel (independent chains, no memory traffic), wall clock over passes of about 250 ms, measured before and (with prefill figures) again after the prefill kernels.',
     prefillLengths.length > 0
       ? `prefill: GEMM and attention kernels at the model's shapes (wall clock, best run after a warm-up; efficiency = GFLOP/s / limits.peakGflops), the real vision tower on one random tile, and the real text prefill (full cache) at ${prefillLengths.join(', ')} tokens. ` +
         `prefillMs (per policy): wall time of the real text prefill (policy selection included) at the prompt lengths among ${prefillLengths.join(', ')}, on an image-token-heavy prompt with random image features (vision tower not included); not measured at other lengths.`

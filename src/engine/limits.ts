@@ -9,7 +9,7 @@
  * files and checks that this table agrees with them, entry point by entry point.
  */
 import type { ModelConfig } from '../model-io/config';
-import { maxAttentionHeadDim } from './ops/attention';
+import { flashWorkgroupBytes, flashWorkgroupSize, maxAttentionHeadDim } from './ops/attention';
 import { packedBf16Bytes } from './weights';
 
 /** The limits we check. All are "at least" limits except minUniformBufferOffsetAlignment ("at most"). */
@@ -45,6 +45,8 @@ export interface KernelNeeds {
   workgroupStorageBytes: number;
   invocationsPerWorkgroup: number;
   storageBuffers: number;
+  /** The engine uses another kernel where this one does not fit the device, so it sets no requirement. */
+  hasFallback?: boolean;
 }
 
 /** The model shapes the head-dim dependent kernels are compiled for. */
@@ -133,6 +135,13 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     const floats = attentionQueryRows * dim + 2 * bk * dim + attentionQueryRows * bk + 2 * attentionQueryRows;
     kernels.push(fixedKernel('attention', 'main', floats * f32Bytes, attentionQueryRows * 8, 4, { HEAD_DIM: dim, BK: bk }));
   }
+  // The register-blocked prefill attention serves head dims 32 and 64 where its tiles fit; elsewhere ops/attention.ts
+  // uses main, so it is listed (for the table check) but needs nothing of the device. Without such a head dim, its row
+  // is the largest it serves.
+  const flashDims = shapes.attentionHeadDims.filter((dim) => dim === 32 || dim === 64);
+  for (const dim of flashDims.length > 0 ? flashDims : [64]) {
+    kernels.push({ ...fixedKernel('attention', 'flash', flashWorkgroupBytes(dim), flashWorkgroupSize, 4, { HEAD_DIM: dim }), hasFallback: true });
+  }
   return kernels;
 }
 
@@ -164,7 +173,7 @@ function largest(kernels: KernelNeeds[], pick: (kernel: KernelNeeds) => number):
  * largest tensor as one storage binding.
  */
 export function requiredLimits(config?: ModelConfig): LimitRequirement[] {
-  const kernels = kernelNeeds(config ? kernelShapesOf(config) : largestSupportedShapes);
+  const kernels = kernelNeeds(config ? kernelShapesOf(config) : largestSupportedShapes).filter((kernel) => !kernel.hasFallback);
   const storage = largest(kernels, (kernel) => kernel.workgroupStorageBytes);
   const invocations = largest(kernels, (kernel) => kernel.invocationsPerWorkgroup);
   const buffers = largest(kernels, (kernel) => kernel.storageBuffers);

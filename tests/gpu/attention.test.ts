@@ -44,6 +44,20 @@ describe('prefill attention', () => {
     expect(maxAbsDiff(b.got, b.want)).toBeLessThan(tolerance);
   });
 
+  // Head dims 32 and 64 take the register-blocked `flash` kernel (32 query rows x 32-key tiles): ragged query and key
+  // tiles, GQA, causal with fewer queries than keys, more than one query tile per head.
+  it('flash kernel: causal GQA at head dim 64 over several ragged query and key tiles', async () => {
+    const { got, want } = await runPrefill({ queries: 71, keys: 71, numHeads: 6, numKvHeads: 2, headDim: 64, causal: true }, 70);
+    expect(maxAbsDiff(got, want)).toBeLessThan(tolerance);
+  });
+
+  it('flash kernel: bidirectional at head dim 32, and causal with fewer queries than keys', async () => {
+    const a = await runPrefill({ queries: 45, keys: 45, numHeads: 3, numKvHeads: 3, headDim: 32, causal: false }, 80);
+    expect(maxAbsDiff(a.got, a.want)).toBeLessThan(tolerance);
+    const b = await runPrefill({ queries: 7, keys: 40, numHeads: 4, numKvHeads: 1, headDim: 32, causal: true }, 90);
+    expect(maxAbsDiff(b.got, b.want)).toBeLessThan(tolerance);
+  });
+
   it('causal differs from non-causal (the mask is applied)', async () => {
     const shape: PrefillAttentionShape = { queries: 12, keys: 12, numHeads: 1, numKvHeads: 1, headDim: 8, causal: true };
     const causal = await runPrefill(shape, 60);

@@ -30,9 +30,26 @@ function keyTileSize(ctx: GpuContext, headDim: number): number {
   return bk;
 }
 
+/** Must match FQ, FK and FLASH_WG in shaders/attention.wgsl (the register-blocked `flash` entry point). */
+const flashQueryRows = 32;
+const flashKeyTile = 32;
+export const flashWorkgroupSize = 64;
+
+/** Bytes of the flash kernel's workgroup memory: the K/V tile, the score tile and two per-row values. */
+export function flashWorkgroupBytes(headDim: number): number {
+  return 4 * (flashKeyTile * headDim + flashKeyTile * flashQueryRows + 2 * flashQueryRows);
+}
+
+/** Whether the register-blocked kernel serves this head dim on this device (else the general `main` kernel does). */
+function usesFlash(ctx: GpuContext, headDim: number): boolean {
+  return (headDim === 32 || headDim === 64) && flashWorkgroupBytes(headDim) <= ctx.device.limits.maxComputeWorkgroupStorageSize;
+}
+
 /** The pipeline prefillAttention uses for this head dim on this device (model load compiles it ahead). */
 export function prefillAttentionPipeline(ctx: GpuContext, headDim: number): PipelineSpec {
-  return { shader: 'attention', entryPoint: 'main', constants: { HEAD_DIM: headDim, BK: keyTileSize(ctx, headDim) } };
+  return usesFlash(ctx, headDim)
+    ? { shader: 'attention', entryPoint: 'flash', constants: { HEAD_DIM: headDim } }
+    : { shader: 'attention', entryPoint: 'main', constants: { HEAD_DIM: headDim, BK: keyTileSize(ctx, headDim) } };
 }
 
 /**
@@ -54,7 +71,7 @@ export function prefillAttention(
   if (queries === 0) return;
   const spec = prefillAttentionPipeline(ctx, headDim);
   const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants);
-  const queryTiles = Math.ceil(queries / queryRowsPerWorkgroup);
+  const queryTiles = Math.ceil(queries / (spec.entryPoint === 'flash' ? flashQueryRows : queryRowsPerWorkgroup));
   ctx
     .record()
     .dispatch(

@@ -6,18 +6,16 @@
  *
  * One job runs at a time (a question, a search or a benchmark): a second one is refused, never interleaved.
  */
-import { AttentionMapRecorder } from '../engine/attention-map';
 import { budgetParamsFromOptions } from '../engine/kv-policy';
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
-import type { GenerateOptions, GenerateResult, VlmModel } from '../engine/model';
 import { findVisualHeads } from '../engine/visual-heads';
-import type { ChatMessage, PreparedInputs, ProcessorImage, VlmProcessor } from '../model-io/processor';
+import type { ChatMessage, PreparedInputs, ProcessorImage } from '../model-io/processor';
 import { headCapacities } from '../sparsemm/budgets';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { headScoreMatrix, parseScoreFile, scoreFileShape, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import { errorMessage } from '../errors';
+import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
 import { benchmarkHeadScores, choosePolicy } from './policy';
-import { PeakSampler, prefixCapacities, stepRecords, textDelta } from './run-metrics';
 import type {
   AskOptions,
   AttentionSnapshot,
@@ -27,20 +25,11 @@ import type {
   HeadScoresInfo,
   HeadSearchOptions,
   HeadSearchProgress,
-  ImageTokenLayout,
   RunResult,
   TokenCallback,
 } from './types';
 
-/** The model as a session holds it: on the GPU, plus the processor (the weights file is not kept). */
-export interface SessionModel {
-  /** The loader's stable id of the source (also the key of its cached scores). */
-  sourceId: string;
-  model: VlmModel;
-  processor: VlmProcessor;
-  /** Longest picture edge the image processor uses (preprocessor_config size.longest_edge). */
-  processorLongestEdge: number;
-}
+export type { SessionAnswer, SessionAskOptions, SessionModel };
 
 export interface ChatSessionOptions {
   /** Appended to the uniform-scores warning: how to get visual-head scores in this front end. */
@@ -49,21 +38,6 @@ export interface ChatSessionOptions {
   saveScores?: (sourceId: string, file: HeadScoreFile) => Promise<void>;
   /** Record where each head looks on full-cache answers about a picture (the app's overlay); default true. */
   recordAttention?: boolean;
-}
-
-/** Options of one answer: the person's knobs plus, for the CLI, sampling (greedy when absent) and inspection hooks. */
-export interface SessionAskOptions extends AskOptions {
-  sampling?: GenerateOptions['sampling'];
-  /** Called with the processor's inputs of the prompt, before the model runs. */
-  onPrepared?: (inputs: PreparedInputs) => void;
-  /** The engine's per-step logits hook (a copy per step: leave it out unless something reads them). */
-  onLogits?: GenerateOptions['onLogits'];
-}
-
-/** One answer as the session computed it: what the app shows, and the engine's own result (for the CLI's report). */
-export interface SessionAnswer {
-  result: RunResult;
-  generation: GenerateResult;
 }
 
 interface HeadScores {
@@ -76,24 +50,6 @@ function checkAskOptions(options: AskOptions): void {
   if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1 || options.maxNewTokens > 4096) {
     throw new Error(`maxNewTokens must be a whole number from 1 to 4096 (got ${options.maxNewTokens}).`);
   }
-}
-
-/** Answer text without special tokens; the tokenizer refuses an empty list (Stop during the prefill makes none). */
-function decodeAnswer(processor: VlmProcessor, ids: number[]): string {
-  return ids.length === 0 ? '' : processor.decode(ids, { skipSpecialTokens: true });
-}
-
-function imageLayout(prepared: PreparedInputs, model: VlmModel): ImageTokenLayout | null {
-  if (prepared.numTiles === 0) return null;
-  const tile = model.config.vision.imageSize;
-  const split = prepared.imageRows > 0 && prepared.imageCols > 0;
-  return {
-    rows: prepared.imageRows,
-    cols: prepared.imageCols,
-    tokensPerSide: Math.round(Math.sqrt(model.config.imageSeqLen)),
-    resizedWidth: split ? prepared.imageCols * tile : tile,
-    resizedHeight: split ? prepared.imageRows * tile : tile,
-  };
 }
 
 export class ChatSession {
@@ -319,91 +275,13 @@ export class ChatSession {
     signal: AbortSignal,
     askedAt: number,
   ): Promise<SessionAnswer> {
-    const { model, processor } = ready;
-    const { text } = model.config;
-    const { sampling, onPrepared: _onPrepared, onLogits, ...askOptions } = options;
+    const { onPrepared: _onPrepared, sampling: _sampling, onLogits: _onLogits, ...askOptions } = options;
     const { kvPolicy, warnings } = this.policyOn(askOptions, ready);
-    const allocator = model.ctx.allocator;
-    const kvPeak = new PeakSampler();
-    const totalPeak = new PeakSampler();
-    const eos = new Set(processor.eosTokenIds);
-    const shownIds: number[] = [];
-    let shownText = '';
-    let firstTokenAt: number | null = null;
-    const startedAt = performance.now();
-    let tokens = 0;
     // The attention probe reads cache slots as prompt positions: only true of the full cache.
-    const record = (this.options.recordAttention ?? true) && options.policy === 'full' && prepared.numTiles > 0;
-    const recorder =
-      record ? new AttentionMapRecorder(model.ctx, text.numLayers, text.numHeads, prepared.imageTokenPositions) : null;
-
-    let result: GenerateResult;
-    try {
-      result = await model.generate({
-        inputIds: prepared.inputIds,
-        pixelValues: prepared.pixelValues,
-        numTiles: prepared.numTiles,
-        maxNewTokens: options.maxNewTokens,
-        eosTokenIds: processor.eosTokenIds,
-        sampling,
-        onLogits,
-        signal,
-        kvPolicy,
-        attentionHooks: recorder ?? undefined,
-        onToken: (tokenId) => {
-          firstTokenAt ??= performance.now();
-          tokens += 1;
-          // The cache is alive while tokens come: this is the measured KV and total GPU memory of the run.
-          kvPeak.sample(allocator.bytesByCategory().kv);
-          totalPeak.sample(allocator.totalBytes());
-          if (eos.has(tokenId)) return; // the stop token is not shown
-          shownIds.push(tokenId);
-          const nextText = decodeAnswer(processor, shownIds);
-          const delta = textDelta(shownText, nextText);
-          shownText = nextText;
-          void onToken({ run, delta, text: nextText, tokens });
-        },
-      });
-      const layout = imageLayout(prepared, model);
-      if (recorder && layout && recorder.recordedStep !== null) {
-        this.attention = { layers: text.numLayers, heads: text.numHeads, weights: await recorder.read(), layout };
-      }
-    } finally {
-      recorder?.destroy();
-    }
-
-    const windowLength = Math.min(options.window, result.promptTokens);
-    const decodeMsPerToken = result.decodeMsPerToken;
-    const runResult: RunResult = {
-      answer: decodeAnswer(processor, result.tokenIds.filter((id) => !eos.has(id))),
-      tokenIds: result.tokenIds,
-      policy: options.policy,
-      options: { ...askOptions },
-      stoppedBy: result.stoppedBy,
-      compressed: result.compressed,
-      capacities: prefixCapacities(result.keptPerHead, windowLength),
-      windowLength,
-      imageLayout: imageLayout(prepared, model),
-      warnings,
-      metrics: {
-        promptTokens: result.promptTokens,
-        textTokens: result.promptTokens - result.imageTokens,
-        imageTokens: result.imageTokens,
-        prefillMs: result.prefillMs,
-        // Preprocessing (image processor, tokenizer) happens once per question, before the first run starts.
-        timeToFirstTokenMs: (firstTokenAt ?? performance.now()) - (run === 0 ? askedAt : startedAt),
-        decodeMsPerToken,
-        tokensPerSecond: decodeMsPerToken > 0 ? 1000 / decodeMsPerToken : 0,
-        kvBytes: kvPeak.peak,
-        engineKvBytes: result.kvBytes,
-        fullCacheKvBytes: result.fullCacheKvBytes,
-        totalGpuBytes: totalPeak.peak,
-        weightBytes: result.weightBytes,
-        generatedTokens: result.tokenIds.length,
-        perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
-      },
-    };
-    return { result: runResult, generation: result };
+    const recordAttention = (this.options.recordAttention ?? true) && options.policy === 'full';
+    const { attention, ...answer } = await runAnswer({ ready, prepared, options, kvPolicy, warnings, run, onToken, signal, askedAt, recordAttention });
+    if (attention) this.attention = attention;
+    return answer;
   }
 
   /** KV budgets the policy would give the last prompt; null before the first question. */

@@ -8,20 +8,16 @@
 import { type ModelCache } from './cache';
 import { type ModelConfig, parseModelConfig } from './config';
 import { SafetensorsFile } from './safetensors';
+import { errorMessage } from '../errors';
+import { downloadFile, ModelLoadError, readStream, throwIfAborted, type FileReport, type LoadProgress } from './download';
+import { describeModelSource, isHubModelId, modelFileUrl, modelSourceId, type ModelSource } from './model-source';
 
-export type ModelSource =
-  | { kind: 'hub'; modelId: string; revision?: string }
-  | { kind: 'url'; baseUrl: string }
-  | { kind: 'files'; files: Map<string, Blob> };
+// The parts, by what they do: sources (model-source.ts), streamed reads (download.ts); this file validates, caches
+// and puts them together.
+export { describeModelSource, modelFileUrl, modelSourceId, ModelLoadError };
+export type { LoadProgress, ModelSource };
 
-export interface LoadProgress {
-  file: string;
-  loadedBytes: number;
-  /** null when the server did not say (no Content-Length, or a compressed transfer). */
-  totalBytes: number | null;
-  fromCache: boolean;
-  done: boolean;
-}
+
 
 export interface LoadOptions {
   cache: ModelCache;
@@ -65,18 +61,7 @@ export const requiredModelFiles = [
 ] as const;
 export const optionalModelFiles = ['chat_template.json', 'special_tokens_map.json', 'generation_config.json'] as const;
 
-export class ModelLoadError extends Error {
-  constructor(
-    message: string,
-    readonly file?: string,
-    readonly url?: string,
-  ) {
-    super(message);
-    this.name = 'ModelLoadError';
-  }
-}
 
-const hubBaseUrl = 'https://huggingface.co';
 const manifestFileName = '.manifest.json';
 const manifestVersion = 1;
 
@@ -84,210 +69,6 @@ const manifestVersion = 1;
 interface CacheManifest {
   version: number;
   files: Record<string, number | null>;
-}
-
-function isHubModelId(modelId: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/.test(modelId);
-}
-
-function trimSlashes(url: string): string {
-  return url.replace(/\/+$/, '');
-}
-
-/** The URL a file of a remote source is fetched from. */
-export function modelFileUrl(source: Exclude<ModelSource, { kind: 'files' }>, file: string): string {
-  if (source.kind === 'hub') {
-    const revision = encodeURIComponent(source.revision ?? 'main');
-    return `${hubBaseUrl}/${source.modelId}/resolve/${revision}/${file}`;
-  }
-  return `${trimSlashes(source.baseUrl)}/${file}`;
-}
-
-/** FNV-1a over the names and sizes of picked files: the same folder gets the same id. */
-function fingerprintFiles(files: Map<string, Blob>): string {
-  let hash = 0x811c9dc5;
-  const text = [...files].map(([name, blob]) => `${name}:${blob.size}`).sort().join('|');
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash.toString(16).padStart(8, '0');
-}
-
-export function modelSourceId(source: ModelSource): string {
-  switch (source.kind) {
-    case 'hub':
-      return `hub/${source.modelId}@${source.revision ?? 'main'}`;
-    case 'url':
-      return `url/${trimSlashes(source.baseUrl)}`;
-    case 'files':
-      return `files/${fingerprintFiles(source.files)}`;
-  }
-}
-
-/** A human-readable name for error messages. */
-export function describeModelSource(source: ModelSource): string {
-  switch (source.kind) {
-    case 'hub':
-      return `hub model ${source.modelId}${source.revision ? `@${source.revision}` : ''}`;
-    case 'url':
-      return trimSlashes(source.baseUrl);
-    case 'files':
-      return 'the selected folder';
-  }
-}
-
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The model download was aborted.', 'AbortError');
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
-}
-
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) {
-    // undici wraps the socket error ("other side closed") in `cause`; it says more than "terminated".
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-  }
-  return String(error);
-}
-
-/** Joins chunks into one buffer of exactly `length` bytes. */
-function concatChunks(chunks: Uint8Array[], length: number): ArrayBuffer {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out.buffer;
-}
-
-interface FileReport {
-  file: string;
-  fromCache: boolean;
-  report?: (progress: LoadProgress) => void;
-}
-
-/**
- * Reads a byte stream while reporting progress. With a known expected length the destination is allocated once
- * (a 500 MB weights file is never held twice); more bytes than announced is an error.
- */
-async function readStream(
-  stream: ReadableStream<Uint8Array>,
-  expectedBytes: number | null,
-  where: FileReport,
-  signal: AbortSignal | undefined,
-  describeFailure: (loaded: number, error: unknown) => ModelLoadError,
-): Promise<ArrayBuffer> {
-  let preallocated: Uint8Array<ArrayBuffer> | null = null;
-  if (expectedBytes !== null) {
-    try {
-      preallocated = new Uint8Array(expectedBytes);
-    } catch (error) {
-      // A length no ArrayBuffer can hold (a lying header, or a model far too large for this browser's memory).
-      await stream.cancel().catch(() => undefined);
-      throw new ModelLoadError(
-        `${where.file} is ${expectedBytes} bytes, more than this browser can hold in memory (${errorMessage(error)}).`,
-        where.file,
-      );
-    }
-  }
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  try {
-    for (;;) {
-      throwIfAborted(signal);
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (preallocated) {
-        if (loaded + value.byteLength > preallocated.byteLength) {
-          throw new ModelLoadError(
-            `${where.file}: received more bytes than the announced Content-Length (${preallocated.byteLength}).`,
-            where.file,
-          );
-        }
-        preallocated.set(value, loaded);
-      } else {
-        chunks.push(value);
-      }
-      loaded += value.byteLength;
-      where.report?.({ file: where.file, loadedBytes: loaded, totalBytes: expectedBytes, fromCache: where.fromCache, done: false });
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => undefined);
-    if (signal?.aborted) throw abortError(signal);
-    if (error instanceof ModelLoadError) throw error;
-    throw describeFailure(loaded, error);
-  }
-  if (preallocated) {
-    if (loaded !== preallocated.byteLength) throw describeFailure(loaded, null);
-    return preallocated.buffer;
-  }
-  return concatChunks(chunks, loaded);
-}
-
-/** Downloads one file; resolves null for a missing optional file (HTTP 404). */
-async function downloadFile(
-  url: string,
-  file: string,
-  optional: boolean,
-  fetchImpl: typeof fetch,
-  signal: AbortSignal | undefined,
-  onProgress: ((p: LoadProgress) => void) | undefined,
-): Promise<ArrayBuffer | null> {
-  throwIfAborted(signal);
-  let response: Response;
-  try {
-    response = await fetchImpl(url, { signal, cache: 'no-store' });
-  } catch (error) {
-    if (signal?.aborted) throw abortError(signal);
-    throw new ModelLoadError(`Could not download ${file} from ${url}: ${errorMessage(error)}`, file, url);
-  }
-  if (optional && response.status === 404) {
-    await response.body?.cancel().catch(() => undefined);
-    return null;
-  }
-  if (!response.ok) {
-    await response.body?.cancel().catch(() => undefined);
-    const hint =
-      response.status === 401 || response.status === 403
-        ? ' (the model may be private or gated)'
-        : response.status === 404
-          ? ' (no such file: check the model id / URL and revision)'
-          : response.status === 429 || response.status >= 500
-            ? ' (the server failed or is busy; nothing was cached, try again later)'
-            : '';
-    const statusText = response.statusText ? ` ${response.statusText}` : '';
-    throw new ModelLoadError(`Could not download ${file} from ${url}: HTTP ${response.status}${statusText}${hint}.`, file, url);
-  }
-
-  const lengthHeader = response.headers.get('content-length');
-  const encoding = response.headers.get('content-encoding');
-  // With a content encoding (gzip), Content-Length counts compressed bytes and cannot be checked against the body.
-  const expectedBytes =
-    lengthHeader !== null && /^\d+$/.test(lengthHeader.trim()) && (!encoding || encoding === 'identity') ? Number(lengthHeader) : null;
-  const where: FileReport = { file, fromCache: false, report: onProgress };
-  onProgress?.({ file, loadedBytes: 0, totalBytes: expectedBytes, fromCache: false, done: false });
-
-  const describeFailure = (loaded: number, error: unknown): ModelLoadError =>
-    new ModelLoadError(
-      `The download of ${file} from ${url} was cut off after ${loaded}` +
-        (expectedBytes !== null ? ` of ${expectedBytes} bytes` : ' bytes') +
-        (error ? `: ${errorMessage(error).replace(/\.?$/, '.')}` : '.') +
-        ' Nothing was cached; try again.',
-      file,
-      url,
-    );
-  const data = response.body
-    ? await readStream(response.body, expectedBytes, where, signal, describeFailure)
-    : await response.arrayBuffer();
-  if (expectedBytes !== null && data.byteLength !== expectedBytes) throw describeFailure(data.byteLength, null);
-  onProgress?.({ file, loadedBytes: data.byteLength, totalBytes: data.byteLength, fromCache: false, done: true });
-  return data;
 }
 
 async function readManifest(cache: ModelCache, sourceId: string): Promise<CacheManifest | null> {

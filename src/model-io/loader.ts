@@ -17,8 +17,6 @@ import { describeModelSource, isHubModelId, modelFileUrl, modelSourceId, type Mo
 export { describeModelSource, modelFileUrl, modelSourceId, ModelLoadError };
 export type { LoadProgress, ModelSource };
 
-
-
 export interface LoadOptions {
   cache: ModelCache;
   onProgress?: (progress: LoadProgress) => void;
@@ -60,7 +58,6 @@ export const requiredModelFiles = [
   weightsFileName,
 ] as const;
 export const optionalModelFiles = ['chat_template.json', 'special_tokens_map.json', 'generation_config.json'] as const;
-
 
 const manifestFileName = '.manifest.json';
 const manifestVersion = 1;

@@ -1,5 +1,6 @@
 /** Command-line helpers shared by the CLI subcommands: typed option parsing with messages that name the option. */
 import { readFileSync } from 'node:fs';
+import { errorMessage } from '../errors';
 
 /** A problem with the command line or its input files: reported on stderr with exit code 2. */
 export class UsageError extends Error {}
@@ -25,7 +26,7 @@ export function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`cannot read ${what} ${path}: ${errorMessage(error)}`);
   }
 }
 
@@ -38,7 +39,7 @@ export function parseCommandArgs<T>(command: string, help: string, parse: () => 
   try {
     options = parse();
   } catch (error) {
-    process.stderr.write(`${command}: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- ${command} --help)\n`);
+    process.stderr.write(`${command}: ${errorMessage(error)}\n(see: npm run cli -- ${command} --help)\n`);
     process.exitCode = 2;
     return null;
   }

@@ -11,13 +11,12 @@ import { parseArgs } from 'node:util';
 import { runBenchmark, type BenchmarkPolicySpec, type BenchmarkProgress, type BenchmarkReport, type BenchmarkRun } from '../engine/benchmark';
 import { createNodeGpuContext } from '../engine/node-gpu';
 import { parseModelConfig, type ModelConfig } from '../model-io/config';
-import { defaultReferenceModelDir, randomWeights } from '../model-io/fixture';
+import { defaultReferenceModelDir, defaultReferenceScoreFile, randomWeights } from '../model-io/fixture';
 import { budgetPolicies, type BudgetPolicy } from '../sparsemm/budgets';
 import { randomHeadScores } from '../sparsemm/random';
 import { headScoreMatrix, parseScoreFile, scoreFileShape } from '../sparsemm/score-file';
 import { benchmarkSvg, seriesLabel } from './bench-plot';
 
-const defaultScoreFile = '/work/shared/reference-scores/llava-v1.6.json';
 const weightSeed = 1234;
 
 /** What the issue asks for: 1K-8K, full, sparsemm 64/256/1024, snapkv/pyramidkv/adakv 256. */
@@ -80,7 +79,7 @@ function positiveInt(text: string | undefined, fallback: number, name: string, a
 /** The official score file when it fits the model; otherwise seeded random scores (the SparseMM paper's ablation). */
 export function chooseHeadScores(config: ModelConfig, scoreFile: string | undefined, seed: number): { scores: number[][]; source: string } {
   const { numLayers, numHeads } = config.text;
-  const path = scoreFile ?? defaultScoreFile;
+  const path = scoreFile ?? defaultReferenceScoreFile();
   let why: string;
   if (existsSync(path)) {
     const file = parseScoreFile(readFileSync(path, 'utf8'));

@@ -4,12 +4,15 @@
  */
 import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, headCapacities, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
+import { policyTable } from '../sparsemm/policies';
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import { parseModelConfig } from '../model-io/config';
 import { integerOption, numberOption, readText, UsageError } from './args';
+import { errorMessage } from '../errors';
 
 /** Policies whose capacities are known before prefill (AdaKV's depend on the attention scores). */
-const cliPolicies = budgetPolicies.filter((p) => p !== 'adakv');
+// A policy whose split needs the attention at prefill (adakv) has no plan to print here.
+const cliPolicies = budgetPolicies.filter((p) => !policyTable[p].attentionDependent);
 
 const help = `Usage: npm run cli -- budgets --policy POLICY [options]
 
@@ -105,7 +108,7 @@ export async function run(args: string[]): Promise<void> {
     output = budgetsFromArgs(args);
   } catch (error) {
     // Every failure here is a problem with the command line or its input files.
-    process.stderr.write(`budgets: ${error instanceof Error ? error.message : String(error)}\n(see: npm run cli -- budgets --help)\n`);
+    process.stderr.write(`budgets: ${errorMessage(error)}\n(see: npm run cli -- budgets --help)\n`);
     process.exitCode = 2;
     return;
   }

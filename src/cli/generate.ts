@@ -10,6 +10,7 @@ import { ChatSession } from '../session/chat-session';
 import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, readImageFile } from './node-session';
 import { GenerateDump } from './dump';
+import { errorMessage } from '../errors';
 
 const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE] [options]
 
@@ -85,7 +86,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   try {
     validateBudgetParams(params);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(errorMessage(error));
   }
   const maxNewTokens = integerOption('max-new-tokens', values['max-new-tokens'], 64);
   if (maxNewTokens < 1) throw new UsageError('--max-new-tokens must be at least 1');
@@ -128,7 +129,7 @@ export async function run(args: string[]): Promise<void> {
     image = imagePath ? await readImageFile(imagePath) : null;
     scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
   } catch (error) {
-    process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`generate: ${errorMessage(error)}\n`);
     process.exitCode = 2;
     return;
   }

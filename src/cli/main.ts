@@ -2,6 +2,8 @@
  * Node entry point: `npm run cli -- <command> [options]`. Each command lives in its own module
  * exporting `run(args: string[]): Promise<void>`, loaded only when used.
  */
+import { errorMessage } from '../errors';
+
 type CommandModule = { run: (args: string[]) => Promise<void> };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -37,7 +39,7 @@ main().then(
   // dawn.node keeps the process alive while a device exists; exit explicitly when done.
   () => process.exit(process.exitCode ?? 0),
   (error: unknown) => {
-    process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`Error: ${errorMessage(error)}\n`);
     process.exit(1);
   },
 );

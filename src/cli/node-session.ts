@@ -11,6 +11,7 @@ import { loadModelFromPathOrUrl } from '../model-io/node-loader';
 import type { LoadedModel, LoadProgress } from '../model-io/loader';
 import { createProcessor, type VlmProcessor } from '../model-io/processor';
 import { UsageError } from './args';
+import { errorMessage } from '../errors';
 
 export interface NodeSession {
   ctx: GpuContext;
@@ -79,12 +80,12 @@ export async function readImageFile(path: string): Promise<RawImage> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new UsageError(`cannot read the image ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`cannot read the image ${path}: ${errorMessage(error)}`);
   }
   if (bytes.length === 0) throw new UsageError(`the image ${path} is an empty file`);
   try {
     return await RawImage.read(new Blob([new Uint8Array(bytes)]));
   } catch (error) {
-    throw new UsageError(`${path} is not an image this tool can decode (${error instanceof Error ? error.message : String(error)})`);
+    throw new UsageError(`${path} is not an image this tool can decode (${errorMessage(error)})`);
   }
 }

@@ -2,6 +2,9 @@
 export type MemoryCategory = 'weights' | 'kv' | 'activations' | 'scratch';
 export const memoryCategories: readonly MemoryCategory[] = ['weights', 'kv', 'activations', 'scratch'];
 
+/** The usage of every storage buffer the engine makes: bound by kernels, written by uploads, read back. */
+export const storageBufferUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
 export type BytesByCategory = Record<MemoryCategory, number>;
 
 interface Allocation {

@@ -11,8 +11,8 @@ import type { GpuContext } from './gpu';
 import type { RaggedKvCache } from './kv-cache';
 import type { AttentionHooks } from './model';
 import { attentionProbe } from './ops/attention-probe';
+import { storageBufferUsage } from './allocator';
 
-const bufferUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export class AttentionMapRecorder implements AttentionHooks {
   /** First prompt position of the span the kernel reads (the first image token). */
@@ -44,9 +44,9 @@ export class AttentionMapRecorder implements AttentionHooks {
     }
     this.spanStart = this.positions[0];
     this.spanLength = this.positions[this.positions.length - 1] - this.spanStart + 1;
-    this.top1Scratch = ctx.allocator.create('scratch', numHeads * 4, bufferUsage(), 'attention map top-1');
-    this.rowScratch = ctx.allocator.create('scratch', numHeads * this.spanLength * 4, bufferUsage(), 'attention map row');
-    this.maps = ctx.allocator.create('scratch', numLayers * numHeads * this.spanLength * 4, bufferUsage(), 'attention maps');
+    this.top1Scratch = ctx.allocator.create('scratch', numHeads * 4, storageBufferUsage(), 'attention map top-1');
+    this.rowScratch = ctx.allocator.create('scratch', numHeads * this.spanLength * 4, storageBufferUsage(), 'attention map row');
+    this.maps = ctx.allocator.create('scratch', numLayers * numHeads * this.spanLength * 4, storageBufferUsage(), 'attention maps');
   }
 
   /** Image tokens per map. */

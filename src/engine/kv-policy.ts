@@ -62,7 +62,7 @@ export class KvCompressor {
     if (!capacities.compress) {
       this.keptPerHead = capacities.capacity.map((row) => row.map(() => promptLength));
       this.streamingPositions = null;
-    } else if (kvPolicy.policy === 'streamingllm') {
+    } else if (capacities.fixedPositions) {
       const positions = streamingKeptPositions(promptLength, kvPolicy.params);
       this.streamingPositions = Uint32Array.from(positions);
       this.keptPerHead = capacities.capacity.map((row) => row.map(() => positions.length));

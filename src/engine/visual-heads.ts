@@ -24,8 +24,8 @@ import {
 } from '../sparsemm/head-scoring';
 import { planProbeSample, type ProbePlan, type ProbeSetOptions, type TextMeasurer } from '../sparsemm/probe-set';
 import type { HeadScoreFile } from '../sparsemm/score-file';
+import { storageBufferUsage } from './allocator';
 
-const bufferUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** Default tokens generated per probe (the official scripts allow 1024; probes hold a few short chunks). */
 export const defaultProbeMaxNewTokens = 64;
@@ -75,8 +75,8 @@ class TopOneProbe implements AttentionHooks {
     private readonly numHeads: number,
     private readonly decode: (tokenId: number) => string,
   ) {
-    this.scratch = ctx.allocator.create('scratch', numHeads * 4, bufferUsage(), 'visual heads: layer top-1');
-    this.perStep = ctx.allocator.create('scratch', numLayers * numHeads * 4, bufferUsage(), 'visual heads: step top-1');
+    this.scratch = ctx.allocator.create('scratch', numHeads * 4, storageBufferUsage(), 'visual heads: layer top-1');
+    this.perStep = ctx.allocator.create('scratch', numLayers * numHeads * 4, storageBufferUsage(), 'visual heads: step top-1');
   }
 
   onLayerQuery(layer: number, q: GPUBuffer, cache: RaggedKvCache): void {

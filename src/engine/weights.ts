@@ -15,6 +15,29 @@ export function packedBf16Bytes(elements: number): number {
 }
 
 /**
+ * The one rule for whether a tensor fits this adapter: as packed bf16 it must be bindable as one storage buffer
+ * (maxStorageBufferBindingSize) and allocatable (maxBufferSize). Throws WeightTooLargeError naming the first that
+ * does not; checked before anything is allocated.
+ */
+export function checkTensorsFit(
+  limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>,
+  tensors: Iterable<readonly [string, { elementCount: number; shape: readonly number[] }]>,
+): void {
+  for (const [name, info] of tensors) {
+    const bytes = packedBf16Bytes(info.elementCount);
+    if (bytes > limits.maxStorageBufferBindingSize) {
+      throw new WeightTooLargeError(
+        `Tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above this GPU's maxStorageBufferBindingSize ` +
+          `(${limits.maxStorageBufferBindingSize} bytes): this model cannot run on this adapter.`,
+      );
+    }
+    if (bytes > limits.maxBufferSize) {
+      throw new WeightTooLargeError(`Tensor "${name}" needs ${bytes} bytes, above this GPU's maxBufferSize (${limits.maxBufferSize} bytes).`);
+    }
+  }
+}
+
+/**
  * The model's tensors on the GPU as packed bf16 (element 2i in the low half of word i), computed in f32 by the kernels.
  * Every buffer is counted under the allocator's 'weights' category.
  */
@@ -32,22 +55,7 @@ export class GpuWeights {
    * leaves no buffers behind. Tensors stored as F32/F16 are rounded to bf16.
    */
   static async upload(ctx: GpuContext, file: SafetensorsFile, names: readonly string[]): Promise<GpuWeights> {
-    const limits = ctx.device.limits;
-    for (const name of names) {
-      const info = file.get(name);
-      const bytes = packedBf16Bytes(info.elementCount);
-      if (bytes > limits.maxStorageBufferBindingSize) {
-        throw new WeightTooLargeError(
-          `Tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above this GPU's maxStorageBufferBindingSize ` +
-            `(${limits.maxStorageBufferBindingSize} bytes): this model cannot run on this adapter.`,
-        );
-      }
-      if (bytes > limits.maxBufferSize) {
-        throw new WeightTooLargeError(
-          `Tensor "${name}" needs ${bytes} bytes, above this GPU's maxBufferSize (${limits.maxBufferSize} bytes).`,
-        );
-      }
-    }
+    checkTensorsFit(ctx.device.limits, names.map((name) => [name, file.get(name)] as const));
     const buffers = new Map<string, GPUBuffer>();
     let totalBytes = 0;
     try {

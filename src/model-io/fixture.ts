@@ -38,6 +38,15 @@ export function defaultReferenceModelDir(): string {
 }
 export const defaultTinyFixtureDir = join(projectRoot, '.fixtures', 'tiny');
 
+/**
+ * The official SparseMM score file for LLaVA-NeXT-Vicuna-7B (32 x 32 heads): SPARSEMM_REFERENCE_SCORES, or the shared
+ * reference folder next to the checkout (`../shared/reference-scores/`), so a clone anywhere behaves the same. Not
+ * vendored: its licence is not stated by the upstream repository.
+ */
+export function defaultReferenceScoreFile(): string {
+  return process.env.SPARSEMM_REFERENCE_SCORES ?? join(projectRoot, '..', 'shared', 'reference-scores', 'llava-v1.6.json');
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 

@@ -11,6 +11,7 @@ import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../e
 import { findVisualHeads } from '../engine/visual-heads';
 import type { ChatMessage, PreparedInputs, ProcessorImage } from '../model-io/processor';
 import { headCapacities } from '../sparsemm/budgets';
+import { policyLabel } from '../sparsemm/policies';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { headScoreMatrix, parseScoreFile, scoreFileShape, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import { errorMessage } from '../errors';
@@ -299,7 +300,9 @@ export class ChatSession {
       params: budgetParamsFromOptions(options),
       headScores: kvPolicy?.headScores,
     });
-    if (options.policy === 'adakv' && capacities.compress) warnings.push('AdaKV splits each layer from the attention at prefill: the bars show the plan (every head the average).');
+    if (capacities.attentionDependent && capacities.compress) {
+      warnings.push(`${policyLabel(options.policy)} splits each layer from the attention at prefill: the bars show the plan (every head the average).`);
+    }
     return { promptLength, compressed: capacities.compress, capacities: capacities.capacity, windowLength: capacities.windowLength, warnings };
   }
 

@@ -17,9 +17,9 @@
  */
 import { randomHeadScores } from './random';
 
-export type BudgetPolicy = 'full' | 'snapkv' | 'pyramidkv' | 'adakv' | 'sparsemm' | 'random' | 'streamingllm';
+import { budgetPolicies, policyTable, type BudgetPolicy } from './policies';
 
-export const budgetPolicies: readonly BudgetPolicy[] = ['full', 'snapkv', 'pyramidkv', 'adakv', 'sparsemm', 'random', 'streamingllm'];
+export { budgetPolicies, type BudgetPolicy };
 
 export type PoolingKind = 'avgpool' | 'maxpool';
 
@@ -77,6 +77,8 @@ export interface HeadCapacities {
    * via `adakvCapacities` per layer; `capacity` then holds the per-head average `base` as a plan.
    */
   attentionDependent: boolean;
+  /** True for `streamingllm`: the kept positions follow from the prompt length (streamingKeptPositions), no top-k. */
+  fixedPositions: boolean;
   /** Candidate prefix positions: max(0, promptLength - window). */
   prefixLength: number;
   /** Tokens of the recent window kept on top of the prefix selection: min(window, promptLength). */
@@ -290,7 +292,8 @@ export function headCapacities(policy: BudgetPolicy, request: HeadCapacityReques
 
   const compress = policy !== 'full' && promptLength >= params.budget;
   const capacity = compress ? raw.map((row) => row.map((cap) => Math.max(0, Math.min(cap, prefixLength)))) : uniform(prefixLength);
-  return { compress, attentionDependent: policy === 'adakv', prefixLength, windowLength, capacity, rawCapacity: raw };
+  const { attentionDependent, fixedPositions } = policyTable[policy];
+  return { compress, attentionDependent, fixedPositions, prefixLength, windowLength, capacity, rawCapacity: raw };
 }
 
 /** Tokens each head keeps after prefill ([layer][kvHead]): its prefix capacity plus the recent window. */

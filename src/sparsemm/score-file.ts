@@ -7,6 +7,7 @@
  * reshapes them to [layers, heads], i.e. it silently relies on the row-major key order. We instead
  * place every value by the numbers in its key, and refuse a file whose shape does not match the model.
  */
+import { errorMessage } from '../errors';
 
 /** A parsed score file. Keys are `"<layer>-<head>"`; JS objects keep these (non-integer) keys in insertion order. */
 export type HeadScoreFile = Record<string, number[]>;
@@ -48,7 +49,7 @@ export function parseScoreFile(text: string): HeadScoreFile {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ScoreFileError(`score file is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ScoreFileError(`score file is not valid JSON: ${errorMessage(error)}`);
   }
   return validateScoreFile(value);
 }

@@ -1,22 +1,13 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type {
-  AskOptions,
-  AttentionSnapshot,
-  BenchmarkProgress,
-  BenchmarkReport,
-  BudgetPlan,
-  EngineEvent,
-  EngineFeatures,
-  HeadScoresInfo,
-  HeadSearchProgress,
-  InitResult,
-  ModelSummary,
-  RunResult,
-} from '../worker/api';
+import type { AskOptions, BudgetPlan, ModelSummary, RunResult } from '../worker/api';
+import { errorMessage } from '../errors';
 import { AdapterPanel } from './AdapterPanel';
-import { BenchmarkPanel, type BenchmarkRequest } from './BenchmarkPanel';
+import { BenchmarkPanel } from './BenchmarkPanel';
 import { ChatPanel } from './ChatPanel';
-import { benchmarkProgressProxy, eventProxy, getEngine, searchProgressProxy, tokenProxy } from './engine-client';
+import { getEngine, tokenProxy } from './engine-client';
+import { useBenchmark } from './hooks/useBenchmark';
+import { useEngineEvents } from './hooks/useEngineEvents';
+import { useVisualHeads } from './hooks/useVisualHeads';
 import { ImageDrop, type ShownImage } from './ImageDrop';
 import { MetricsView } from './MetricsView';
 import { ModelPanel } from './ModelPanel';
@@ -24,18 +15,12 @@ import { PlaceholderPanel } from './PlaceholderPanel';
 import { describePolicy, PolicyControls, type PolicySettings } from './PolicyControls';
 import { applyToken, failTurn, finishTurn, type ChatTurn } from './transcript';
 import { readUrlOptions } from './url-params';
-import type { HeadPosition } from './views/types';
 import { VisualHeadsPanel } from './VisualHeadsPanel';
 
 /** Parsed once: the page URL does not change while the app runs. */
 const urlOptions = readUrlOptions(window.location.search);
 
 const defaultSettings: PolicySettings = { policy: 'sparsemm', budget: 256, window: 32, ratio: 0.1, maxNewTokens: 32, compare: false };
-const noFeatures: EngineFeatures = { visualHeadSearch: false, attentionMaps: false, benchmark: false };
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function askOptions(settings: PolicySettings): AskOptions {
   const { policy, budget, window, ratio, maxNewTokens } = settings;
@@ -65,9 +50,8 @@ function whyQuestionsWait(state: {
 }
 
 export function App() {
-  const [gpuStatus, setGpuStatus] = useState<InitResult | null>(null);
+  const { gpuStatus, features, recoveringDevice, alertMessage, setAlertMessage, notice, setNotice } = useEngineEvents();
   const [model, setModel] = useState<ModelSummary | null>(null);
-  const [features, setFeatures] = useState<EngineFeatures>(noFeatures);
   const [settings, setSettings] = useState<PolicySettings>(defaultSettings);
   const [image, setImage] = useState<ShownImage | null>(null);
   const [imageBusy, setImageBusy] = useState(false);
@@ -75,71 +59,20 @@ export function App() {
   const [running, setRunning] = useState(false);
   const [lastRuns, setLastRuns] = useState<RunResult[]>([]);
   const [plan, setPlan] = useState<BudgetPlan | null>(null);
-  const [scores, setScores] = useState<HeadScoresInfo | null>(null);
-  const [exportText, setExportText] = useState<string | null>(null);
-  const [importError, setImportError] = useState<string | undefined>();
-  const [selectedHead, setSelectedHead] = useState<HeadPosition | undefined>();
-  const [searching, setSearching] = useState(false);
-  const [searchProgress, setSearchProgress] = useState<HeadSearchProgress | undefined>();
-  const [attention, setAttention] = useState<AttentionSnapshot | null>(null);
-  const [probeSamples, setProbeSamples] = useState(16);
-  const [benchmarkReport, setBenchmarkReport] = useState<BenchmarkReport | null>(null);
-  const [benchmarkRunning, setBenchmarkRunning] = useState(false);
-  const [benchmarkProgress, setBenchmarkProgress] = useState<BenchmarkProgress | null>(null);
-  const [benchmarkError, setBenchmarkError] = useState<string | null>(null);
-  const [recoveringDevice, setRecoveringDevice] = useState(false);
   const [modelLoading, setModelLoading] = useState(false);
-  const [alertMessage, setAlertMessage] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
   const nextTurnId = useRef(1);
 
-  const showError = useCallback((message: string) => setAlertMessage(message), []);
-
-  useEffect(() => {
-    let cancelled = false;
-    const engine = getEngine();
-    engine.init().then(
-      (result) => {
-        if (!cancelled) setGpuStatus(result);
-      },
-      (error: unknown) => {
-        // The worker itself failed to start (e.g. a blocked script): report it like a missing adapter.
-        if (!cancelled) setGpuStatus({ ok: false, error: `The engine worker failed: ${messageOf(error)}` });
-      },
-    );
-    engine.features().then((f) => !cancelled && setFeatures(f), () => undefined);
-    void engine.onEvent(
-      eventProxy((event: EngineEvent) => {
-        if (event.type === 'device-lost') {
-          setAlertMessage(event.message);
-          setRecoveringDevice(true);
-        } else if (event.type === 'device-restored') {
-          setAlertMessage(null);
-          setNotice(event.message);
-          setRecoveringDevice(false);
-        } else {
-          setAlertMessage(event.message);
-          setRecoveringDevice(false);
-        }
-      }),
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, []);
+  const showError = useCallback((message: string) => setAlertMessage(message), [setAlertMessage]);
+  const heads = useVisualHeads(showError);
+  const { scores, searching, setAttention } = heads;
+  const benchmark = useBenchmark();
+  const benchmarkRunning = benchmark.running;
 
   // The thumbnail's object URL lives as long as the picture is shown.
   useEffect(() => {
     if (!image) return;
     return () => URL.revokeObjectURL(image.thumbnailUrl);
   }, [image]);
-
-  const refreshScores = useCallback(async () => {
-    const engine = getEngine();
-    const [info, text] = await Promise.all([engine.headScores(), engine.exportHeadScores()]);
-    setScores(info);
-    setExportText(text);
-  }, []);
 
   // Budgets follow the policy controls, for the last prompt's length.
   const { policy, budget, window, ratio, maxNewTokens } = settings;
@@ -168,10 +101,7 @@ export function App() {
     // A new model starts a new conversation (the worker dropped its history too).
     setTurns([]);
     setLastRuns([]);
-    setAttention(null);
-    setSelectedHead(undefined);
-    setImportError(undefined);
-    void refreshScores().catch((error: unknown) => showError(messageOf(error)));
+    heads.resetForModel();
   };
 
   const onImageFile = (file: File) => {
@@ -189,7 +119,7 @@ export function App() {
           }
         },
         // The worker keeps the previous picture and the conversation when it rejects a file.
-        (error: unknown) => showError(messageOf(error)),
+        (error: unknown) => showError(errorMessage(error)),
       )
       .finally(() => setImageBusy(false));
   };
@@ -215,7 +145,7 @@ export function App() {
           if (features.attentionMaps) setAttention(await engine.lastAttention());
         },
         (error: unknown) => {
-          const message = messageOf(error);
+          const message = errorMessage(error);
           setTurns((previous) => failTurn(previous, id, message));
           showError(message);
         },
@@ -231,52 +161,14 @@ export function App() {
           setTurns([]);
           setNotice(null);
         },
-        (error: unknown) => showError(messageOf(error)),
+        (error: unknown) => showError(errorMessage(error)),
       );
-  };
-
-  const importScores = (file: File) => {
-    file
-      .text()
-      .then((text) => getEngine().importHeadScores(text))
-      .then(
-        async () => {
-          setImportError(undefined);
-          await refreshScores();
-        },
-        (error: unknown) => setImportError(`${file.name}: ${messageOf(error)}`),
-      );
-  };
-
-  const findHeads = () => {
-    setSearching(true);
-    setSearchProgress(undefined);
-    getEngine()
-      .findVisualHeads({ samples: probeSamples }, searchProgressProxy((p) => setSearchProgress(p)))
-      .then(
-        () => refreshScores(),
-        (error: unknown) => showError(messageOf(error)),
-      )
-      .finally(() => setSearching(false));
   };
 
   const simulateDeviceLoss = () => {
     getEngine()
       .simulateDeviceLoss()
-      .catch((error: unknown) => showError(messageOf(error)));
-  };
-
-  const runBenchmark = (request: BenchmarkRequest) => {
-    setBenchmarkRunning(true);
-    setBenchmarkError(null);
-    setBenchmarkProgress(null);
-    getEngine()
-      .runBenchmark(request, benchmarkProgressProxy((p) => setBenchmarkProgress(p)))
-      .then(
-        (report) => setBenchmarkReport(report),
-        (error: unknown) => setBenchmarkError(messageOf(error)),
-      )
-      .finally(() => setBenchmarkRunning(false));
+      .catch((error: unknown) => showError(errorMessage(error)));
   };
 
   const blockedReason = whyQuestionsWait({ modelLoading, modelLoaded: model !== null, recoveringDevice, searching, benchmarkRunning });
@@ -351,21 +243,21 @@ export function App() {
             modelLoaded={model !== null}
             scores={scores}
             budgets={budgetView}
-            selected={selectedHead}
-            onSelect={setSelectedHead}
+            selected={heads.selectedHead}
+            onSelect={heads.setSelectedHead}
             searchAvailable={features.visualHeadSearch}
             searching={searching}
-            searchProgress={searchProgress}
-            onFind={findHeads}
-            probeSamples={probeSamples}
-            onProbeSamplesChange={setProbeSamples}
+            searchProgress={heads.searchProgress}
+            onFind={heads.findHeads}
+            probeSamples={heads.probeSamples}
+            onProbeSamplesChange={heads.setProbeSamples}
             onCancelSearch={() => void getEngine().stop()}
-            exportText={exportText}
-            onImport={importScores}
-            importError={importError}
+            exportText={heads.exportText}
+            onImport={heads.importScores}
+            importError={heads.importError}
             exportFileName={scoresFileName(model)}
             attentionAvailable={features.attentionMaps}
-            attention={attention}
+            attention={heads.attention}
             image={image ? { url: image.thumbnailUrl, width: image.info.width, height: image.info.height } : null}
           />
         </div>
@@ -376,11 +268,11 @@ export function App() {
               <h2 id="benchmark-heading">Benchmark</h2>
               {model ? (
                 <BenchmarkPanel
-                  report={benchmarkReport}
-                  running={benchmarkRunning}
-                  progress={benchmarkProgress}
-                  onRun={runBenchmark}
-                  error={benchmarkError}
+                  report={benchmark.report}
+                  running={benchmark.running}
+                  progress={benchmark.progress}
+                  onRun={benchmark.run}
+                  error={benchmark.error}
                 />
               ) : (
                 <p className="muted">Load a model to benchmark it on this GPU.</p>

@@ -1,8 +1,11 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { canPickDirectory, folderFromDrop, pickDirectory, type PickedFolder } from './folder-input';
+import type { PickedFolder } from './folder-input';
+import { CachedModels } from './CachedModels';
+import { FolderPicker } from './FolderPicker';
+import { loadStepText, ProgressList, SummaryView } from './ModelProgress';
 import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, ModelSummary } from '../worker/api';
 import { getEngine, loadStepProxy, progressProxy } from './engine-client';
-import { formatBytes, formatCount, formatRate } from './format';
+import { errorMessage } from '../errors';
 
 export const modelPresets = ['HuggingFaceTB/SmolVLM-256M-Instruct', 'HuggingFaceTB/SmolVLM-500M-Instruct'] as const;
 
@@ -58,14 +61,14 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
           setCached(list);
           setCacheError(null);
         },
-        (error: unknown) => setCacheError(`The browser cache could not be listed: ${error instanceof Error ? error.message : String(error)}`),
+        (error: unknown) => setCacheError(`The browser cache could not be listed: ${errorMessage(error)}`),
       );
   };
   useEffect(refreshCached, []);
   const removeCached = (sourceId: string) => {
     getEngine()
       .removeCachedModel(sourceId)
-      .then(refreshCached, (error: unknown) => setCacheError(`Could not remove ${sourceId}: ${error instanceof Error ? error.message : String(error)}`));
+      .then(refreshCached, (error: unknown) => setCacheError(`Could not remove ${sourceId}: ${errorMessage(error)}`));
   };
 
   const startLoad = (source: ModelSourceSpec) => {
@@ -95,7 +98,7 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
           if (generation !== loadGeneration.current) return;
           onLoadEnded?.();
           if (error instanceof Error && error.name === 'AbortError') setState({ phase: 'cancelled' });
-          else setState({ phase: 'error', message: error instanceof Error ? error.message : String(error) });
+          else setState({ phase: 'error', message: errorMessage(error) });
         },
       );
   };
@@ -248,198 +251,4 @@ function buildSource(
       if (!inputs.folder.files.has('config.json')) return `The folder "${inputs.folder.name}" has no config.json at its top level.`;
       return { kind: 'files', files: inputs.folder.files };
   }
-}
-
-function FolderPicker({ id, folder, onPick }: { id: string; folder: PickedFolder | null; onPick: (folder: PickedFolder | null) => void }) {
-  const [dragging, setDragging] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
-  // React's types lack webkitdirectory; set it on the element directly.
-  const setDirectoryAttribute = (input: HTMLInputElement | null) => {
-    input?.setAttribute('webkitdirectory', '');
-  };
-  const accept = (picked: PickedFolder | string | null) => {
-    if (typeof picked === 'string') {
-      setProblem(picked);
-      return;
-    }
-    setProblem(null);
-    if (picked) onPick(picked);
-  };
-  const fail = (error: unknown) => setProblem(`The folder could not be read: ${error instanceof Error ? error.message : String(error)}`);
-  return (
-    <div className="field">
-      <label htmlFor={id}>Model folder (config.json, model.safetensors, tokenizer files)</label>
-      <input
-        id={id}
-        ref={setDirectoryAttribute}
-        type="file"
-        multiple
-        onChange={(e) => onPick(e.target.files ? folderFromFiles(e.target.files) : null)}
-      />
-      {canPickDirectory() && (
-        <button type="button" className="secondary" onClick={() => pickDirectory().then(accept, fail)}>
-          Choose a folder…
-        </button>
-      )}
-      <div
-        className={dragging ? 'folder-drop dragging' : 'folder-drop'}
-        aria-label="Drop a model folder here"
-        data-testid="folder-drop"
-        onDragOver={(e) => {
-          e.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          setDragging(false);
-          folderFromDrop(e.dataTransfer.items).then(accept, fail);
-        }}
-      >
-        …or drop the model folder here
-      </div>
-      {problem && (
-        <p role="alert" className="status error">
-          {problem}
-        </p>
-      )}
-      {folder && (
-        <p className="muted">
-          {folder.files.size} files from “{folder.name}”
-        </p>
-      )}
-    </div>
-  );
-}
-
-/** Keys files by their path inside the picked folder ("SmolVLM/config.json" -> "config.json"). */
-function folderFromFiles(list: FileList): PickedFolder | null {
-  if (list.length === 0) return null;
-  const files = new Map<string, Blob>();
-  let name = '';
-  for (const file of Array.from(list)) {
-    const relative = file.webkitRelativePath || file.name;
-    const slash = relative.indexOf('/');
-    if (slash > 0 && !name) name = relative.slice(0, slash);
-    files.set(slash > 0 ? relative.slice(slash + 1) : relative, file);
-  }
-  return { name: name || 'selected files', files };
-}
-
-function loadStepText(step: ModelLoadStep | null): string {
-  if (!step) return 'Loading…';
-  if (step.step === 'uploading weights') return 'Uploading the weights to the GPU…';
-  return `Compiling kernels (${step.done} / ${step.total})…`;
-}
-
-function ProgressList({ progress }: { progress: FileProgress[] }) {
-  return (
-    <ul className="progress-list" aria-label="Files" data-testid="progress-list">
-      {progress.map((p) => {
-        const percent = p.totalBytes ? Math.min(100, Math.round((p.loadedBytes / p.totalBytes) * 100)) : p.done ? 100 : null;
-        return (
-          <li key={p.file} data-file={p.file} data-done={p.done ? 'true' : 'false'} data-percent={percent ?? ''}>
-            <div className="progress-head">
-              <span className="file-name">{p.file}</span>
-              <span className="progress-numbers">
-                {percent !== null && <span className="percent">{percent}%</span>}{' '}
-                {formatBytes(p.loadedBytes)}
-                {p.totalBytes !== null && ` / ${formatBytes(p.totalBytes)}`}
-                {p.fromCache ? ' · from cache' : p.bytesPerSecond > 0 && !p.done ? ` · ${formatRate(p.bytesPerSecond)}` : ''}
-              </span>
-            </div>
-            <progress
-              aria-label={`${p.file} progress`}
-              // Unknown size: an indeterminate bar (no value) until the file is done.
-              max={p.totalBytes ?? 1}
-              value={p.totalBytes !== null ? p.loadedBytes : p.done ? 1 : undefined}
-            />
-          </li>
-        );
-      })}
-    </ul>
-  );
-}
-
-function SummaryView({ summary }: { summary: ModelSummary }) {
-  const { text, vision } = summary;
-  return (
-    <div className="summary" data-testid="model-summary">
-      <p className={summary.fromCache ? 'status cache' : 'status ok'} data-testid="load-origin">
-        {summary.fromCache ? 'Loaded from the browser cache (no download).' : 'Downloaded and saved to the browser cache.'}
-      </p>
-      {summary.cacheWarning && (
-        <p role="status" className="status warning">
-          {summary.cacheWarning}
-        </p>
-      )}
-      <h3>{summary.name}</h3>
-      <dl className="facts">
-        <dt>Architecture</dt>
-        <dd>{summary.modelType}</dd>
-        <dt>Text layers</dt>
-        <dd data-testid="summary-layers">{text.layers}</dd>
-        <dt>Query heads</dt>
-        <dd>{text.heads}</dd>
-        <dt>KV heads</dt>
-        <dd>{text.kvHeads}</dd>
-        <dt>head_dim</dt>
-        <dd>{text.headDim}</dd>
-        <dt>Hidden size</dt>
-        <dd>{text.hiddenSize}</dd>
-        <dt>Vision encoder</dt>
-        <dd>
-          {vision.layers} layers, {vision.heads} heads
-        </dd>
-        <dt>Vision tiles</dt>
-        <dd>
-          {vision.tileSize} px tiles (patch {vision.patchSize}), {vision.tokensPerTile} tokens each
-          {vision.maxTiles !== null && `, up to ${vision.maxTiles} per image`}
-        </dd>
-        <dt>Weights</dt>
-        <dd title={`${formatCount(summary.weightBytes)} bytes`}>
-          {formatBytes(summary.weightBytes)} in {formatCount(summary.tensorCount)} {summary.tensorCount === 1 ? 'tensor' : 'tensors'}
-        </dd>
-        <dt>All files</dt>
-        <dd>
-          {formatBytes(summary.totalBytes)} in {summary.files.length} files
-        </dd>
-      </dl>
-    </div>
-  );
-}
-
-function CachedModels({
-  models,
-  error,
-  loadedSourceId,
-  onRemove,
-}: {
-  models: CachedModelInfo[] | null;
-  error: string | null;
-  loadedSourceId: string | null;
-  onRemove: (sourceId: string) => void;
-}) {
-  return (
-    <details className="cached-models" data-testid="cached-models">
-      <summary>Cached models{models ? ` (${models.length})` : ''}</summary>
-      {error && <p className="status error small">{error}</p>}
-      {models && models.length === 0 && <p className="muted small">Nothing cached yet.</p>}
-      {models && models.length > 0 && (
-        <ul className="cached-list">
-          {models.map((model) => (
-            <li key={model.sourceId} data-source-id={model.sourceId}>
-              <span className="file-name">{model.sourceId}</span>
-              <span className="muted small">
-                {formatBytes(model.bytes)} in {model.files} files{model.sourceId === loadedSourceId ? ' · loaded now' : ''}
-              </span>
-              <button type="button" className="secondary small-button" aria-label={`Remove ${model.sourceId} from the cache`} onClick={() => onRemove(model.sourceId)}>
-                Remove
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
-    </details>
-  );
 }

@@ -1,21 +1,15 @@
 import { useId } from 'react';
-import type { AskOptions, BudgetPolicy } from '../worker/api';
+import { policyTable, type AskOptions, type BudgetPolicy } from '../worker/api';
 
-/** The choices the UI offers; `random` (the paper's ablation) stays a CLI/benchmark option. */
-export const otherPolicies: readonly { policy: BudgetPolicy; label: string }[] = [
-  { policy: 'snapkv', label: 'SnapKV' },
-  { policy: 'pyramidkv', label: 'PyramidKV' },
-  { policy: 'adakv', label: 'AdaKV' },
-  { policy: 'streamingllm', label: 'StreamingLLM' },
-];
+/** The choices the UI offers besides full and SparseMM; `random` (the paper's ablation) stays a CLI/benchmark option. */
+export const otherPolicies: readonly { policy: BudgetPolicy; label: string }[] = (Object.keys(policyTable) as BudgetPolicy[])
+  .filter((policy) => policyTable[policy].inApp && policy !== 'full' && policy !== 'sparsemm')
+  .map((policy) => ({ policy, label: policyTable[policy].label }));
 
 export const budgetRange = { min: 64, max: 2048, step: 32 } as const;
 
 export function policyLabel(policy: BudgetPolicy): string {
-  if (policy === 'full') return 'Full cache';
-  if (policy === 'sparsemm') return 'SparseMM';
-  if (policy === 'random') return 'Random heads';
-  return otherPolicies.find((p) => p.policy === policy)?.label ?? policy;
+  return policyTable[policy]?.label ?? policy;
 }
 
 /** "SparseMM, budget 256" — how runs and budget bars are named. */

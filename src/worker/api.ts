@@ -24,6 +24,9 @@ import type {
   TokenEvent,
 } from '../session/types';
 
+/** The policies' names and labels (one table, in src/sparsemm/policies.ts): the one value the UI takes from below. */
+export { policyTable } from '../sparsemm/policies';
+
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
 export type {
   AskOptions,

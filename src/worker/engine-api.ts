@@ -10,7 +10,7 @@
 import { releaseProxy } from 'comlink';
 import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
-import { packedBf16Bytes, WeightTooLargeError } from '../engine/weights';
+import { checkTensorsFit, WeightTooLargeError } from '../engine/weights';
 import type { ModelCache } from '../model-io/cache';
 import { loadModel as loadModelFiles, type LoadedModel } from '../model-io/loader';
 import { createProcessor } from '../model-io/processor';
@@ -51,24 +51,6 @@ function readLongestEdge(files: Map<string, ArrayBuffer>): number {
     return typeof edge === 'number' && edge > 0 ? edge : 2048;
   } catch {
     return 2048; // createProcessor reports a broken file itself
-  }
-}
-
-/**
- * Refuses, before anything is freed or allocated, a model with a tensor that this GPU cannot bind (the same rule as
- * GpuWeights.upload, checked here too so that the loaded model survives the refusal).
- */
-function checkTensorLimits(loaded: LoadedModel, gpu: GpuContext): void {
-  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
-  const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
-  for (const [name, info] of loaded.weights.tensors) {
-    const bytes = packedBf16Bytes(info.elementCount);
-    if (bytes > limit) {
-      const which = maxStorageBufferBindingSize <= maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
-      throw new Error(
-        `This model cannot run on this GPU: tensor "${name}" [${info.shape.join(', ')}] needs ${bytes} bytes as bf16, above the adapter's ${which} (${limit} bytes).`,
-      );
-    }
   }
 }
 
@@ -171,9 +153,10 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
   async function activateModel(loaded: LoadedModel, source: ModelSourceSpec, onStep?: LoadStepCallback): Promise<void> {
     const ctx = await requireGpu();
     const processor = await createProcessor(loaded);
-    checkTensorLimits(loaded, ctx);
     let model: VlmModel;
     try {
+      // Refused before the old model is freed (GpuWeights.upload applies the same rule), so the loaded one survives.
+      checkTensorsFit(ctx.device.limits, loaded.weights.tensors);
       // Free the old model's buffers first: two models may not fit the GPU together.
       session.detachModel()?.model.destroy();
       loadedSource = null;

@@ -1,8 +1,6 @@
 /** Where tests find the real reference files. */
-import { join, resolve } from 'node:path';
-import { defaultReferenceModelDir } from '../../src/model-io/fixture';
-
-const projectRoot = resolve(import.meta.dirname, '..', '..');
+import { join } from 'node:path';
+import { defaultReferenceModelDir, defaultReferenceScoreFile } from '../../src/model-io/fixture';
 
 /** The real SmolVLM-256M-Instruct config / tokenizer / processor files (vendored in tests/data). */
 export const referenceModelDir = defaultReferenceModelDir();
@@ -13,4 +11,4 @@ export const referenceConfigPath = join(referenceModelDir, 'config.json');
  * folder next to the checkout (`../shared/reference-scores`), or SPARSEMM_REFERENCE_SCORES. Not vendored: its
  * licence is not stated by the upstream repository.
  */
-export const llavaScorePath = process.env.SPARSEMM_REFERENCE_SCORES ?? join(projectRoot, '..', 'shared', 'reference-scores', 'llava-v1.6.json');
+export const llavaScorePath = defaultReferenceScoreFile();

@@ -14,6 +14,7 @@ import {
   type ScoredStep,
 } from '../../src/sparsemm/head-scoring';
 import { headScoreMatrix, ScoreFileError } from '../../src/sparsemm/score-file';
+import { llavaScorePath } from '../helpers/reference-data';
 
 const eos = 99;
 
@@ -130,7 +131,7 @@ describe('score files per model: cache key, store, shape checks', () => {
   });
 
   it('the official LLaVA-v1.6 file imports for a 32 x 32 model and is refused for SmolVLM (30 x 9)', () => {
-    const text = readFileSync('/work/shared/reference-scores/llava-v1.6.json', 'utf8');
+    const text = readFileSync(llavaScorePath, 'utf8');
     expect(Object.keys(decodeScoreFile(text, { layers: 32, heads: 32 }))).toHaveLength(1024);
     expect(() => decodeScoreFile(text, { layers: 30, heads: 9 })).toThrow(/32 layers x 32 heads .* 30 layers x 9 query heads: this file was made for another model/);
   });

@@ -7,6 +7,7 @@ import { MetricsPanel } from './MetricsPanel';
 import { ScoreFileControls } from './ScoreFileControls';
 import type { HeadPosition, SearchProgress } from './types';
 import './views.css';
+import { errorMessage } from '../../errors';
 
 const demoProbeImages = 40;
 
@@ -40,7 +41,7 @@ export function ViewsDemo() {
           JSON.parse(text);
           setImportError(undefined);
         } catch (error) {
-          setImportError(error instanceof Error ? error.message : String(error));
+          setImportError(errorMessage(error));
         }
       },
       (error: unknown) => setImportError(String(error)),

@@ -9,6 +9,7 @@ import type { BudgetPolicy } from '../sparsemm/budgets';
 /** What the Benchmark tab asks for; the worker adds the loaded model, its head scores and the GPU context. */
 export interface BenchmarkRequestData {
   promptLengths: number[];
+  /** Without `full`: the full cache always runs, as every ratio is against it. */
   policies: BenchmarkPolicySpec[];
   decodeSteps: number;
   warmupSteps: number;

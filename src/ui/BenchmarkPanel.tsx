@@ -5,19 +5,11 @@
  */
 import { useState, type FormEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../worker/api';
+import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRequestData, BenchmarkRun } from '../worker/api';
 import './views/views.css';
 
-/** What the user asks for; the worker adds the model, its head scores and the GPU context. */
-export interface BenchmarkRequest {
-  promptLengths: number[];
-  /** Without `full`: the full cache always runs, as every ratio is against it. */
-  policies: BenchmarkPolicySpec[];
-  decodeSteps: number;
-  warmupSteps: number;
-  ratio: number;
-  window: number;
-}
+/** What the user asks for (the worker API's request; the worker adds the model, its head scores and the GPU context). */
+export type BenchmarkRequest = BenchmarkRequestData;
 
 export interface BenchmarkPanelProps {
   report: BenchmarkReport | null;

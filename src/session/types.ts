@@ -3,19 +3,14 @@
  * scores, attention snapshots and benchmark requests. Plain structured-cloneable data, so the worker API re-exports
  * these types unchanged for the UI.
  */
-import type { BenchmarkPolicySpec } from '../engine/benchmark';
+import type { BenchmarkOptions } from '../engine/benchmark';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 
-/** What the Benchmark tab asks for; the worker adds the loaded model, its head scores and the GPU context. */
-export interface BenchmarkRequestData {
-  promptLengths: number[];
-  /** Without `full`: the full cache always runs, as every ratio is against it. */
-  policies: BenchmarkPolicySpec[];
-  decodeSteps: number;
-  warmupSteps: number;
-  ratio: number;
-  window: number;
-}
+/**
+ * What the Benchmark tab asks for: the benchmark's own options less what the worker adds (the loaded model, its head
+ * scores and the GPU context). `policies` may leave out `full`: the full cache always runs, as every ratio is against it.
+ */
+export type BenchmarkRequestData = Pick<BenchmarkOptions, 'promptLengths' | 'policies' | 'decodeSteps' | 'warmupSteps' | 'ratio' | 'window'>;
 
 /** The knobs of one answer. */
 export interface AskOptions {

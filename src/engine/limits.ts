@@ -111,7 +111,6 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     // red_f, red_u (256 each); top-p also keeps three scalars.
     fixedKernel('sampling', 'argmax', 2 * 256 * f32Bytes, 256, 2),
     fixedKernel('sampling', 'sample_top_p', (2 * 256 + 3) * f32Bytes, 256, 2),
-    fixedKernel('softmax', 'main', 256 * f32Bytes, 256, 1),
     fixedKernel('vision_prep', 'patchify', 0, 256, 2),
     fixedKernel('vision_prep', 'pixel_shuffle', 0, 256, 2),
     fixedKernel('snapkv', 'row_stats', 2 * 64 * f32Bytes, 64, 3, { HEAD_DIM: headDim }),

@@ -100,19 +100,6 @@ export function addArrays(a: Float32Array, b: Float32Array): Float32Array {
   return a.map((v, i) => v + b[i]);
 }
 
-/** Softmax over each row of length `cols`. */
-export function softmaxRows(x: Float32Array, rows: number, cols: number): Float32Array {
-  const y = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < cols; c++) max = Math.max(max, x[r * cols + c]);
-    let sum = 0;
-    for (let c = 0; c < cols; c++) sum += Math.exp(x[r * cols + c] - max);
-    for (let c = 0; c < cols; c++) y[r * cols + c] = Math.exp(x[r * cols + c] - max) / sum;
-  }
-  return y;
-}
-
 export interface AttentionShape {
   queries: number;
   keys: number;

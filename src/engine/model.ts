@@ -92,6 +92,10 @@ export interface GenerateResult {
   imageTokens: number;
   /** Wall time from the call to the first token on the CPU: image encoding + text prefill + first sampling. */
   prefillMs: number;
+  /** Of prefillMs: the vision tower and connector over every tile, until the GPU finished them (0 without an image). */
+  visionMs: number;
+  /** Of prefillMs: the text prefill and picking the first token (prefillMs - visionMs). */
+  textPrefillMs: number;
   /** Mean wall time per decode step (token fed back -> next token read), 0 when only one token was made. */
   decodeMsPerToken: number;
   /** Bytes of the KV cache (K and V of every layer, with room for maxNewTokens), as allocated under 'kv'. */
@@ -505,6 +509,8 @@ export class VlmModel {
       promptTokens,
       imageTokens,
       prefillMs: 0,
+      visionMs: 0,
+      textPrefillMs: 0,
       decodeMsPerToken: 0,
       kvBytes: 0,
       fullCacheKvBytes: 2 * text.numLayers * text.numKvHeads * (promptTokens + maxNewTokens) * text.headDim * 4,
@@ -520,7 +526,12 @@ export class VlmModel {
     let features: GPUBuffer | null = null;
     let cache: RaggedKvCache | null = null;
     try {
-      if (numTiles > 0) features = this.encodeImage(pixelValues, numTiles);
+      if (numTiles > 0) {
+        features = this.encodeImage(pixelValues, numTiles);
+        // Waiting here costs one queue round trip and splits the time to first token into vision and text.
+        await this.ctx.finish();
+        result.visionMs = performance.now() - started;
+      }
       cache = RaggedKvCache.create(this.ctx, {
         numLayers: text.numLayers, numKvHeads: text.numKvHeads, headDim: text.headDim, promptLength: promptTokens, keptPerHead, maxNewTokens,
       });
@@ -533,11 +544,15 @@ export class VlmModel {
       try {
         logits = await this.prefill(inputIds, features, cache, { selectKept, attentionHooks, signal });
       } catch (error) {
-        if (error instanceof PrefillCancelledError) return { ...result, prefillMs: performance.now() - started, stoppedBy: 'cancel' };
+        if (error instanceof PrefillCancelledError) {
+          const prefillMs = performance.now() - started;
+          return { ...result, prefillMs, textPrefillMs: prefillMs - result.visionMs, stoppedBy: 'cancel' };
+        }
         throw error;
       }
       let token = await pick(logits);
       result.prefillMs = performance.now() - started;
+      result.textPrefillMs = result.prefillMs - result.visionMs;
       // AdaKV re-splits each layer between its heads during the prefill.
       result.keptPerHead = cache.layout.keptPerHead.map((row) => [...row]);
       // The features are only needed by the prefill.

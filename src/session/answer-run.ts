@@ -142,6 +142,8 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
       textTokens: result.promptTokens - result.imageTokens,
       imageTokens: result.imageTokens,
       prefillMs: result.prefillMs,
+      visionMs: result.visionMs,
+      textPrefillMs: result.textPrefillMs,
       // Preprocessing (image processor, tokenizer) happens once per question, before the first run starts.
       timeToFirstTokenMs: (firstTokenAt ?? performance.now()) - (run === 0 ? askedAt : startedAt),
       decodeMsPerToken,

@@ -54,6 +54,10 @@ export interface RunMetricsData {
   imageTokens: number;
   /** Image encoding + text prefill + picking the first token (the engine's figure). */
   prefillMs: number;
+  /** Of prefillMs: the vision tower over every tile (0 without an image). */
+  visionMs: number;
+  /** Of prefillMs: the text prefill and picking the first token. */
+  textPrefillMs: number;
   /** From the question reaching the worker (image processing and tokenizing included) to the first token. */
   timeToFirstTokenMs: number;
   decodeMsPerToken: number;

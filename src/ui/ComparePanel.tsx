@@ -29,7 +29,7 @@ function MetricColumn({ result }: { result: RunResult | undefined }) {
       <dt>Decode</dt>
       <dd data-metric="decode-ms">{m.decodeMsPerToken > 0 ? `${formatMs(m.decodeMsPerToken)} / token` : '— (one token)'}</dd>
       <dt>Prefill</dt>
-      <dd>{formatMs(m.prefillMs)}</dd>
+      <dd>{formatMs(m.prefillMs)}{m.imageTokens > 0 ? ` (vision ${formatMs(m.visionMs)}, text ${formatMs(m.textPrefillMs)})` : ''}</dd>
       <dt>First token</dt>
       <dd>{formatMs(m.timeToFirstTokenMs)}</dd>
       <dt>Tokens</dt>

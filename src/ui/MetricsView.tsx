@@ -14,6 +14,8 @@ export function toRunMetrics(result: RunResult): RunMetrics {
     textTokens: m.textTokens,
     imageTokens: m.imageTokens,
     prefillMs: m.prefillMs,
+    visionMs: m.visionMs,
+    textPrefillMs: m.textPrefillMs,
     timeToFirstTokenMs: m.timeToFirstTokenMs,
     decodeMsPerToken: m.decodeMsPerToken,
     tokensPerSecond: m.tokensPerSecond,

@@ -1,7 +1,8 @@
 /**
  * Kernels are compiled at model load (issue 14): VlmModel.load prepares every pipeline asynchronously, and no question
  * after it compiles anything, whatever path it takes (image or not, prompts short enough for the GEMV, greedy or top-p,
- * every KV policy, attention probes and maps).
+ * every KV policy, attention probes and maps). The same generations check that the time to first token is reported
+ * split into the vision tower and the text prefill.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VlmModel, type ModelLoadStep } from '../../src/engine/model';
@@ -42,11 +43,17 @@ describe('kernels compiled at model load', () => {
 
   it('no question compiles a kernel: image prompts, short text prompts, sampling, every KV policy, probes', async () => {
     const before = ctx.pipelines.compilations;
-    await model.generate({ inputIds, pixelValues, numTiles, maxNewTokens: 3, eosTokenIds: [] });
+    const withImage = await model.generate({ inputIds, pixelValues, numTiles, maxNewTokens: 3, eosTokenIds: [] });
     expect(ctx.pipelines.compilations).toEqual(before);
+    // The time to first token splits into the vision tower and the text prefill.
+    expect(withImage.visionMs).toBeGreaterThan(0);
+    expect(withImage.textPrefillMs).toBeGreaterThan(0);
+    expect(withImage.visionMs + withImage.textPrefillMs).toBeCloseTo(withImage.prefillMs, 6);
     // 1..5 tokens: the prefill's projections run the GEMV for up to 4 rows, the GEMM above.
     for (let length = 1; length <= 5; length++) {
-      await model.generate({ inputIds: Uint32Array.from({ length }, (_, i) => 10 + i), pixelValues: new Float32Array(0), numTiles: 0, maxNewTokens: 2, eosTokenIds: [] });
+      const textOnly = await model.generate({ inputIds: Uint32Array.from({ length }, (_, i) => 10 + i), pixelValues: new Float32Array(0), numTiles: 0, maxNewTokens: 2, eosTokenIds: [] });
+      expect(textOnly.visionMs).toBe(0);
+      expect(textOnly.textPrefillMs).toBe(textOnly.prefillMs);
     }
     await model.generate({ inputIds, pixelValues, numTiles, maxNewTokens: 3, eosTokenIds: [], sampling: { temperature: 0.8, topP: 0.9, seed: 3 } });
     for (const policy of budgetPolicies) {

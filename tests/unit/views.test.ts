@@ -257,6 +257,8 @@ function run(overrides: Partial<RunMetrics>): RunMetrics {
     textTokens: 44,
     imageTokens: 832,
     prefillMs: 800,
+    visionMs: 600,
+    textPrefillMs: 200,
     timeToFirstTokenMs: 820,
     decodeMsPerToken: 16,
     tokensPerSecond: 62.5,
@@ -282,6 +284,7 @@ describe('MetricsPanel', () => {
     tokensPerSecond: 100,
     kvBytes: 5 * 1024 * 1024,
     prefillMs: 1000,
+    textPrefillMs: 400,
     perStep: [
       { step: 1, kvBytes: 5, decodeMs: 10 },
       { step: 2, kvBytes: 6, decodeMs: 10.2 },
@@ -300,6 +303,9 @@ describe('MetricsPanel', () => {
     expect(byName['KV cache'].ratio).toBe('0.05x');
     expect(byName['Decode per token'].ratio).toBe('1.6x faster');
     expect(byName['Prefill'].ratio).toBe('1.25x slower');
+    expect(byName['Vision encoding'].values).toEqual(['600 ms', '600 ms']);
+    expect(byName['Text prefill'].ratio).toBe('2x slower');
+    expect(metricRows([run({ imageTokens: 0, visionMs: 0 })]).find((r) => r.name === 'Vision encoding')?.values).toEqual(['— (no image)']);
     expect(byName['Tokens per second'].ratio).toBe('1.6x');
     expect(byName['Policy'].values).toEqual(['full', 'sparsemm, budget 256']);
     expect(byName['Prompt tokens'].values[0]).toBe('876 (44 text + 832 image)');

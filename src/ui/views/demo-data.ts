@@ -109,6 +109,8 @@ function demoRun(label: string, policy: string, budget: number | undefined, kept
     textTokens: promptTokens - imageTokens,
     imageTokens,
     prefillMs: 812.4,
+    visionMs: 521.7,
+    textPrefillMs: 290.7,
     timeToFirstTokenMs: 840.9,
     decodeMsPerToken,
     tokensPerSecond: 1000 / decodeMsPerToken,

@@ -21,6 +21,9 @@ const definitions: readonly MetricDefinition[] = [
     comparison: 'count',
   },
   { name: 'Prefill', value: (r) => r.prefillMs, format: (r) => formatMs(r.prefillMs), comparison: 'lower-is-better-time' },
+  // The two parts of the prefill: what the picture costs and what the prompt costs, before the first token.
+  { name: 'Vision encoding', value: (r) => r.visionMs, format: (r) => (r.imageTokens > 0 ? formatMs(r.visionMs) : '— (no image)'), comparison: 'lower-is-better-time' },
+  { name: 'Text prefill', value: (r) => r.textPrefillMs, format: (r) => formatMs(r.textPrefillMs), comparison: 'lower-is-better-time' },
   { name: 'Time to first token', value: (r) => r.timeToFirstTokenMs, format: (r) => formatMs(r.timeToFirstTokenMs), comparison: 'lower-is-better-time' },
   { name: 'Decode per token', value: (r) => r.decodeMsPerToken, format: (r) => formatMs(r.decodeMsPerToken), comparison: 'lower-is-better-time' },
   { name: 'Tokens per second', value: (r) => r.tokensPerSecond, format: (r) => `${formatRate(r.tokensPerSecond)} tok/s`, comparison: 'higher-is-better' },

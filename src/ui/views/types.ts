@@ -26,6 +26,9 @@ export interface RunMetrics {
   textTokens: number;
   imageTokens: number;
   prefillMs: number;
+  /** Of prefillMs: the vision tower (0 without an image) and the text prefill. */
+  visionMs: number;
+  textPrefillMs: number;
   timeToFirstTokenMs: number;
   decodeMsPerToken: number;
   tokensPerSecond: number;

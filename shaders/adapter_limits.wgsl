@@ -41,3 +41,37 @@ fn compute_peak(@builtin(global_invocation_id) gid: vec3<u32>) {
     peak_sink[0] = total;
   }
 }
+
+// stream_read: every invocation sums a grid-strided share of a large buffer with 16-byte loads (consecutive lanes read
+// consecutive 16 bytes, eight loads per loop iteration), the access pattern of the decode GEMV without its arithmetic: the fastest any kernel can read.
+// The sum is stored only when it equals a value it never takes in practice, so the loads cannot be optimised away while
+// the writes cost nothing.
+struct ReadParams {
+  words: u32,      // vec4<u32> entries in this slice
+  magic: u32,
+}
+
+@group(0) @binding(0) var<uniform> read_p: ReadParams;
+@group(0) @binding(1) var<storage, read> source: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> sink: array<u32>;
+
+const READ_WORKGROUP: u32 = 256u;
+
+@compute @workgroup_size(READ_WORKGROUP)
+fn stream_read(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let stride = nwg.x * READ_WORKGROUP;
+  var acc = vec4<u32>(0u);
+  // Eight loads in flight per lane per iteration (each one coalesced across lanes), then the remainder.
+  var i = gid.x;
+  for (; i + 7u * stride < read_p.words; i += 8u * stride) {
+    acc += (source[i] + source[i + stride]) + (source[i + 2u * stride] + source[i + 3u * stride]);
+    acc += (source[i + 4u * stride] + source[i + 5u * stride]) + (source[i + 6u * stride] + source[i + 7u * stride]);
+  }
+  for (; i < read_p.words; i += stride) {
+    acc += source[i];
+  }
+  let total = acc.x ^ acc.y ^ acc.z ^ acc.w;
+  if (total == read_p.magic) {
+    sink[0] = total;
+  }
+}

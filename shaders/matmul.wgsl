@@ -1,12 +1,7 @@
 // out[m, n] = sum_k x[m, k] * W[n, k] (+ bias[n]): x f32 [rows, K], W packed bf16 [N, K] (PyTorch's Linear layout,
 // two bf16 per u32, element 2i in the low half), bias packed bf16 [N], out f32 [rows, N]. Math in f32.
-// Three entry points:
-//   gemm       - tiled GEMM for prefill / vision (64x64 output tiles, 32-wide K slices in workgroup memory, 8x8
-//                register blocks).
-//   gemv_vec4  - decode (a few rows): a team of 32 invocations per output feature streams that weight row with
-//                16-byte loads (consecutive lanes read consecutive 16 bytes: coalesced), then a tree reduction.
-//                Needs K % 8 == 0 (all SmolVLM dims are).
-//   gemv_word  - the same with 4-byte loads, for any even K.
+// gemm: tiled GEMM for prefill / vision (64x64 output tiles, 32-wide K slices in workgroup memory, 8x8 register
+// blocks). Decode (a few rows) runs the GEMV family in gemv.wgsl instead.
 struct Params {
   rows: u32,
   in_features: u32,
@@ -19,9 +14,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// 16-byte views of the same bindings for gemv_vec4 (each entry point uses one view only).
-@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight4: array<vec4<u32>>;
 
 fn unpack_bf16x2(word: u32) -> vec2<f32> {
   return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
@@ -137,77 +129,4 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
-}
-
-// ------------------------------------------------------------------ GEMV
-// ROWS (1..GEMV_MAX_ROWS) is specialised per pipeline so that the per-row loops unroll and acc stays in registers.
-override ROWS: u32 = 1u;
-const GEMV_MAX_ROWS: u32 = 4u;
-const TEAM: u32 = 32u;              // invocations per output feature
-const GEMV_WORKGROUP: u32 = 256u;   // 8 output features per workgroup
-const FEATURES_PER_WORKGROUP: u32 = GEMV_WORKGROUP / TEAM;
-var<workgroup> gemv_partial: array<f32, 1024>; // [GEMV_MAX_ROWS][GEMV_WORKGROUP]
-
-// Sums acc over each team of 32 lanes (tree in workgroup memory) and writes the team's outputs.
-fn gemv_finish(acc: array<f32, GEMV_MAX_ROWS>, lid: u32, n: u32) {
-  for (var m = 0u; m < ROWS; m++) {
-    gemv_partial[m * GEMV_WORKGROUP + lid] = acc[m];
-  }
-  workgroupBarrier();
-  let lane = lid % TEAM;
-  for (var stride = TEAM / 2u; stride > 0u; stride >>= 1u) {
-    if (lane < stride) {
-      for (var m = 0u; m < ROWS; m++) {
-        gemv_partial[m * GEMV_WORKGROUP + lid] += gemv_partial[m * GEMV_WORKGROUP + lid + stride];
-      }
-    }
-    workgroupBarrier();
-  }
-  if (lane == 0u && n < p.out_features) {
-    let b = bias_at(n);
-    for (var m = 0u; m < ROWS; m++) {
-      out[m * p.out_features + n] = gemv_partial[m * GEMV_WORKGROUP + lid] + b;
-    }
-  }
-}
-
-@compute @workgroup_size(GEMV_WORKGROUP)
-fn gemv_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.x + wid.y * nwg.x) * FEATURES_PER_WORKGROUP + lid / TEAM;
-  let lane = lid % TEAM;
-  let chunks = p.in_features / 8u;  // 16-byte chunks (8 bf16) per weight row
-  let x_stride = p.in_features / 4u; // vec4<f32> per x row
-  var acc: array<f32, GEMV_MAX_ROWS>;
-  if (n < p.out_features) {
-    let w_row = n * chunks;
-    for (var c = lane; c < chunks; c += TEAM) {
-      let w = weight4[w_row + c];
-      let w_lo = vec4<f32>(unpack_bf16x2(w.x), unpack_bf16x2(w.y));
-      let w_hi = vec4<f32>(unpack_bf16x2(w.z), unpack_bf16x2(w.w));
-      for (var m = 0u; m < ROWS; m++) {
-        let xo = m * x_stride + 2u * c;
-        acc[m] += dot(w_lo, x4[xo]) + dot(w_hi, x4[xo + 1u]);
-      }
-    }
-  }
-  gemv_finish(acc, lid, n);
-}
-
-@compute @workgroup_size(GEMV_WORKGROUP)
-fn gemv_word(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.x + wid.y * nwg.x) * FEATURES_PER_WORKGROUP + lid / TEAM;
-  let lane = lid % TEAM;
-  let words = p.in_features / 2u;
-  var acc: array<f32, GEMV_MAX_ROWS>;
-  if (n < p.out_features) {
-    let w_row = n * words;
-    for (var c = lane; c < words; c += TEAM) {
-      let w = unpack_bf16x2(weight[w_row + c]);
-      for (var m = 0u; m < ROWS; m++) {
-        let xo = m * p.in_features + 2u * c;
-        acc[m] += w.x * x[xo] + w.y * x[xo + 1u];
-      }
-    }
-  }
-  gemv_finish(acc, lid, n);
 }

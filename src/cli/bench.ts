@@ -113,7 +113,7 @@ function fixed(value: number | null, digits: number): string {
 
 /** The stdout table: one row per run, the ratios against full of the same prompt length. */
 export function formatTable(report: BenchmarkReport): string {
-  const header = ['prompt', 'policy', 'prefill ms', 'decode ms/tok', 'min ms/tok', 'wall ms/tok', 'KV MiB', 'GPU MiB', 'KV/full', 'speedup', 'min speedup', 'bound', 'MB/tok', 'GB/s'];
+  const header = ['prompt', 'policy', 'prefill ms', 'decode ms/tok', 'min ms/tok', 'wall ms/tok', 'KV MiB', 'GPU MiB', 'KV/full', 'speedup', 'min speedup', 'bound', 'bound eff', 'MB/tok', 'GB/s', 'BW eff', 'disp/step', 'rec ms'];
   const rows = report.runs.map((run: BenchmarkRun) => [
     String(run.promptLen),
     seriesLabel(run) + (run.policy !== 'full' && !run.compressed ? ' (not compressed)' : ''),
@@ -127,8 +127,12 @@ export function formatTable(report: BenchmarkReport): string {
     `${fixed(run.decodeSpeedupVsFull, 3)}x`,
     `${fixed(run.decodeMinSpeedupVsFull, 3)}x`,
     `${fixed(run.bytesBoundSpeedupVsFull, 3)}x`,
+    fixed(run.boundEfficiency, 2),
     fixed(run.bytesReadPerToken / 1e6, 1),
     fixed(run.achievedGBps, 4),
+    fixed(run.bandwidthEfficiency, 3),
+    String(run.dispatchesPerStep),
+    fixed(run.recordMsPerStep, 2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
@@ -137,6 +141,7 @@ export function formatTable(report: BenchmarkReport): string {
     `Adapter: ${adapterLine(report)}`,
     `Model: ${report.model.textLayers} text layers, ${report.model.queryHeads} query / ${report.model.kvHeads} KV heads x ${report.model.headDim}; ` +
       `weights ${(report.model.weightBytes / 2 ** 20).toFixed(1)} MiB on the GPU, ${(report.model.decodeWeightBytes / 2 ** 20).toFixed(1)} MiB read per decode step`,
+    `Limits: streaming read ${fixed(report.limits.readGBps, 3)} GB/s over ${(report.limits.readBytes / 2 ** 20).toFixed(0)} MiB; decode GEMV: ${report.gemv.reduction} reduction, teams of ${report.gemv.team}`,
     `Timing: ${report.timing === 'gpu-timestamps' ? 'GPU timestamp queries' : 'wall clock'}; median of ${report.settings.decodeSteps} steps after ${report.settings.warmupSteps} warm-up per run`,
     '',
     line(header),
@@ -145,7 +150,8 @@ export function formatTable(report: BenchmarkReport): string {
     '',
     ...prefillTable(report),
     'KV/full and speedup (median step): against the full cache at the same prompt length in this run; min speedup: the same from the fastest step,',
-    'closer to the uncontended time on a shared machine. bound: the speedup the bytes read per step alone would allow.',
+    'closer to the uncontended time on a shared machine. bound: the speedup the bytes read per step alone would allow; bound eff: (speedup - 1) / (bound - 1).',
+    'BW eff: GB/s / the streaming-read limit. disp/step: compute dispatches per decode step (token id to token id); rec ms: CPU time to record one step.',
     `NOTE: ${report.note}`,
   ].join('\n');
 }

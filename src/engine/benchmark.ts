@@ -24,13 +24,14 @@
 import type { ModelConfig } from '../model-io/config';
 import type { SafetensorsFile } from '../model-io/safetensors';
 import type { BudgetPolicy } from '../sparsemm/budgets';
-import type { AdapterSummary, GpuContext } from './gpu';
+import type { AdapterSummary, GemvVariant, GpuContext } from './gpu';
 import { RaggedKvCache } from './kv-cache';
 import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, VlmModel } from './model';
 import { argmax } from './ops/sampling';
-import { measureComputePeak } from './adapter-limits';
+import { defaultReadBytes, measureComputePeak, measureReadBandwidth } from './adapter-limits';
 import { measurePrefill as measurePrefillFigures, type PrefillReport } from './prefill-benchmark';
+import { GpuTimer } from './gpu-timer';
 import { packedBf16Bytes } from './weights';
 
 export interface BenchmarkPolicySpec {
@@ -71,6 +72,8 @@ export type BenchmarkOptions = BenchmarkModelSource & {
   machine?: string;
   /** Seed of the synthetic q/k/v, prompts and image features. */
   seed?: number;
+  /** Bytes the read-bandwidth probe streams (default and at least for real runs: 256 MiB; tests use less). */
+  readProbeBytes?: number;
   signal?: AbortSignal;
 };
 
@@ -114,6 +117,26 @@ export interface BenchmarkRun {
   bytesBoundSpeedupVsFull: number;
   /** Wall time of the selection + store of every layer (the synthetic prefill's cache fill). */
   selectMs: number;
+  /** Compute dispatches one decode step records (token id in, next token id out: decodeStep + argmax). */
+  dispatchesPerStep: number;
+  /** Median CPU time to record one decode step (decodeStep + argmax, submit included, before the read back), in ms. */
+  recordMsPerStep: number;
+  /** achievedGBps / limits.readGBps: the share of the adapter's streaming-read speed this step reaches. */
+  bandwidthEfficiency: number;
+  /**
+   * The share of the possible gain that is realised: (decodeSpeedupVsFull - 1) / (bytesBoundSpeedupVsFull - 1); 1 for
+   * the full cache itself, null where the bytes allow no gain (bound 1, e.g. a policy that does not compress).
+   */
+  boundEfficiency: number | null;
+}
+
+/** What the adapter itself can do, measured (src/engine/adapter-limits.ts). */
+export interface BenchmarkLimits {
+  /** Streaming read over readBytes, best pass, GB/s: the fastest any decode step can go on this adapter. */
+  readGBps: number;
+  readBytes: number;
+  /** f32 multiply-add peak, GFLOP/s. */
+  peakGflops: number;
 }
 
 export interface BenchmarkReport {
@@ -123,6 +146,9 @@ export interface BenchmarkReport {
   note: string;
   timing: 'gpu-timestamps' | 'wall-clock';
   headScoresSource: string;
+  limits: BenchmarkLimits;
+  /** How the decode GEMV reduces on this device (chosen at device creation). */
+  gemv: GemvVariant;
   model: {
     textLayers: number;
     queryHeads: number;
@@ -146,11 +172,6 @@ export interface BenchmarkReport {
   };
   createdAt: string;
   totalMs: number;
-  /** What the adapter itself can do, measured (adapter-limits.ts). */
-  limits: {
-    /** f32 multiply-add peak, GFLOP/s. */
-    peakGflops: number;
-  };
   /** Time-to-first-token figures, or null when no prefill length was given. */
   prefill: PrefillReport | null;
   runs: BenchmarkRun[];
@@ -261,43 +282,6 @@ export function syntheticPrompt(config: ModelConfig, length: number, seed: numbe
   return { inputIds: ids, imageTokens };
 }
 
-/** Brackets GPU work with timestamp queries: an empty pass writes the begin time, another the end time. */
-class StepTimer {
-  private readonly querySet: GPUQuerySet;
-  private readonly resolved: GPUBuffer;
-
-  constructor(private readonly ctx: GpuContext) {
-    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: 2 });
-    this.resolved = ctx.allocator.create('scratch', 16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'benchmark timestamps');
-  }
-
-  /** Records the begin timestamp into the current encoder (the next kernels are recorded after it). */
-  begin(): void {
-    const recorder = this.ctx.record();
-    recorder.endPass();
-    recorder.encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 0 } }).end();
-  }
-
-  /** Records the end timestamp and the resolve; submitted by the next read. */
-  end(): void {
-    const recorder = this.ctx.record();
-    recorder.endPass();
-    recorder.encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, endOfPassWriteIndex: 1 } }).end();
-    recorder.encoder.resolveQuerySet(this.querySet, 0, 2, this.resolved, 0);
-  }
-
-  /** Milliseconds between begin and end of the last bracket (after the GPU finished it). */
-  async elapsedMs(): Promise<number> {
-    const stamps = new BigUint64Array(await this.ctx.read(this.resolved, 16));
-    return Number(stamps[1] - stamps[0]) / 1e6;
-  }
-
-  destroy(): void {
-    this.ctx.allocator.destroy(this.resolved);
-    this.querySet.destroy();
-  }
-}
-
 /** One policy's cache during the decode rounds of a prompt length. */
 interface LiveRun {
   spec: BenchmarkPolicySpec;
@@ -308,6 +292,8 @@ interface LiveRun {
   step: number;
   stepMs: number[];
   wallMs: number[];
+  recordMs: number[];
+  dispatches: number;
   kvReadPerStep: number[];
 }
 
@@ -371,11 +357,14 @@ export async function runBenchmark(
     if (options.signal?.aborted) throw new BenchmarkCancelledError();
   };
 
-  report({ phase: 'load', message: options.model ? 'Using the loaded model' : 'Uploading weights' }, false);
+  report({ phase: 'load', message: 'Measuring the adapter\'s read bandwidth' }, false);
+  const bandwidth = await measureReadBandwidth(ctx, options.readProbeBytes ?? defaultReadBytes);
+  const limits: BenchmarkLimits = { readGBps: bandwidth.readGBps, readBytes: bandwidth.bytes, peakGflops: Number.NaN };
+  report({ phase: 'load', message: `Read bandwidth ${bandwidth.readGBps.toFixed(3)} GB/s; ${options.model ? 'using the loaded model' : 'uploading weights'}` }, false);
   const ownsModel = !options.model;
   const model = options.model ?? (await VlmModel.load(ctx, options.weights, config));
   report({ phase: 'load', message: `Weights on the GPU (${model.weightBytes} bytes)` });
-  const timer = timing === 'gpu-timestamps' ? new StepTimer(ctx) : null;
+  const timer = timing === 'gpu-timestamps' ? new GpuTimer(ctx) : null;
   const tokenOut = ctx.allocator.create('scratch', 4, storageUsage(), 'benchmark sampled token');
   const weightRead = decodeWeightBytes(config);
   const runs: BenchmarkRun[] = [];
@@ -422,14 +411,20 @@ export async function runBenchmark(
             checkCancel();
             const wallStart = performance.now();
             timer?.begin();
+            const dispatchesBefore = ctx.dispatchCount;
             const logits = model.decodeStep(run.token, promptLen + run.step, run.cache);
             argmax(ctx, logits, tokenOut, text.vocabSize);
+            ctx.submit();
+            const recordMs = performance.now() - wallStart;
+            const dispatches = ctx.dispatchCount - dispatchesBefore;
             timer?.end();
             run.token = (await ctx.readU32(tokenOut, 1))[0];
             const wallMs = performance.now() - wallStart;
             const gpuMs = timer ? await timer.elapsedMs() : wallMs;
             if (step >= options.warmupSteps) {
               run.wallMs.push(wallMs);
+              run.recordMs.push(recordMs);
+              run.dispatches = dispatches;
               run.stepMs.push(gpuMs);
               run.kvReadPerStep.push(kvBytesRead(run.cache.layout.keptPerHead.map((_, layer) => run.cache.lengths(layer)), text.headDim));
             }
@@ -445,6 +440,8 @@ export async function runBenchmark(
         for (const [index, run] of live.entries()) {
           const decodeMs = median(run.stepMs);
           const bytesRead = weightRead + mean(run.kvReadPerStep);
+          const speedup = fullDecodeMs / decodeMs;
+          const bound = fullBytesRead / bytesRead;
           runs.push({
             policy: run.spec.policy,
             budget: run.spec.budget,
@@ -459,12 +456,16 @@ export async function runBenchmark(
             keptTokens: run.cache.layout.keptPerHead.reduce((n, row) => n + row.reduce((a, b) => a + b, 0), 0),
             compressed: run.compressed,
             totalGpuBytes: baseBytes + run.cache.kvBytes,
-            decodeSpeedupVsFull: fullDecodeMs / decodeMs,
+            decodeSpeedupVsFull: speedup,
             kvRatioVsFull: run.cache.kvBytes / full.cache.kvBytes,
             bytesReadPerToken: bytesRead,
             achievedGBps: bytesRead / (decodeMs * 1e6),
-            bytesBoundSpeedupVsFull: fullBytesRead / bytesRead,
+            bytesBoundSpeedupVsFull: bound,
             selectMs: run.selectMs,
+            dispatchesPerStep: run.dispatches,
+            recordMsPerStep: median(run.recordMs),
+            bandwidthEfficiency: bytesRead / (decodeMs * 1e6) / limits.readGBps,
+            boundEfficiency: index === 0 ? 1 : boundEfficiencyOf(speedup, bound),
           });
         }
       } finally {
@@ -487,6 +488,8 @@ export async function runBenchmark(
     note: benchmarkNote(timing, options.headScoresSource, options.window, prefillLengths),
     timing,
     headScoresSource: options.headScoresSource,
+    limits: { ...limits, peakGflops },
+    gemv: ctx.gemv,
     model: {
       textLayers: text.numLayers,
       queryHeads: text.numHeads,
@@ -508,10 +511,14 @@ export async function runBenchmark(
     },
     createdAt: new Date().toISOString(),
     totalMs: performance.now() - started,
-    limits: { peakGflops },
     prefill: prefillReport,
     runs,
   };
+}
+
+/** (speedup - 1) / (bound - 1): the realised share of the gain the bytes allow; null when they allow none. */
+export function boundEfficiencyOf(speedup: number, bound: number): number | null {
+  return bound > 1 + 1e-9 ? (speedup - 1) / (bound - 1) : null;
 }
 
 function mean(values: readonly number[]): number {
@@ -575,7 +582,7 @@ async function fillSyntheticCaches(
       });
       const run: LiveRun = {
         spec, cache, compressed: compressor?.compresses ?? false, selectMs: 0,
-        token: text.bosTokenId ?? 1, step: 0, stepMs: [], wallMs: [], kvReadPerStep: [],
+        token: text.bosTokenId ?? 1, step: 0, stepMs: [], wallMs: [], recordMs: [], dispatches: 0, kvReadPerStep: [],
       };
       live.push(run);
       const selectStarted = performance.now();

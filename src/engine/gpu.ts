@@ -27,6 +27,30 @@ export interface AdapterSummary {
   maxBufferSize: number;
 }
 
+/**
+ * How the decode GEMV (shaders/gemv.wgsl) reduces a team's partial sums, chosen once per device: subgroup shuffles
+ * where the device has `subgroups`, else a tree in workgroup memory. `team` is the lanes per output feature; with
+ * subgroups it must not exceed the smallest subgroup the adapter may use (a team must sit inside one subgroup).
+ */
+export interface GemvVariant {
+  reduction: 'subgroup' | 'workgroup';
+  team: number;
+}
+
+/** Lanes per output feature: 32 reads 512 contiguous bytes per step on a GPU; subgroups cap it at their smallest size. */
+const gemvPreferredTeam = 32;
+/** WebGPU guarantees subgroups of at least 4 invocations. */
+const smallestSubgroupSize = 4;
+
+export function chooseGemvVariant(hasSubgroups: boolean, subgroupMinSize: number | undefined): GemvVariant {
+  if (!hasSubgroups) return { reduction: 'workgroup', team: gemvPreferredTeam };
+  const smallest = subgroupMinSize && subgroupMinSize >= smallestSubgroupSize ? subgroupMinSize : smallestSubgroupSize;
+  // A power of two no larger than the smallest subgroup (sizes are powers of two; guard against odd reports).
+  let team = 1;
+  while (team * 2 <= Math.min(smallest, gemvPreferredTeam)) team *= 2;
+  return { reduction: 'subgroup', team };
+}
+
 const paramSlotBytes = 256; // minUniformBufferOffsetAlignment is at most 256
 const paramArenaSlots = 4096;
 
@@ -39,9 +63,12 @@ export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly hasTimestampQuery: boolean;
   readonly hasSubgroups: boolean;
+  /** The decode GEMV variant of this device (see chooseGemvVariant). */
+  readonly gemv: GemvVariant;
   private readonly paramBuffer: GPUBuffer;
   private readonly paramStaging = new Uint8Array(paramSlotBytes * paramArenaSlots);
   private paramSlot = 0;
+  private dispatches = 0;
   private recorder: Recorder | null = null;
   private readonly bindGroups = new BindGroupCache();
 
@@ -49,11 +76,13 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     shaderSource: ShaderSource,
+    subgroupMinSize: number | undefined,
   ) {
     this.allocator = new GpuAllocator(device);
     this.pipelines = new PipelineCache(device, shaderSource);
     this.hasTimestampQuery = device.features.has('timestamp-query');
     this.hasSubgroups = device.features.has('subgroups');
+    this.gemv = chooseGemvVariant(this.hasSubgroups, subgroupMinSize);
     this.paramBuffer = this.allocator.create(
       'scratch',
       this.paramStaging.byteLength,
@@ -103,7 +132,7 @@ export class GpuContext {
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
       maxBufferSize: device.limits.maxBufferSize,
     };
-    return new GpuContext(device, summary, shaderSource);
+    return new GpuContext(device, summary, shaderSource, info?.subgroupMinSize);
   }
 
   /** Starts (or continues) recording kernels into one command encoder. */
@@ -142,6 +171,16 @@ export class GpuContext {
 
   get pendingDispatches(): number {
     return this.paramSlot;
+  }
+
+  /** Compute dispatches recorded on this device so far (the benchmark's dispatchesPerStep is a difference of two). */
+  get dispatchCount(): number {
+    return this.dispatches;
+  }
+
+  /** @internal Counts one dispatch (Recorder.dispatch). */
+  countDispatch(): void {
+    this.dispatches += 1;
   }
 
   upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
@@ -205,7 +244,10 @@ export class Recorder {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y, z] = typeof workgroups === 'number' ? foldWorkgroups(workgroups) : workgroups;
-    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    if (x > 0 && y > 0 && z > 0) {
+      pass.dispatchWorkgroups(x, y, z);
+      this.ctx.countDispatch();
+    }
   }
 
   /** Copies between buffers (ends the compute pass; the next dispatch opens a new one). */

@@ -42,6 +42,8 @@ export interface KernelNeeds {
   entryPoint: string;
   /** Override constants this row assumes (the engine passes these; others keep their defaults). */
   constants: Readonly<Record<string, number>>;
+  /** shaders/ file compiled before this one in the same module (PipelineCache's prelude), if any. */
+  prelude?: string;
   workgroupStorageBytes: number;
   invocationsPerWorkgroup: number;
   storageBuffers: number;
@@ -102,9 +104,12 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     fixedKernel('embedding', 'main', 0, 256, 3),
     // tile_x + tile_w: 2 x TILE_K * 16 vec4<f32>; the engine falls back to TILE_K 16 where 32 does not fit.
     fixedKernel('matmul', 'gemm', 2 * 16 * 16 * 4 * f32Bytes, 64, 4, { TILE_K: 16 }),
-    // gemv_partial: [GEMV_MAX_ROWS = 4][256] f32.
-    fixedKernel('matmul', 'gemv_vec4', 1024 * f32Bytes, 256, 4),
-    fixedKernel('matmul', 'gemv_word', 1024 * f32Bytes, 256, 4),
+    // The decode GEMV family with each team reduction: subgroup shuffles need no workgroup memory, the tree needs
+    // team_partial [WORKGROUP = 64] f32. x, weight, bias or up, norm weight, out.
+    ...['gemv', 'gemv_swiglu'].flatMap((entry) => [
+      { ...fixedKernel('gemv', entry, 0, 64, 5), prelude: 'gemv_team_subgroup' },
+      { ...fixedKernel('gemv', entry, 64 * f32Bytes, 64, 5), prelude: 'gemv_team_workgroup' },
+    ]),
     fixedKernel('norm', 'rms_norm', 256 * f32Bytes, 256, 3),
     fixedKernel('norm', 'layer_norm', 256 * f32Bytes, 256, 4),
     fixedKernel('rope', 'main', 0, 256, 3),
@@ -163,7 +168,8 @@ export function largestWeightTensor(config: ModelConfig): { name: string; bytes:
 function largest(kernels: KernelNeeds[], pick: (kernel: KernelNeeds) => number): { value: number; reason: string } {
   const top = kernels.reduce((best, kernel) => (pick(kernel) > pick(best) ? kernel : best));
   const constants = Object.entries(top.constants).map(([key, value]) => `${key}=${value}`).join(', ');
-  return { value: pick(top), reason: `kernel ${top.shader}.wgsl:${top.entryPoint}${constants ? ` (${constants})` : ''}` };
+  const prelude = top.prelude ? ` with ${top.prelude}.wgsl` : '';
+  return { value: pick(top), reason: `kernel ${top.shader}.wgsl:${top.entryPoint}${prelude}${constants ? ` (${constants})` : ''}` };
 }
 
 /**

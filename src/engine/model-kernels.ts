@@ -7,6 +7,7 @@
 import type { ModelConfig } from '../model-io/config';
 import type { GpuContext } from './gpu';
 import { prefillAttentionPipeline } from './ops/attention';
+import { gemvPipelines } from './ops/gemv';
 import { matmulPipelines } from './ops/matmul';
 import type { PipelineSpec } from './pipelines';
 
@@ -28,6 +29,8 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'vision_prep', entryPoint: 'patchify' },
     { shader: 'vision_prep', entryPoint: 'pixel_shuffle' },
     ...matmulPipelines(ctx),
+    // The decode step's fused GEMVs (norm prologue, residual epilogue, gate/up SwiGLU).
+    ...gemvPipelines(ctx.gemv).filter((spec) => spec.constants?.NORM || spec.constants?.ACCUMULATE || spec.entryPoint === 'gemv_swiglu'),
     // Prefill attention: the vision tower's head dim and the text decoder's.
     ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
     // The head-wise KV cache and decode attention.

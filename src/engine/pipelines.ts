@@ -7,6 +7,11 @@ export interface PipelineSpec {
   shader: string;
   entryPoint?: string;
   constants?: PipelineConstants;
+  /**
+   * Another shaders/ file placed before the shader's text in the same module: a kernel family whose body is shared and
+   * whose one helper differs by adapter (the GEMV's team reduction: subgroups or workgroup memory) keeps one body.
+   */
+  prelude?: string;
 }
 
 /** How many pipelines the cache has compiled, and how: `onFirstUse` ones blocked the dispatch that needed them. */
@@ -36,11 +41,11 @@ export class PipelineCache {
     return { ...this.counts };
   }
 
-  get(shader: string, entryPoint = 'main', constants: PipelineConstants = {}): GPUComputePipeline {
-    const key = pipelineKey({ shader, entryPoint, constants });
+  get(shader: string, entryPoint = 'main', constants: PipelineConstants = {}, prelude?: string): GPUComputePipeline {
+    const key = pipelineKey({ shader, entryPoint, constants, prelude });
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
-      pipeline = this.device.createComputePipeline(this.descriptor(key, { shader, entryPoint, constants }));
+      pipeline = this.device.createComputePipeline(this.descriptor(key, { shader, entryPoint, constants, prelude }));
       this.pipelines.set(key, pipeline);
       this.counts.onFirstUse += 1;
     }
@@ -82,21 +87,25 @@ export class PipelineCache {
     return {
       label: key,
       layout: 'auto',
-      compute: { module: this.module(spec.shader), entryPoint: spec.entryPoint ?? 'main', constants: spec.constants ?? {} },
+      compute: { module: this.module(spec.shader, spec.prelude), entryPoint: spec.entryPoint ?? 'main', constants: spec.constants ?? {} },
     };
   }
 
-  private module(shader: string): GPUShaderModule {
-    let module = this.modules.get(shader);
+  private module(shader: string, prelude?: string): GPUShaderModule {
+    const key = prelude ? `${prelude}+${shader}` : shader;
+    let module = this.modules.get(key);
     if (!module) {
-      module = this.device.createShaderModule({ label: shader, code: this.shaderSource(shader) });
-      this.modules.set(shader, module);
+      const code = prelude ? `${this.shaderSource(prelude)}\n${this.shaderSource(shader)}` : this.shaderSource(shader);
+      module = this.device.createShaderModule({ label: key, code });
+      this.modules.set(key, module);
     }
     return module;
   }
+
 }
 
 function pipelineKey(spec: PipelineSpec): string {
   const constants = spec.constants ?? {};
-  return `${spec.shader}:${spec.entryPoint ?? 'main'}:${JSON.stringify(constants, Object.keys(constants).sort())}`;
+  const module = spec.prelude ? `${spec.prelude}+${spec.shader}` : spec.shader;
+  return `${module}:${spec.entryPoint ?? 'main'}:${JSON.stringify(constants, Object.keys(constants).sort())}`;
 }

@@ -50,6 +50,8 @@ function options(overrides: Partial<BenchmarkOptions> = {}): BenchmarkOptions {
     headScoresSource: 'random head scores, seed 3 (test)',
     machine: 'test machine',
     seed: 5,
+    // A small probe keeps the test quick; real runs stream 256 MiB.
+    readProbeBytes: 4 * 2 ** 20,
     ...overrides,
   } as BenchmarkOptions;
 }
@@ -110,6 +112,23 @@ describe('runBenchmark on the tiny fixture', () => {
     expect(prefill.gemmEfficiency.text).toBeCloseTo(prefill.gemmGflops.text / report.limits.peakGflops, 9);
     expect(prefill.visionMsPerTile).toBeGreaterThan(0);
     expect(prefill.textTokensPerSecond['96']).toBeCloseTo(96 / (prefill.textPrefillMs['96'] / 1000), 6);
+  });
+
+  it('reports the adapter read limit and, per run, dispatches, record time and both efficiencies', () => {
+    expect(report.limits.readBytes).toBe(4 * 2 ** 20);
+    expect(report.limits.readGBps).toBeGreaterThan(0);
+    expect(report.gemv).toEqual(ctx.gemv);
+    const dispatches = report.runs[0].dispatchesPerStep;
+    expect(dispatches).toBeGreaterThan(text.numLayers);
+    for (const run of report.runs) {
+      // The same kernels every step and every policy: the ragged cache changes sizes, not the dispatch list.
+      expect(run.dispatchesPerStep).toBe(dispatches);
+      expect(run.recordMsPerStep).toBeGreaterThan(0);
+      expect(run.bandwidthEfficiency).toBeCloseTo(run.achievedGBps / report.limits.readGBps, 12);
+      if (run.policy === 'full') expect(run.boundEfficiency).toBe(1);
+      else if (run.compressed) expect(run.boundEfficiency).toBeCloseTo((run.decodeSpeedupVsFull - 1) / (run.bytesBoundSpeedupVsFull - 1), 12);
+      else expect(run.boundEfficiency).toBeNull();
+    }
   });
 
   it('progress ends at total', () => {

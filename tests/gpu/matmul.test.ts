@@ -12,7 +12,7 @@ interface Case {
   withBias: boolean;
 }
 
-// GEMV (rows <= 4): K % 8 == 0 takes the 16-byte path, otherwise the word path; K/8 below and above the 32-lane team.
+// GEMV (rows <= 4 and K % 8 == 0; its variants are tested in gemv.test.ts); a few rows with K % 8 != 0 take the GEMM.
 // GEMM (rows > 4): partial tiles in M and N, K not a multiple of the 32-wide K slice (and K below one slice), exact
 // tile multiples, several tiles in both directions.
 const cases: Case[] = [
@@ -31,7 +31,7 @@ const cases: Case[] = [
 
 describe('matmul kernels (packed bf16 weights, f32 activations)', () => {
   for (const c of cases) {
-    const path = c.rows <= gemvMaxRows ? (c.inFeatures % 8 === 0 ? 'gemv 16-byte' : 'gemv word') : 'tiled gemm';
+    const path = c.rows <= gemvMaxRows && c.inFeatures % 8 === 0 ? 'decode gemv' : 'tiled gemm';
     it(`${path}: rows ${c.rows}, in ${c.inFeatures}, out ${c.outFeatures}${c.withBias ? ', bias' : ''}`, async () => {
       const ctx = await gpuContext();
       const x = randomArray(c.rows * c.inFeatures, 11 + c.rows);

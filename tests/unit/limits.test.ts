@@ -130,8 +130,10 @@ function evaluate(expression: string, module: WgslModule, overrides: Record<stri
 const uses = (body: string, name: string): boolean => new RegExp(`\\b${name}\\b`).test(body);
 
 /** What one entry point needs: the code it reaches is its body plus the functions it calls, transitively. */
-function analyse(shader: string, entryPoint: string, overrides: Record<string, number>) {
-  const module = parseWgsl(readFileSync(join(shaderDir, `${shader}.wgsl`), 'utf8'));
+function analyse(shader: string, entryPoint: string, overrides: Record<string, number>, prelude?: string) {
+  // A prelude is compiled in the same module, before the shader (PipelineCache).
+  const text = (prelude ? readFileSync(join(shaderDir, `${prelude}.wgsl`), 'utf8') + '\n' : '') + readFileSync(join(shaderDir, `${shader}.wgsl`), 'utf8');
+  const module = parseWgsl(text);
   const entry = module.functions.get(entryPoint);
   if (!entry?.workgroupSize) throw new Error(`${shader}.wgsl has no @compute entry point ${entryPoint}`);
   const reached = new Set([entryPoint]);
@@ -179,8 +181,8 @@ describe('the kernel table in limits.ts matches shaders/*.wgsl', () => {
   for (const [label, shape] of shapes) {
     it(`workgroup memory, workgroup size and storage buffers per entry point agree for ${label}`, () => {
       const kernels = kernelNeeds(shape);
-      const label = (k: (typeof kernels)[number]) => `${k.shader}:${k.entryPoint} ${JSON.stringify(k.constants)}`;
-      const measured = kernels.map((k) => ({ kernel: label(k), ...analyse(k.shader, k.entryPoint, { ...k.constants }) }));
+      const label = (k: (typeof kernels)[number]) => `${k.prelude ? `${k.prelude}+` : ''}${k.shader}:${k.entryPoint} ${JSON.stringify(k.constants)}`;
+      const measured = kernels.map((k) => ({ kernel: label(k), ...analyse(k.shader, k.entryPoint, { ...k.constants }, k.prelude) }));
       const table = kernels.map((k) => ({
         kernel: label(k),
         workgroupStorageBytes: k.workgroupStorageBytes,

@@ -1,9 +1,8 @@
 import { params, type GpuContext } from '../gpu';
 import type { PipelineSpec } from '../pipelines';
+import { gemv, gemvMaxRows, gemvPipelines } from './gemv';
 
-/** Up to this many rows (decode, a few tokens) use the GEMV kernels; more rows use the tiled GEMM. */
-export const gemvMaxRows = 4;
-const gemvFeaturesPerWorkgroup = 8; // 256 invocations, a team of 32 per output feature
+export { gemvMaxRows };
 const gemmTile = 64;
 
 // A 4-byte placeholder bound where the kernel expects a bias when there is none (has_bias = 0 keeps it unread).
@@ -18,13 +17,9 @@ function noBias(ctx: GpuContext): GPUBuffer {
   return buffer;
 }
 
-/** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM, each GEMV row count and load width. */
+/** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM and the plain GEMV per row count. */
 export function matmulPipelines(ctx: GpuContext): PipelineSpec[] {
-  const specs: PipelineSpec[] = [gemmPipeline(ctx)];
-  for (let rows = 1; rows <= gemvMaxRows; rows++) {
-    for (const entryPoint of ['gemv_vec4', 'gemv_word']) specs.push({ shader: 'matmul', entryPoint, constants: { ROWS: rows } });
-  }
-  return specs;
+  return [gemmPipeline(ctx), ...gemvPipelines(ctx.gemv).filter((spec) => spec.entryPoint === 'gemv' && !spec.constants?.NORM && !spec.constants?.ACCUMULATE)];
 }
 
 /**
@@ -42,8 +37,7 @@ function gemmPipeline(ctx: GpuContext): PipelineSpec {
 /**
  * out = x W^T (+ bias): x f32 [rows, inFeatures], weight packed bf16 [outFeatures, inFeatures] (PyTorch Linear
  * layout, inFeatures even), bias packed bf16 [outFeatures] or null, out f32 [rows, outFeatures] (not aliasing x).
- * rows <= gemvMaxRows runs the decode GEMV (16-byte coalesced weight loads when inFeatures % 8 == 0), more rows the
- * tiled GEMM.
+ * rows <= gemvMaxRows with inFeatures % 8 == 0 runs the decode GEMV (ops/gemv.ts), anything else the tiled GEMM.
  */
 export function matmul(
   ctx: GpuContext,
@@ -58,15 +52,12 @@ export function matmul(
   if (inFeatures % 2 !== 0) throw new Error(`matmul: inFeatures ${inFeatures} must be even (two bf16 per packed word)`);
   if (out === x) throw new Error('matmul: out must be a different buffer from x');
   if (rows === 0 || outFeatures === 0) return;
-  const block = params([rows, inFeatures, outFeatures, bias ? 1 : 0]);
-  const buffers = [x, weight, bias ?? noBias(ctx), out];
-  if (rows <= gemvMaxRows) {
-    const entry = inFeatures % 8 === 0 ? 'gemv_vec4' : 'gemv_word';
-    const pipeline = ctx.pipelines.get('matmul', entry, { ROWS: rows });
-    ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvFeaturesPerWorkgroup));
-  } else {
-    const gemm = gemmPipeline(ctx);
-    const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
-    ctx.record().dispatch(pipeline, block, buffers, [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
+  if (rows <= gemvMaxRows && inFeatures % 8 === 0) {
+    gemv(ctx, x, weight, bias, out, rows, inFeatures, outFeatures);
+    return;
   }
+  const block = params([rows, inFeatures, outFeatures, bias ? 1 : 0]);
+  const gemm = gemmPipeline(ctx);
+  const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
+  ctx.record().dispatch(pipeline, block, [x, weight, bias ?? noBias(ctx), out], [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
 }

@@ -1,0 +1,188 @@
+// The decode GEMV family: out[m, n] = epilogue(sum_k xn[m, k] * W[n, k] + bias[n]) for a few rows m (decode: one).
+// x f32 [ROWS, K]; W packed bf16 [N, K] (PyTorch's Linear layout, two bf16 per u32, element 2i in the low half);
+// bias packed bf16 [N]; out f32 [ROWS, N]. Math in f32. K % 8 == 0 (16-byte loads; every SmolVLM dim is).
+//
+// A team of TEAM lanes computes OUTS consecutive output features: lane j streams 16-byte chunks j, j + TEAM, ... of
+// each of those weight rows, so the lanes of a team read consecutive 16 bytes (coalesced), and each x load serves OUTS
+// rows (on SwiftShader, where a lane's loop overhead is the cost, 8 rows per team run ~2.5x faster than 1). Then
+// team_sum adds the lanes' partial sums. team_sum
+// is not defined here: the module is compiled with one of two preludes, chosen once per device (ops/gemv.ts):
+//   gemv_team_subgroup.wgsl  - subgroupShuffleXor butterflies (adapters with `subgroups`; TEAM <= subgroup size)
+//   gemv_team_workgroup.wgsl - a tree in workgroup memory with barriers (every adapter)
+// Teams past the last output read row 0 and drop the result instead of returning early: team_sum must be reached by
+// every lane of a team (subgroup operations and barriers need uniform control flow).
+//
+// Fusions (override constants, so that each pipeline carries only what it uses):
+//   NORM        xn = RMSNorm(x) * norm_weight: each team also sums x^2 over the row it streams (the same 16-byte x
+//               loads), so the norm costs no dispatch and no extra pass over x.
+//   ACCUMULATE  out += result (the residual add of o_proj / down_proj), instead of out = result.
+// Entry points: gemv (one weight), gemv_swiglu (gate and up rows of the same feature: out = silu(gate.xn) * (up.xn)).
+struct Params {
+  in_features: u32,  // K
+  out_features: u32, // N
+  has_bias: u32,
+  eps: f32,          // RMSNorm epsilon (NORM)
+}
+
+override ROWS: u32 = 1u;      // 1..MAX_ROWS, specialised so the per-row loops unroll and acc stays in registers
+override TEAM: u32 = 32u;     // lanes per output feature: a power of two, 2..WORKGROUP
+override NORM: bool = false;
+override ACCUMULATE: bool = false;
+override OUTS: u32 = 4u;      // output features per team, 1..MAX_OUTS
+const MAX_ROWS: u32 = 4u;
+const MAX_OUTS: u32 = 8u;
+const WORKGROUP: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> bias: array<u32>;
+@group(0) @binding(4) var<storage, read> norm_weight: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// gemv_swiglu: the up projection in place of bias (no bias there).
+@group(0) @binding(3) var<storage, read> weight_up: array<vec4<u32>>;
+
+fn unpack_bf16x2(word: u32) -> vec2<f32> {
+  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+fn unpack_bf16x8(words: vec4<u32>) -> array<vec4<f32>, 2> {
+  return array<vec4<f32>, 2>(vec4<f32>(unpack_bf16x2(words.x), unpack_bf16x2(words.y)), vec4<f32>(unpack_bf16x2(words.z), unpack_bf16x2(words.w)));
+}
+
+fn bias_at(n: u32) -> f32 {
+  if (p.has_bias == 0u) {
+    return 0.0;
+  }
+  let pair = unpack_bf16x2(bias[n >> 1u]);
+  return select(pair.x, pair.y, (n & 1u) == 1u);
+}
+
+// x chunk c of one row, times the RMSNorm weight with NORM: sum_k w_k (x_k g_k) * inv_rms.
+fn normed_x(v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+  if (NORM) {
+    return v * g;
+  }
+  return v;
+}
+
+fn norm_chunk(c: u32) -> array<vec4<f32>, 2> {
+  if (NORM) {
+    return unpack_bf16x8(norm_weight[c]);
+  }
+  return array<vec4<f32>, 2>(vec4<f32>(1.0), vec4<f32>(1.0));
+}
+
+// 1 / rms of x row m from the team's partial sum of squares (1 without NORM).
+fn inv_rms(sumsq: f32, lid: u32) -> f32 {
+  if (!NORM) {
+    return 1.0;
+  }
+  return inverseSqrt(team_sum(sumsq, lid) / f32(p.in_features) + p.eps);
+}
+
+fn store(m: u32, n: u32, value: f32) {
+  let o = m * p.out_features + n;
+  if (ACCUMULATE) {
+    out[o] += value;
+  } else {
+    out[o] = value;
+  }
+}
+
+// First output feature of this lane's team, and the weight-row offset (in chunks) of each of its OUTS features; features
+// past the last one read the last row and drop the result.
+fn team_rows(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, chunks: u32) -> array<u32, MAX_OUTS> {
+  let n0 = team_first(wid, nwg, lid);
+  var rows: array<u32, MAX_OUTS>;
+  for (var r = 0u; r < OUTS; r++) {
+    rows[r] = min(n0 + r, p.out_features - 1u) * chunks;
+  }
+  return rows;
+}
+
+fn team_first(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return ((wid.x + wid.y * nwg.x) * (WORKGROUP / TEAM) + lid / TEAM) * OUTS;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = team_first(wid, nwg, lid);
+  let lane = lid % TEAM;
+  let chunks = p.in_features / 8u;   // 16-byte chunks (8 bf16) per weight row
+  let x_stride = p.in_features / 4u; // vec4<f32> per x row
+  let rows = team_rows(wid, nwg, lid, chunks);
+  var acc: array<f32, MAX_OUTS * MAX_ROWS>; // [r * MAX_ROWS + m]
+  var sumsq: array<f32, MAX_ROWS>;
+  for (var c = lane; c < chunks; c += TEAM) {
+    let g = norm_chunk(c);
+    for (var m = 0u; m < ROWS; m++) {
+      let raw_lo = x[m * x_stride + 2u * c];
+      let raw_hi = x[m * x_stride + 2u * c + 1u];
+      if (NORM) {
+        sumsq[m] += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+      }
+      let lo = normed_x(raw_lo, g[0]);
+      let hi = normed_x(raw_hi, g[1]);
+      for (var r = 0u; r < OUTS; r++) {
+        let w = unpack_bf16x8(weight[rows[r] + c]);
+        acc[r * MAX_ROWS + m] += dot(w[0], lo) + dot(w[1], hi);
+      }
+    }
+  }
+  for (var m = 0u; m < ROWS; m++) {
+    let scale = inv_rms(sumsq[m], lid);
+    for (var r = 0u; r < OUTS; r++) {
+      let total = team_sum(acc[r * MAX_ROWS + m], lid) * scale;
+      let n = n0 + r;
+      if (lane == 0u && n < p.out_features) {
+        store(m, n, total + bias_at(n));
+      }
+    }
+  }
+}
+
+fn silu(v: f32) -> f32 {
+  return v / (1.0 + exp(-v));
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = team_first(wid, nwg, lid);
+  let lane = lid % TEAM;
+  let chunks = p.in_features / 8u;
+  let x_stride = p.in_features / 4u;
+  let rows = team_rows(wid, nwg, lid, chunks);
+  var acc_gate: array<f32, MAX_OUTS * MAX_ROWS>;
+  var acc_up: array<f32, MAX_OUTS * MAX_ROWS>;
+  var sumsq: array<f32, MAX_ROWS>;
+  for (var c = lane; c < chunks; c += TEAM) {
+    let g = norm_chunk(c);
+    for (var m = 0u; m < ROWS; m++) {
+      let raw_lo = x[m * x_stride + 2u * c];
+      let raw_hi = x[m * x_stride + 2u * c + 1u];
+      if (NORM) {
+        sumsq[m] += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+      }
+      let lo = normed_x(raw_lo, g[0]);
+      let hi = normed_x(raw_hi, g[1]);
+      for (var r = 0u; r < OUTS; r++) {
+        let wg = unpack_bf16x8(weight[rows[r] + c]);
+        let wu = unpack_bf16x8(weight_up[rows[r] + c]);
+        acc_gate[r * MAX_ROWS + m] += dot(wg[0], lo) + dot(wg[1], hi);
+        acc_up[r * MAX_ROWS + m] += dot(wu[0], lo) + dot(wu[1], hi);
+      }
+    }
+  }
+  for (var m = 0u; m < ROWS; m++) {
+    let scale = inv_rms(sumsq[m], lid);
+    for (var r = 0u; r < OUTS; r++) {
+      let gate = team_sum(acc_gate[r * MAX_ROWS + m], lid) * scale;
+      let up = team_sum(acc_up[r * MAX_ROWS + m], lid) * scale;
+      let n = n0 + r;
+      if (lane == 0u && n < p.out_features) {
+        store(m, n, silu(gate) * up);
+      }
+    }
+  }
+}

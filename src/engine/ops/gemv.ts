@@ -1,0 +1,120 @@
+import { params, type GemvVariant, type GpuContext } from '../gpu';
+import type { PipelineSpec } from '../pipelines';
+
+/** Up to this many rows the decode GEMV runs (MAX_ROWS in shaders/gemv.wgsl); more rows take the tiled GEMM. */
+export const gemvMaxRows = 4;
+/** Invocations per GEMV workgroup (WORKGROUP in shaders/gemv.wgsl). */
+export const gemvWorkgroupSize = 64;
+
+/**
+ * Output features per team (OUTS in shaders/gemv.wgsl): each x load then serves that many weight rows. Small teams
+ * (SwiftShader's subgroups of 4, where a lane's loop overhead dominates) take 8 rows, 2.5x faster than 1 there;
+ * GPU-sized teams of 32 take 4, keeping four independent row loads in flight per lane.
+ */
+export function gemvOutputsPerTeam(variant: GemvVariant): number {
+  return variant.team <= 8 ? 8 : 4;
+}
+
+/** Output features one workgroup computes. */
+export function gemvOutputsPerWorkgroup(variant: GemvVariant): number {
+  return (gemvWorkgroupSize / variant.team) * gemvOutputsPerTeam(variant);
+}
+
+/** The prelude file that defines team_sum for this variant. */
+export function gemvPrelude(variant: GemvVariant): string {
+  return variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup';
+}
+
+// A 4-byte placeholder bound where a kernel expects a bias or a norm weight it does not use (flags keep it unread).
+const placeholders = new WeakMap<GpuContext, GPUBuffer>();
+
+function placeholder(ctx: GpuContext): GPUBuffer {
+  let buffer = placeholders.get(ctx);
+  if (!buffer) {
+    buffer = ctx.allocator.create('scratch', 16, GPUBufferUsage.STORAGE, 'gemv unused-binding placeholder');
+    placeholders.set(ctx, buffer);
+  }
+  return buffer;
+}
+
+export interface GemvFusion {
+  /** RMSNorm of each x row with this packed bf16 weight [inFeatures] before the product (eps below). */
+  normWeight?: GPUBuffer;
+  eps?: number;
+  /** out += x W^T (the residual add) instead of out = x W^T. */
+  accumulate?: boolean;
+}
+
+function checkShape(name: string, x: GPUBuffer, out: GPUBuffer, rows: number, inFeatures: number): void {
+  if (inFeatures % 8 !== 0) throw new Error(`${name}: inFeatures ${inFeatures} must be a multiple of 8 (16-byte weight loads)`);
+  if (!Number.isInteger(rows) || rows < 1 || rows > gemvMaxRows) throw new Error(`${name}: rows ${rows} is not in 1..${gemvMaxRows}`);
+  if (out === x) throw new Error(`${name}: out must be a different buffer from x`);
+}
+
+/**
+ * Every GEMV pipeline the engine dispatches on this device (model load compiles them ahead): the plain GEMV per row
+ * count (matmul's few-row path) and the decode step's fused forms at one row (RMSNorm prologue, residual epilogue,
+ * gate/up SwiGLU with RMSNorm).
+ */
+export function gemvPipelines(variant: GemvVariant): PipelineSpec[] {
+  const prelude = gemvPrelude(variant);
+  const spec = (entryPoint: string, rows: number, fusion: GemvFusion): PipelineSpec => ({ shader: 'gemv', entryPoint, constants: constantsOf(variant, rows, fusion), prelude });
+  const specs: PipelineSpec[] = [];
+  for (let rows = 1; rows <= gemvMaxRows; rows++) specs.push(spec('gemv', rows, {}));
+  // The normWeight placeholder only marks the fusion as on; constantsOf reads its presence.
+  const norm = { normWeight: {} as GPUBuffer };
+  specs.push(spec('gemv', 1, norm), spec('gemv', 1, { accumulate: true }), spec('gemv_swiglu', 1, norm));
+  return specs;
+}
+
+function constantsOf(variant: GemvVariant, rows: number, fusion: GemvFusion): Record<string, number> {
+  return { ROWS: rows, TEAM: variant.team, OUTS: gemvOutputsPerTeam(variant), NORM: fusion.normWeight ? 1 : 0, ACCUMULATE: fusion.accumulate ? 1 : 0 };
+}
+
+/**
+ * Decode GEMV: out [rows, outFeatures] (=, or += with accumulate) RMSNorm?(x) W^T + bias. x f32 [rows, inFeatures]
+ * (inFeatures % 8 == 0), weight packed bf16 [outFeatures, inFeatures], bias packed bf16 [outFeatures] or null.
+ * `variant` defaults to the device's choice (tests pass both).
+ */
+export function gemv(
+  ctx: GpuContext,
+  x: GPUBuffer,
+  weight: GPUBuffer,
+  bias: GPUBuffer | null,
+  out: GPUBuffer,
+  rows: number,
+  inFeatures: number,
+  outFeatures: number,
+  fusion: GemvFusion = {},
+  variant: GemvVariant = ctx.gemv,
+): void {
+  checkShape('gemv', x, out, rows, inFeatures);
+  if (outFeatures === 0) return;
+  const pipeline = ctx.pipelines.get('gemv', 'gemv', constantsOf(variant, rows, fusion), gemvPrelude(variant));
+  const block = params([inFeatures, outFeatures, bias ? 1 : 0, { f: fusion.eps ?? 0 }]);
+  const buffers = [x, weight, bias ?? placeholder(ctx), fusion.normWeight ?? placeholder(ctx), out];
+  ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvOutputsPerWorkgroup(variant)));
+}
+
+/**
+ * The gated MLP's first half in one pass: out [rows, features] = silu(xn Wg^T) * (xn Wu^T), xn = RMSNorm?(x).
+ * x f32 [rows, inFeatures]; gate and up packed bf16 [features, inFeatures].
+ */
+export function gemvSwiglu(
+  ctx: GpuContext,
+  x: GPUBuffer,
+  gate: GPUBuffer,
+  up: GPUBuffer,
+  out: GPUBuffer,
+  rows: number,
+  inFeatures: number,
+  features: number,
+  fusion: Omit<GemvFusion, 'accumulate'> = {},
+  variant: GemvVariant = ctx.gemv,
+): void {
+  checkShape('gemvSwiglu', x, out, rows, inFeatures);
+  if (features === 0) return;
+  const pipeline = ctx.pipelines.get('gemv', 'gemv_swiglu', constantsOf(variant, rows, fusion), gemvPrelude(variant));
+  const block = params([inFeatures, features, 0, { f: fusion.eps ?? 0 }]);
+  ctx.record().dispatch(pipeline, block, [x, gate, up, fusion.normWeight ?? placeholder(ctx), out], Math.ceil(features / gemvOutputsPerWorkgroup(variant)));
+}

@@ -22,11 +22,18 @@ export interface ChatTurn {
   error?: string;
 }
 
-/** Applies a streamed piece of text to its answer. */
+/**
+ * Applies a streamed piece of text to its answer while that answer is streaming. Token events come over the callback
+ * proxy's own MessagePort and the run's result over the worker's port, and messages on two ports are not ordered:
+ * with a fast decode the last token event can arrive after the result. It must not re-open a finished answer (which
+ * would show it as streaming forever with the engine idle).
+ */
 export function applyToken(turns: ChatTurn[], turnId: number, event: TokenEvent): ChatTurn[] {
   return turns.map((turn) => {
     if (turn.id !== turnId) return turn;
-    const answers = turn.answers.map((answer, index) => (index === event.run ? { ...answer, text: event.text, tokens: event.tokens, streaming: true } : answer));
+    const answers = turn.answers.map((answer, index) =>
+      index === event.run && answer.streaming ? { ...answer, text: event.text, tokens: event.tokens } : answer,
+    );
     return { ...turn, answers };
   });
 }

@@ -47,6 +47,7 @@ import { RaggedKvCache } from './kv-cache';
 import { add } from './ops/add';
 import { embedding } from './ops/embedding';
 import { matmul } from './ops/matmul';
+import { gemv, gemvSwiglu } from './ops/gemv';
 import { layerNorm, rmsNorm } from './ops/norm';
 import { rope } from './ops/rope';
 import { geluTanh, swiglu } from './ops/activation';
@@ -175,16 +176,13 @@ const maxMlpChunkRows = 2048;
 interface DecodeWorkspace {
   tokenId: GPUBuffer;
   position: GPUBuffer;
+  /** The residual stream (o_proj and down_proj add into it). */
   hidden: GPUBuffer;
-  hiddenNext: GPUBuffer;
-  normed: GPUBuffer;
   q: GPUBuffer;
   k: GPUBuffer;
   v: GPUBuffer;
   attention: GPUBuffer;
-  projected: GPUBuffer;
-  gate: GPUBuffer;
-  up: GPUBuffer;
+  /** silu(gate) * up. */
   activated: GPUBuffer;
   logits: GPUBuffer;
   sampled: GPUBuffer;
@@ -443,30 +441,28 @@ export class VlmModel {
     // The previous step was submitted, so these writes cannot overtake commands that still read the old values.
     ctx.upload(ws.tokenId, Uint32Array.of(tokenId));
     ctx.upload(ws.position, Uint32Array.of(position));
-    let hidden = ws.hidden;
-    let hiddenNext = ws.hiddenNext;
+    // The residual stream stays in ws.hidden: o_proj and down_proj add into it (GEMV epilogue), and every RMSNorm is
+    // computed inside the GEMV that consumes it.
+    const hidden = ws.hidden;
+    const eps = text.rmsNormEps;
     embedding(ctx, w(idefics3Names.embedTokens), ws.tokenId, hidden, 1, dim);
     for (let layer = 0; layer < text.numLayers; layer++) {
       const lw = (part: string): GPUBuffer => w(idefics3Names.textLayer(layer, part));
-      rmsNorm(ctx, hidden, lw('input_layernorm.weight'), ws.normed, 1, dim, text.rmsNormEps);
-      matmul(ctx, ws.normed, lw('self_attn.q_proj.weight'), null, ws.q, 1, dim, qDim);
-      matmul(ctx, ws.normed, lw('self_attn.k_proj.weight'), null, ws.k, 1, dim, kvDim);
-      matmul(ctx, ws.normed, lw('self_attn.v_proj.weight'), null, ws.v, 1, dim, kvDim);
+      const inputNorm = { normWeight: lw('input_layernorm.weight'), eps };
+      gemv(ctx, hidden, lw('self_attn.q_proj.weight'), null, ws.q, 1, dim, qDim, inputNorm);
+      gemv(ctx, hidden, lw('self_attn.k_proj.weight'), null, ws.k, 1, dim, kvDim, inputNorm);
+      gemv(ctx, hidden, lw('self_attn.v_proj.weight'), null, ws.v, 1, dim, kvDim, inputNorm);
       rope(ctx, ws.q, ws.position, 1, text.numHeads, text.headDim, text.ropeTheta);
       rope(ctx, ws.k, ws.position, 1, text.numKvHeads, text.headDim, text.ropeTheta);
       cache.append(layer, ws.k, ws.v);
       options.attentionHooks?.onLayerQuery(layer, ws.q, cache, options.stepIndex ?? cache.decodeSteps + 1);
       decodeAttention(ctx, ws.q, cache, layer, ws.attention, text.numHeads);
-      matmul(ctx, ws.attention, lw('self_attn.o_proj.weight'), null, ws.projected, 1, qDim, dim);
-      add(ctx, hidden, ws.projected, hiddenNext, dim);
-      [hidden, hiddenNext] = [hiddenNext, hidden];
-      rmsNorm(ctx, hidden, lw('post_attention_layernorm.weight'), ws.normed, 1, dim, text.rmsNormEps);
-      matmul(ctx, ws.normed, lw('mlp.gate_proj.weight'), null, ws.gate, 1, dim, text.intermediateSize);
-      matmul(ctx, ws.normed, lw('mlp.up_proj.weight'), null, ws.up, 1, dim, text.intermediateSize);
-      swiglu(ctx, ws.gate, ws.up, ws.activated, text.intermediateSize);
-      matmul(ctx, ws.activated, lw('mlp.down_proj.weight'), null, ws.projected, 1, text.intermediateSize, dim);
-      add(ctx, hidden, ws.projected, hiddenNext, dim);
-      [hidden, hiddenNext] = [hiddenNext, hidden];
+      gemv(ctx, ws.attention, lw('self_attn.o_proj.weight'), null, hidden, 1, qDim, dim, { accumulate: true });
+      gemvSwiglu(ctx, hidden, lw('mlp.gate_proj.weight'), lw('mlp.up_proj.weight'), ws.activated, 1, dim, text.intermediateSize, {
+        normWeight: lw('post_attention_layernorm.weight'),
+        eps,
+      });
+      gemv(ctx, ws.activated, lw('mlp.down_proj.weight'), null, hidden, 1, text.intermediateSize, dim, { accumulate: true });
     }
     cache.advance();
     this.finalLogits(hidden, ws);
@@ -620,12 +616,11 @@ export class VlmModel {
     return Math.max(1, Math.min(tokens, maxMlpChunkRows, byLimit));
   }
 
-  /** final norm + lm_head of one row `hidden` into ws.logits. */
+  /** final norm + lm_head of one row `hidden` into ws.logits (the norm inside the GEMV). */
   private finalLogits(hidden: GPUBuffer, ws: DecodeWorkspace): void {
     const { text } = this.config;
-    const normedOut = hidden === ws.normed ? ws.projected : ws.normed;
-    rmsNorm(this.ctx, hidden, this.weights.get(idefics3Names.finalNorm), normedOut, 1, text.hiddenSize, text.rmsNormEps);
-    matmul(this.ctx, normedOut, this.weights.get(this.lmHead), null, ws.logits, 1, text.hiddenSize, text.vocabSize);
+    const norm = { normWeight: this.weights.get(idefics3Names.finalNorm), eps: text.rmsNormEps };
+    gemv(this.ctx, hidden, this.weights.get(this.lmHead), null, ws.logits, 1, text.hiddenSize, text.vocabSize, norm);
   }
 
   private decodeWorkspace(): DecodeWorkspace {
@@ -638,15 +633,10 @@ export class VlmModel {
       tokenId: this.allocate('scratch', 4, 'decode token id'),
       position: this.allocate('scratch', 4, 'decode position'),
       hidden: f32(text.hiddenSize, 'hidden'),
-      hiddenNext: f32(text.hiddenSize, 'hidden next'),
-      normed: f32(text.hiddenSize, 'normed'),
       q: f32(qDim, 'q'),
       k: f32(kvDim, 'k'),
       v: f32(kvDim, 'v'),
       attention: f32(qDim, 'attention'),
-      projected: f32(text.hiddenSize, 'projected'),
-      gate: f32(text.intermediateSize, 'gate'),
-      up: f32(text.intermediateSize, 'up'),
       activated: f32(text.intermediateSize, 'activated'),
       logits: f32(text.vocabSize, 'logits'),
       sampled: this.allocate('scratch', 4, 'sampled token'),

@@ -25,6 +25,8 @@ export interface AdapterSummary {
   features: string[];
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** The decode GEMV variant the engine chose for this device (chooseGemvVariant). */
+  gemv: GemvVariant;
 }
 
 /**
@@ -76,13 +78,12 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     shaderSource: ShaderSource,
-    subgroupMinSize: number | undefined,
   ) {
     this.allocator = new GpuAllocator(device);
     this.pipelines = new PipelineCache(device, shaderSource);
     this.hasTimestampQuery = device.features.has('timestamp-query');
     this.hasSubgroups = device.features.has('subgroups');
-    this.gemv = chooseGemvVariant(this.hasSubgroups, subgroupMinSize);
+    this.gemv = adapter.gemv;
     this.paramBuffer = this.allocator.create(
       'scratch',
       this.paramStaging.byteLength,
@@ -123,6 +124,7 @@ export class GpuContext {
       },
     });
     const info = adapter.info;
+    const gemv = chooseGemvVariant(device.features.has('subgroups'), info?.subgroupMinSize);
     const summary: AdapterSummary = {
       vendor: info?.vendor ?? '',
       architecture: info?.architecture ?? '',
@@ -131,8 +133,9 @@ export class GpuContext {
       features: [...adapter.features].map(String).sort(),
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
       maxBufferSize: device.limits.maxBufferSize,
+      gemv,
     };
-    return new GpuContext(device, summary, shaderSource, info?.subgroupMinSize);
+    return new GpuContext(device, summary, shaderSource);
   }
 
   /** Starts (or continues) recording kernels into one command encoder. */

@@ -98,6 +98,7 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
   const group = shapes.gqaGroup;
   const kernels: KernelNeeds[] = [
     fixedKernel('adapter_limits', 'compute_peak', 0, 256, 1),
+    fixedKernel('adapter_limits', 'stream_read', 0, 256, 2),
     fixedKernel('activation', 'swiglu', 0, 256, 3),
     fixedKernel('activation', 'gelu_tanh', 0, 256, 2),
     fixedKernel('add', 'main', 0, 256, 3),

@@ -36,6 +36,10 @@ export function AdapterPanel({ status, children }: AdapterPanelProps) {
             </dd>
             <dt>Max buffer size</dt>
             <dd title={`${formatCount(status.adapter.maxBufferSize)} bytes`}>{formatBytes(status.adapter.maxBufferSize)}</dd>
+            <dt>Decode GEMV</dt>
+            <dd data-testid="adapter-gemv">
+              {status.adapter.gemv.reduction === 'subgroup' ? 'subgroup shuffles' : 'workgroup-memory tree'}, teams of {status.adapter.gemv.team}
+            </dd>
           </dl>
           <details>
             <summary>Features ({status.adapter.features.length})</summary>

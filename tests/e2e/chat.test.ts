@@ -123,6 +123,8 @@ describe('chat', () => {
     if (await loadError.isVisible()) throw new Error(`The fixture did not load: ${await loadError.innerText()}`);
     await expect.poll(() => page.locator('li[data-file="model.safetensors"]').getAttribute('data-percent'), { timeout: 30_000 }).toBe('100');
     expect(await page.getByTestId('send-button').isDisabled()).toBe(true); // nothing typed yet
+    // SwiftShader has `subgroups` in Chromium too: every answer in this file runs the subgroup GEMV in the worker.
+    expect(await page.getByTestId('adapter-gemv').textContent()).toMatch(/^subgroup shuffles, teams of \d+$/);
     await screenshot(page, 'chat-1-model-loaded');
   });
 

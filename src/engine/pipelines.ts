@@ -14,9 +14,17 @@ export interface PipelineSpec {
   prelude?: string;
 }
 
+/**
+ * How prepare() compiles: 'async' with createComputePipelineAsync (the default: in a browser the GPU process compiles
+ * while the worker stays responsive), 'sync' with createComputePipeline one after another, still at load. dawn.node on
+ * SwiftShader spends about 2.5x the CPU time on the async path (31 pipelines of the 256M shape: 42 s async against 20 s
+ * sync on a 2-core machine, one run each), so the Node context prepares synchronously.
+ */
+export type PipelinePreparation = 'async' | 'sync';
+
 /** How many pipelines the cache has compiled, and how: `onFirstUse` ones blocked the dispatch that needed them. */
 export interface PipelineCompilations {
-  /** Compiled ahead by prepare() (createComputePipelineAsync, off the critical path). */
+  /** Compiled ahead by prepare() (at model load, before any question). */
   prepared: number;
   /** Compiled synchronously by get() when a dispatch asked for a pipeline nobody prepared. */
   onFirstUse: number;
@@ -31,6 +39,7 @@ export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly counts: PipelineCompilations = { prepared: 0, onFirstUse: 0 };
+  preparation: PipelinePreparation = 'async';
 
   constructor(
     private readonly device: GPUDevice,
@@ -53,8 +62,9 @@ export class PipelineCache {
   }
 
   /**
-   * Compiles every spec not compiled yet, all at once with createComputePipelineAsync (the driver may compile them in
-   * parallel), reporting (done, total) as each finishes. A spec that does not compile rejects with its name.
+   * Compiles every spec not compiled yet, reporting (done, total) as each finishes; with preparation 'async' all at
+   * once with createComputePipelineAsync (the driver may compile them in parallel). A spec that does not compile
+   * rejects with its name.
    */
   async prepare(specs: readonly PipelineSpec[], onCompiled?: (done: number, total: number) => void): Promise<void> {
     const wanted = new Map<string, PipelineSpec>();
@@ -64,6 +74,16 @@ export class PipelineCache {
     }
     let done = 0;
     onCompiled?.(0, wanted.size);
+    if (this.preparation === 'sync') {
+      for (const [key, spec] of wanted) {
+        if (this.pipelines.has(key)) continue;
+        this.pipelines.set(key, this.device.createComputePipeline(this.descriptor(key, spec)));
+        this.counts.prepared += 1;
+        done += 1;
+        onCompiled?.(done, wanted.size);
+      }
+      return;
+    }
     await Promise.all(
       [...wanted].map(async ([key, spec]) => {
         let pipeline: GPUComputePipeline;

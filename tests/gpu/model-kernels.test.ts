@@ -11,6 +11,8 @@ import { AttentionMapRecorder, combineAttentionHooks } from '../../src/engine/at
 import { attentionProbe } from '../../src/engine/ops/attention-probe';
 import { defaultBudgetParams, budgetPolicies } from '../../src/sparsemm/budgets';
 import { randomHeadScores } from '../../src/sparsemm/random';
+import { PipelineCache } from '../../src/engine/pipelines';
+import { nodeShaderSource } from '../../src/engine/shaders-node';
 import { gpuContext, empty, randomArray } from '../helpers/gpu';
 import { tinyModel, tinyPrompt } from '../helpers/tiny-model';
 
@@ -78,4 +80,17 @@ describe('kernels compiled at model load', () => {
     }
     expect(ctx.pipelines.compilations).toEqual(before);
   }, 120_000);
+
+  it('prepare compiles with createComputePipelineAsync by default (the browser path), once per pipeline', async () => {
+    const cache = new PipelineCache(ctx.device, nodeShaderSource);
+    expect(cache.preparation).toBe('async');
+    const progress: [number, number][] = [];
+    await cache.prepare([{ shader: 'add' }, { shader: 'norm', entryPoint: 'rms_norm' }, { shader: 'add', entryPoint: 'main' }], (done, total) => progress.push([done, total]));
+    expect(progress).toEqual([[0, 2], [1, 2], [2, 2]]);
+    expect(cache.compilations).toEqual({ prepared: 2, onFirstUse: 0 });
+    cache.get('add');
+    cache.get('norm', 'rms_norm');
+    expect(cache.compilations).toEqual({ prepared: 2, onFirstUse: 0 });
+    await expect(cache.prepare([{ shader: 'add', entryPoint: 'no_such_entry_point' }])).rejects.toThrow(/add:no_such_entry_point/);
+  });
 });

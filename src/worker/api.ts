@@ -7,43 +7,14 @@ import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, Benchmark
 import type { AdapterSummary } from '../engine/gpu';
 import type { ModelLoadStep } from '../engine/model';
 import type { BudgetPolicy } from '../sparsemm/budgets';
-import type {
-  AskOptions,
-  AttentionSnapshot,
-  BenchmarkRequestData,
-  BudgetPlan,
-  CompareResult,
-  HeadScoresInfo,
-  HeadSearchOptions,
-  HeadSearchProgress,
-  ImageTokenLayout,
-  RunMetricsData,
-  RunResult,
-  StepRecord,
-  TokenCallback,
-  TokenEvent,
-} from '../session/types';
+import type { AskOptions, BenchmarkRequestData, BudgetPlan, CompareResult, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, AttentionSnapshot, RunResult, TokenCallback } from '../session/types';
 
 /** The policies' names and labels (one table, in src/sparsemm/policies.ts): the one value the UI takes from below. */
 export { policyTable } from '../sparsemm/policies';
 
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
-export type {
-  AskOptions,
-  AttentionSnapshot,
-  BenchmarkRequestData,
-  BudgetPlan,
-  CompareResult,
-  HeadScoresInfo,
-  HeadSearchOptions,
-  HeadSearchProgress,
-  ImageTokenLayout,
-  RunMetricsData,
-  RunResult,
-  StepRecord,
-  TokenCallback,
-  TokenEvent,
-};
+/** What a chat session takes and gives (answers, metrics, budget plans, head scores), unchanged for the UI. */
+export type * from '../session/types';
 
 export type InitResult = { ok: true; adapter: AdapterSummary } | { ok: false; error: string };
 

@@ -17,6 +17,11 @@ const fixtureMount = '/fixtures/tiny/';
 const samplePng = readFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'));
 /** Few tokens: SwiftShader emulates the GPU on the CPU. */
 const maxNewTokens = 6;
+/**
+ * The streaming test asks for more: with the fused subgroup GEMV a tiny-model decode step takes milliseconds, and six
+ * tokens can all arrive between two samples of the page.
+ */
+const streamedTokens = 48;
 const xssText = '<img src=x onerror=alert(1)>';
 
 /** CRC-32 of a PNG chunk's type and data. */
@@ -160,7 +165,7 @@ describe('chat', () => {
 
   test('asks with the full cache and streams the answer token by token', async () => {
     await policyControls().getByRole('radio', { name: 'Full cache' }).check();
-    await setMaxNewTokens(maxNewTokens);
+    await setMaxNewTokens(streamedTokens);
     await askByEnter('What shapes are in this picture?');
     const answer = lastTurn().getByTestId('answer-text');
     // Sample the streamed token count while the answer runs: it must take several values before the end.
@@ -177,7 +182,8 @@ describe('chat', () => {
     expect(seen.size, `token counts seen while streaming: ${[...seen].join(', ')}`).toBeGreaterThanOrEqual(2);
     const finalTokens = Number(await answer.getAttribute('data-tokens'));
     expect(finalTokens).toBeGreaterThanOrEqual(1);
-    expect(finalTokens).toBeLessThanOrEqual(maxNewTokens);
+    expect(finalTokens).toBeLessThanOrEqual(streamedTokens);
+    await setMaxNewTokens(maxNewTokens);
     // One run: the metrics table has one value column.
     const metrics = page.getByTestId('metrics-panel');
     await expect.poll(() => metrics.locator('table thead th').count()).toBe(2);

@@ -81,7 +81,7 @@ echo "Node $node_version, kit $kit_id ($(sed -n 's/^ *"commit": *"\(.*\)".*/\1/p
 
 # The Vulkan loader does not look in /usr/local/nvidia/share/vulkan/icd.d by itself.
 if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
-  for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia*.json /usr/share/vulkan/icd.d/nvidia*.json /etc/vulkan/icd.d/nvidia*.json; do
+  for icd in /usr/local/nvidia/share/vulkan/icd.d/*.json /usr/share/vulkan/icd.d/nvidia*.json /etc/vulkan/icd.d/nvidia*.json; do
     if [ -f "$icd" ]; then export VK_ICD_FILENAMES="$icd"; break; fi
   done
 fi

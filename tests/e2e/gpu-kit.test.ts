@@ -3,7 +3,7 @@
  * the quick benchmark and one generate on the tiny model with SwiftShader (--allow-software), through the bundled CLI
  * and the kit's own Node (a `node` on PATH that fails proves the machine's Node is never used).
  */
-import { execFile, type ExecFileException } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,20 +24,38 @@ interface Finished {
   stderr: string;
 }
 
-function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Finished> {
+/**
+ * Runs a command in its own process group; past `deadlineMs` the whole group is killed (run.sh's node included, so a
+ * timed-out test leaves nothing running) and the result says so.
+ */
+function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, deadlineMs = 380_000): Promise<Finished> {
   return new Promise((resolvePromise) => {
-    execFile(command, args, { cwd: root, env: { ...process.env, ...env }, maxBuffer: 1 << 26 }, (error: ExecFileException | null, stdout, stderr) => {
-      resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      stderr += `\n[test] ${command} ran past ${deadlineMs / 1000} s: killed its process group\n`;
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, deadlineMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolvePromise({ code: 127, stdout, stderr: `${stderr}${error.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });
 }
 
 /** run.sh with the kit unpacked under the test's folder and a failing `node` first on PATH. */
-function runKit(args: string[]): Promise<Finished> {
+function runKit(args: string[], deadlineMs: number): Promise<Finished> {
   return runProcess(join(kitDir, 'run.sh'), args, {
     SPARSEMM_KIT_TMP: join(work, 'unpacked'),
     PATH: `${noSystemNode}:${process.env.PATH ?? ''}`,
-  });
+  }, deadlineMs);
 }
 
 let build: Finished;
@@ -48,7 +66,7 @@ beforeAll(async () => {
   chmodSync(join(noSystemNode, 'node'), 0o755);
   build = await runProcess(process.execPath, [join(root, 'scripts', 'gpu-kit.mjs'), '--out', kitDir]);
   if (build.code !== 0) throw new Error(`npm run gpu-kit failed:\n${build.stdout}\n${build.stderr}`);
-}, 280_000);
+}, 400_000); // a first build downloads ~42 MB and compresses ~190 MB (about a minute on 2 idle cores); a rebuild takes seconds
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -68,7 +86,7 @@ describe('GPU kit', () => {
 
   it('run.sh --quick --allow-software --model tiny benchmarks and generates on SwiftShader with the kit\'s Node', async () => {
     const out = join(work, 'out');
-    const result = await runKit([out, '--quick', '--allow-software', '--model', 'tiny']);
+    const result = await runKit([out, '--quick', '--allow-software', '--model', 'tiny'], 380_000);
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/WARNING: the adapter is a software/);
 
@@ -101,20 +119,20 @@ describe('GPU kit', () => {
     for (const log of ['run.log', 'adapter.log', 'make-fixture.log', 'bench.log', 'generate.log', 'kit-manifest.json']) {
       expect(existsSync(join(out, log)), log).toBe(true);
     }
-  }, 240_000);
+  }, 400_000); // about 10 s on 2 idle cores; the margin is for a machine shared with other test runs
 
   it.skipIf(hasHardwareVulkanDriver())('stops with exit code 3 and a clear message when the only adapter is software', async () => {
     const out = join(work, 'out-refused');
-    const result = await runKit([out, '--quick', '--model', 'tiny']);
+    const result = await runKit([out, '--quick', '--model', 'tiny'], 180_000);
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/only WebGPU adapter is a software \(CPU\) implementation, not a GPU\. Nothing was benchmarked/);
     expect(existsSync(join(out, 'bench.json'))).toBe(false);
     expect(existsSync(join(out, 'adapter.json'))).toBe(true);
-  }, 120_000);
+  }, 200_000);
 
   it('refuses a missing OUT_DIR and an unknown model preset with exit code 2', async () => {
-    expect((await runKit([])).code).toBe(2);
-    const bad = await runKit([join(work, 'x'), '--model', 'large']);
+    expect((await runKit([], 60_000)).code).toBe(2);
+    const bad = await runKit([join(work, 'x'), '--model', 'large'], 60_000);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--model must be smolvlm-256m-shape or tiny/);
   });

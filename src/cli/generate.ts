@@ -1,25 +1,36 @@
 /**
- * `npm run cli -- generate --model DIR_OR_URL --image FILE --prompt TEXT [options]`: runs the WebGPU engine through
- * dawn.node and prints the answer, or with --json one object with the answer and its measurements.
+ * `npm run cli -- generate --model DIR_OR_URL [--image FILE ...] --prompt TEXT [options]`: runs the WebGPU engine
+ * through dawn.node and prints the answer, or with --json one object with the answer and its measurements.
+ * `--conversation FILE` runs several turns (each with its own pictures) in one process, through one ChatSession, so
+ * later turns reuse the pictures' vision-tower features.
  */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
-import { ChatSession } from '../session/chat-session';
+import { ChatSession, ContextOverflowError } from '../session/chat-session';
 import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
-import { openNodeSession, readImageFile } from './node-session';
+import { ImageDecodeError, openNodeSession, readImageFile } from './node-session';
+import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
 import { errorMessage } from '../errors';
 
-const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE] [options]
+const help = `Usage: npm run cli -- generate --model DIR_OR_URL --prompt TEXT [--image FILE ...] [options]
+       npm run cli -- generate --model DIR_OR_URL --conversation FILE [options]
 
 Runs SmolVLM (Idefics3) in our WGSL kernels on dawn.node and prints the answer.
 
 Options:
   --model M           model folder, http(s) base URL, or hub id (e.g. HuggingFaceTB/SmolVLM-256M-Instruct)
-  --image FILE        image (PNG, JPEG, WebP); omitted: a text-only prompt
+  --image FILE        image (PNG, JPEG, WebP), more than once for several (in order, one user turn); omitted:
+                      a text-only prompt. Among several, one that does not decode is named and left out
   --prompt TEXT       the question
+  --conversation FILE a JSON list of turns [{"text": "...", "images": ["a.png", ...]}, ...] (image paths relative
+                      to the file) asked one after another in one process; later turns reuse the image features.
+                      With --json: {"turns": [report, ...]}
+  --longest-edge PX   longest image edge the processor resizes to (default the model's own); lower = fewer tiles
   --max-new-tokens N  tokens to generate at most (default 64)
   --policy P          KV-cache policy: ${budgetPolicies.join(' | ')} (default full)
   --budget B          average tokens kept per KV head, window included (default ${defaultBudgetParams.budget})
@@ -31,14 +42,24 @@ Options:
   --seed S            sampling seed (default 0)
   --dump DIR          write the model's inputs and per-step logits into DIR (.npy + manifest.json, see src/cli/dump.ts)
                       for scripts/parity/transformers_parity.py; slows decoding (one logits read-back per token)
-  --json              print {text, tokenIds, promptTokens, imageTokens, prefillMs, decodeMsPerToken, kvBytes, weightBytes, ...}
+  --json              print {text, tokenIds, promptTokens, imageTokens, images: [{file, tiles, imageTokens}],
+                      prefillMs, timeToFirstTokenMs, decodeMsPerToken, kvBytes, weightBytes, ...}
   -h, --help          this text
 `;
 
+/** One user turn: the question and the pictures that go before it. */
+export interface ConversationTurn {
+  text: string;
+  images: string[];
+}
+
 interface GenerateArgs {
   model: string;
-  image: string | null;
-  prompt: string;
+  /** The turns to ask: one for --prompt/--image, the file's for --conversation. */
+  turns: ConversationTurn[];
+  /** Whether the turns came from --conversation (the JSON report then lists them). */
+  conversation: boolean;
+  longestEdge: number | null;
   maxNewTokens: number;
   policy: BudgetPolicy;
   params: BudgetParams;
@@ -55,8 +76,10 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
     strict: true,
     options: {
       model: { type: 'string' },
-      image: { type: 'string' },
+      image: { type: 'string', multiple: true },
       prompt: { type: 'string' },
+      conversation: { type: 'string' },
+      'longest-edge': { type: 'string' },
       'max-new-tokens': { type: 'string' },
       policy: { type: 'string' },
       budget: { type: 'string' },
@@ -74,7 +97,16 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('--model is required');
-  if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
+  let turns: ConversationTurn[];
+  if (values.conversation !== undefined) {
+    if (values.prompt !== undefined || values.image !== undefined) throw new UsageError('--conversation takes the questions and images from its file: leave out --prompt and --image');
+    if (values.dump !== undefined) throw new UsageError('--dump records one prompt: use it without --conversation');
+    turns = readConversation(values.conversation);
+  } else {
+    if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
+    turns = [{ text: values.prompt, images: values.image ?? [] }];
+  }
+  const longestEdge = values['longest-edge'] === undefined ? null : integerOption('longest-edge', values['longest-edge']);
   const policy = values.policy ?? 'full';
   if (!(budgetPolicies as readonly string[]).includes(policy)) throw new UsageError(`--policy must be one of ${budgetPolicies.join(', ')}, got "${policy}"`);
   const params: BudgetParams = {
@@ -96,8 +128,9 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   if (!(topP > 0 && topP <= 1)) throw new UsageError('--top-p must be in (0, 1]');
   return {
     model: values.model,
-    image: values.image ?? null,
-    prompt: values.prompt,
+    turns,
+    conversation: values.conversation !== undefined,
+    longestEdge,
     maxNewTokens,
     policy: policy as BudgetPolicy,
     params,
@@ -108,8 +141,67 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   };
 }
 
+/**
+ * A conversation file: a JSON list of turns, each {"text": "question", "images": ["path", ...]} (images optional,
+ * paths relative to the file). Checked whole before the model loads: bad JSON or a missing image is a UsageError.
+ */
+export function readConversation(path: string): ConversationTurn[] {
+  const text = readText(path, 'conversation file');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`the conversation file ${path} is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const shape = 'a JSON list of turns like [{"text": "What is this?", "images": ["a.png"]}, {"text": "And the colours?"}]';
+  if (!Array.isArray(value) || value.length === 0) throw new UsageError(`the conversation file ${path} must be ${shape}`);
+  const base = dirname(resolve(path));
+  return value.map((turn: unknown, index): ConversationTurn => {
+    const where = `turn ${index + 1} of ${path}`;
+    if (typeof turn !== 'object' || turn === null || Array.isArray(turn)) throw new UsageError(`${where} is not an object; the file must be ${shape}`);
+    const { text: question, images } = turn as { text?: unknown; images?: unknown };
+    if (typeof question !== 'string' || question.trim() === '') throw new UsageError(`${where} needs a non-empty "text"`);
+    if (images !== undefined && (!Array.isArray(images) || images.some((p) => typeof p !== 'string'))) {
+      throw new UsageError(`${where}: "images" must be a list of file paths`);
+    }
+    const paths = ((images as string[] | undefined) ?? []).map((p) => resolve(base, p));
+    for (const [i, file] of paths.entries()) {
+      if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`${where} names the image "${(images as string[])[i]}", but ${file} does not exist`);
+    }
+    return { text: question, images: paths };
+  });
+}
+
+/** Decodes each turn's pictures; among several, one that does not decode is named on stderr and left out. */
+async function readTurnImages(turns: ConversationTurn[]): Promise<{ file: string; image: RawImage }[][]> {
+  const decoded: { file: string; image: RawImage }[][] = [];
+  for (const turn of turns) {
+    const kept: { file: string; image: RawImage }[] = [];
+    for (const file of turn.images) {
+      try {
+        kept.push({ file, image: await readImageFile(file) });
+      } catch (error) {
+        if (!(error instanceof ImageDecodeError) || turn.images.length === 1) throw error;
+        process.stderr.write(`warning: ${error.message}: left out, the other images are used\n`);
+      }
+    }
+    if (turn.images.length > 1 && kept.length === 0) throw new UsageError(`none of the images ${turn.images.join(', ')} could be decoded`);
+    decoded.push(kept);
+  }
+  return decoded;
+}
+
 export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'decodeStepMs'> {
   text: string;
+  /** The question of this turn. */
+  prompt: string;
+  /** Every picture of the prompt in order (earlier turns' first), with its tiles and image tokens. */
+  images: { file: string; tiles: number; imageTokens: number }[];
+  /** Pictures that went through the vision tower for this turn, and ones whose features an earlier turn made. */
+  imagesEncoded: number;
+  imagesReused: number;
+  /** From the question to the first token (image processing, vision tower, prefill). */
+  timeToFirstTokenMs: number;
   policy: BudgetPolicy;
   budget: number | null;
   /** Average prompt tokens kept per KV head. */
@@ -122,11 +214,11 @@ export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'de
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('generate', help, () => parseGenerateArgs(args));
   if (!options) return;
-  const { model: modelPath, image: imagePath, prompt, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir } = options;
-  let image: Awaited<ReturnType<typeof readImageFile>> | null;
+  const { model: modelPath, turns, conversation, longestEdge, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir } = options;
+  let turnImages: { file: string; image: RawImage }[][];
   let scoreText: string | null;
   try {
-    image = imagePath ? await readImageFile(imagePath) : null;
+    turnImages = await readTurnImages(turns);
     scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
   } catch (error) {
     process.stderr.write(`generate: ${errorMessage(error)}\n`);
@@ -140,55 +232,84 @@ export async function run(args: string[]): Promise<void> {
     const session = new ChatSession({ noScoresHint: 'Pass --scores FILE (see the heads command).', recordAttention: false });
     // The CLI hands the processor the picture as read (no scaling down first), so no longest edge applies.
     session.attachModel({ sourceId: node.loaded.sourceId, model: node.model, processor: node.processor, processorLongestEdge: Infinity }, null);
+    if (longestEdge !== null) {
+      try {
+        session.setLongestImageEdge(longestEdge);
+      } catch (error) {
+        process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 2;
+        return;
+      }
+    }
     if (scoreText !== null && policy === 'sparsemm') await session.useHeadScores(parseScoreFile(scoreText), 'import');
-    if (image) session.setImage(image, imagePath ?? 'image');
     const askOptions = { policy, budget: params.budget, window: params.window, ratio: params.ratio, maxNewTokens, sampling };
     const { warnings } = session.policyFor(askOptions);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
 
-    let printed = '';
-    // Made once the prompt is prepared (the dump records the processor's inputs).
-    const dump: { current: GenerateDump | null } = { current: null };
-    const { config } = node.loaded;
-    const { generation: result } = await session.answer(prompt, {
-      ...askOptions,
-      onPrepared: (inputs) => {
-        if (dumpDir === null) return;
-        dump.current = new GenerateDump(dumpDir, {
-          model: node.loaded.sourceId, prompt, image: imagePath, policy, greedy: sampling === undefined,
-          imageTokenId: config.imageTokenId, imageSeqLen: config.imageSeqLen, vocabSize: config.text.vocabSize,
-        }, inputs);
-      },
-      // Only with --dump: reading the logits back costs a copy per step.
-      onLogits: dumpDir === null ? undefined : (logits, step) => dump.current?.onLogits(logits, step),
-    }, (event) => {
-      if (json) return;
-      // Stream the text as it grows (multi-byte characters may span tokens, so a rewritten tail is not printed twice).
-      if (event.text.startsWith(printed)) process.stdout.write(event.text.slice(printed.length));
-      printed = event.text;
-    });
-    const text = node.processor.decode(result.tokenIds, { skipSpecialTokens: true });
-    dump.current?.write({ tokenIds: result.tokenIds, text, stoppedBy: result.stoppedBy });
-    const keptAll = result.keptPerHead.flat();
-    const { keptPerHead: _kept, decodeStepMs: _steps, ...measurements } = result;
-    const report: GenerateReport = {
-      text,
-      ...measurements,
-      policy,
-      budget: policy === 'full' ? null : params.budget,
-      keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
-      modelFromCache: node.loaded.fromCache,
-      warnings,
-    };
-    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else {
-      process.stdout.write('\n');
-      process.stderr.write(
-        `[${result.promptTokens} prompt tokens (${result.imageTokens} image), ${result.tokenIds.length} generated, ` +
-          `prefill ${result.prefillMs.toFixed(0)} ms, decode ${result.decodeMsPerToken.toFixed(1)} ms/token, ` +
-          `KV ${(result.kvBytes / 2 ** 20).toFixed(2)} MiB (full cache ${(result.fullCacheKvBytes / 2 ** 20).toFixed(2)} MiB), policy ${policy}]\n`,
-      );
+    const reports: GenerateReport[] = [];
+    const allFiles: string[] = [];
+    for (const [index, turn] of turns.entries()) {
+      for (const { file, image } of turnImages[index]) {
+        session.addImage(image, file);
+        allFiles.push(file);
+      }
+      if (conversation && !json) process.stdout.write(`${index > 0 ? '\n' : ''}> ${turn.text}\n`);
+      let printed = '';
+      // Made once the prompt is prepared (the dump records the processor's inputs).
+      const dump: { current: GenerateDump | null } = { current: null };
+      const { config } = node.loaded;
+      const { generation: result, result: answer } = await session.answer(turn.text, {
+        ...askOptions,
+        onPrepared: (inputs) => {
+          if (dumpDir === null) return;
+          dump.current = new GenerateDump(dumpDir, {
+            model: node.loaded.sourceId, prompt: turn.text, image: allFiles[0] ?? null, policy, greedy: sampling === undefined,
+            imageTokenId: config.imageTokenId, imageSeqLen: config.imageSeqLen, vocabSize: config.text.vocabSize,
+          }, inputs);
+        },
+        // Only with --dump: reading the logits back costs a copy per step.
+        onLogits: dumpDir === null ? undefined : (logits, step) => dump.current?.onLogits(logits, step),
+      }, (event) => {
+        if (json) return;
+        // Stream the text as it grows (multi-byte characters may span tokens, so a rewritten tail is not printed twice).
+        if (event.text.startsWith(printed)) process.stdout.write(event.text.slice(printed.length));
+        printed = event.text;
+      });
+      const text = node.processor.decode(result.tokenIds, { skipSpecialTokens: true });
+      dump.current?.write({ tokenIds: result.tokenIds, text, stoppedBy: result.stoppedBy });
+      const keptAll = result.keptPerHead.flat();
+      const { keptPerHead: _kept, decodeStepMs: _steps, ...measurements } = result;
+      const report: GenerateReport = {
+        text,
+        prompt: turn.text,
+        ...measurements,
+        images: answer.images.map((image, i) => ({ file: allFiles[i] ?? image.name, tiles: image.tiles, imageTokens: image.imageTokens })),
+        imagesEncoded: answer.metrics.imagesEncoded,
+        imagesReused: answer.metrics.imagesReused,
+        timeToFirstTokenMs: answer.metrics.timeToFirstTokenMs,
+        policy,
+        budget: policy === 'full' ? null : params.budget,
+        keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
+        modelFromCache: node.loaded.fromCache,
+        warnings,
+      };
+      reports.push(report);
+      if (!json) {
+        process.stdout.write('\n');
+        const pictures = report.images.map((image) => `${image.file}: ${image.tiles} tiles, ${image.imageTokens} tokens`).join('; ');
+        process.stderr.write(
+          `[${result.promptTokens} prompt tokens (${result.imageTokens} image${pictures ? `: ${pictures}` : ''}), ${result.tokenIds.length} generated, ` +
+            `first token after ${report.timeToFirstTokenMs.toFixed(0)} ms (${report.imagesEncoded} images encoded, ${report.imagesReused} reused), ` +
+            `prefill ${result.prefillMs.toFixed(0)} ms, decode ${result.decodeMsPerToken.toFixed(1)} ms/token, ` +
+            `KV ${(result.kvBytes / 2 ** 20).toFixed(2)} MiB (full cache ${(result.fullCacheKvBytes / 2 ** 20).toFixed(2)} MiB), policy ${policy}]\n`,
+        );
+      }
     }
+    if (json) process.stdout.write(`${JSON.stringify(conversation ? { turns: reports } : reports[0])}\n`);
+  } catch (error) {
+    if (!(error instanceof ContextOverflowError)) throw error;
+    process.stderr.write(`generate: ${error.message}\n`);
+    process.exitCode = 2;
   } finally {
     node.destroy();
   }

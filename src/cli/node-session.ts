@@ -74,6 +74,9 @@ export async function openNodeSession(pathOrUrl: string): Promise<NodeSession> {
   }
 }
 
+/** A file that was read but is not an image the decoder knows (among several pictures it is left out with a warning). */
+export class ImageDecodeError extends UsageError {}
+
 /** Decodes an image file (PNG, JPEG, WebP, ...) to RGB(A) pixels; a clear error for anything else. */
 export async function readImageFile(path: string): Promise<RawImage> {
   let bytes: Buffer;
@@ -82,10 +85,10 @@ export async function readImageFile(path: string): Promise<RawImage> {
   } catch (error) {
     throw new UsageError(`cannot read the image ${path}: ${errorMessage(error)}`);
   }
-  if (bytes.length === 0) throw new UsageError(`the image ${path} is an empty file`);
+  if (bytes.length === 0) throw new ImageDecodeError(`the image ${path} is an empty file`);
   try {
     return await RawImage.read(new Blob([new Uint8Array(bytes)]));
   } catch (error) {
-    throw new UsageError(`${path} is not an image this tool can decode (${errorMessage(error)})`);
+    throw new ImageDecodeError(`${path} is not an image this tool can decode (${errorMessage(error)})`);
   }
 }

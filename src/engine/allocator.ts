@@ -1,6 +1,7 @@
 /** Every GPU buffer of the engine is made here, so that the bytes the UI and the benchmark report are measured, not estimated. */
-export type MemoryCategory = 'weights' | 'kv' | 'activations' | 'scratch';
-export const memoryCategories: readonly MemoryCategory[] = ['weights', 'kv', 'activations', 'scratch'];
+/** imageFeatures: vision-tower features a chat keeps for its pictures between turns (freed with the conversation). */
+export type MemoryCategory = 'weights' | 'kv' | 'activations' | 'scratch' | 'imageFeatures';
+export const memoryCategories: readonly MemoryCategory[] = ['weights', 'kv', 'activations', 'scratch', 'imageFeatures'];
 
 /** The usage of every storage buffer the engine makes: bound by kernels, written by uploads, read back. */
 export const storageBufferUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -21,7 +22,7 @@ export class GpuOutOfMemoryError extends Error {
 
 export class GpuAllocator {
   private readonly live = new Map<GPUBuffer, Allocation>();
-  private readonly bytes: BytesByCategory = { weights: 0, kv: 0, activations: 0, scratch: 0 };
+  private readonly bytes: BytesByCategory = { weights: 0, kv: 0, activations: 0, scratch: 0, imageFeatures: 0 };
   private peak = 0;
 
   constructor(private readonly device: GPUDevice) {}
@@ -81,7 +82,7 @@ export class GpuAllocator {
   }
 
   totalBytes(): number {
-    return this.bytes.weights + this.bytes.kv + this.bytes.activations + this.bytes.scratch;
+    return memoryCategories.reduce((total, category) => total + this.bytes[category], 0);
   }
 
   peakBytes(): number {

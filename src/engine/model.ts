@@ -69,6 +69,11 @@ export interface GenerateOptions {
   /** f32 [numTiles, channels, imageSize, imageSize] from the Idefics3 processor (normalised). */
   pixelValues: Float32Array;
   numTiles: number;
+  /**
+   * Image features already computed (encodeImage), one buffer per picture in prompt order, used instead of running the
+   * vision tower on pixelValues (a chat reuses them across turns). The caller owns them: generate does not free them.
+   */
+  imageFeatures?: readonly GPUBuffer[];
   /** Tokens to generate at most, the first one (from the prefill) included. */
   maxNewTokens: number;
   eosTokenIds: number[];
@@ -241,7 +246,7 @@ export class VlmModel {
    * image features f32 [numTiles * imageSeqLen, textHidden] that the caller frees (ctx.allocator.destroy).
    * Tiles run one after another through the encoder (attention is within a tile), which bounds the activations to one tile.
    */
-  encodeImage(pixelValues: Float32Array, numTiles: number): GPUBuffer {
+  encodeImage(pixelValues: Float32Array, numTiles: number, category: 'activations' | 'imageFeatures' = 'activations'): GPUBuffer {
     const { vision, text, scaleFactor, imageSeqLen } = this.config;
     const { hiddenSize: dim, numPatches: patches, patchSize: patch, imageSize: size, numChannels: channels } = vision;
     const tileValues = channels * size * size;
@@ -253,7 +258,7 @@ export class VlmModel {
     const w = (name: string): GPUBuffer => this.weights.get(name);
     const patchLen = channels * patch * patch;
     const shuffledDim = dim * scaleFactor * scaleFactor;
-    const features = this.allocate('activations', numTiles * imageSeqLen * text.hiddenSize * 4, 'image features');
+    const features = this.allocate(category, numTiles * imageSeqLen * text.hiddenSize * 4, 'image features');
     const scope = new BufferScope(this);
     try {
       const pixels = scope.f32(tileValues, 'vision pixels');
@@ -317,6 +322,23 @@ export class VlmModel {
       scope.release();
     }
     return features;
+  }
+
+  /** The pictures' precomputed features side by side in one new 'activations' buffer [imageTokens, textHidden]. */
+  private joinImageFeatures(parts: readonly GPUBuffer[], imageTokens: number): GPUBuffer {
+    const rowBytes = this.config.text.hiddenSize * 4;
+    const total = parts.reduce((n, part) => n + part.size, 0);
+    if (total !== imageTokens * rowBytes) {
+      throw new Error(`generate: the prompt has ${imageTokens} image tokens but the given image features hold ${total / rowBytes} rows`);
+    }
+    const joined = this.allocate('activations', total, 'image features (joined)');
+    const recorder = this.ctx.record();
+    let offset = 0;
+    for (const part of parts) {
+      recorder.copy(part, 0, joined, offset, part.size);
+      offset += part.size;
+    }
+    return joined;
   }
 
   /**
@@ -485,7 +507,7 @@ export class VlmModel {
    * Cancellation is checked between tokens and resolves with stoppedBy 'cancel' (it does not reject).
    */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
-    const { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds, sampling, signal, onToken, onLogits, kvPolicy, attentionHooks } = options;
+    const { inputIds, pixelValues, numTiles, imageFeatures, maxNewTokens, eosTokenIds, sampling, signal, onToken, onLogits, kvPolicy, attentionHooks } = options;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     const { text } = this.config;
     const promptTokens = inputIds.length;
@@ -522,8 +544,9 @@ export class VlmModel {
     let features: GPUBuffer | null = null;
     let cache: RaggedKvCache | null = null;
     try {
-      if (numTiles > 0) {
-        features = this.encodeImage(pixelValues, numTiles);
+      if (imageFeatures) features = this.joinImageFeatures(imageFeatures, imageTokens);
+      else if (numTiles > 0) features = this.encodeImage(pixelValues, numTiles);
+      if (features) {
         // Waiting here costs one queue round trip and splits the time to first token into vision and text.
         await this.ctx.finish();
         result.visionMs = performance.now() - started;
@@ -645,7 +668,7 @@ export class VlmModel {
   }
 
   /** @internal Allocates a storage buffer after checking it can be bound whole. */
-  allocate(category: 'activations' | 'scratch', bytes: number, label: string): GPUBuffer {
+  allocate(category: 'activations' | 'scratch' | 'imageFeatures', bytes: number, label: string): GPUBuffer {
     const limit = this.ctx.device.limits.maxStorageBufferBindingSize;
     if (bytes > limit) {
       throw new Error(`${label} needs ${bytes} bytes, above this GPU's maxStorageBufferBindingSize (${limit} bytes): the input is too large for this adapter.`);

@@ -27,8 +27,18 @@ export interface ProcessorSource {
 export interface ChatMessage {
   role: 'user' | 'assistant';
   text: string;
-  /** The image goes before this message's text (at most one message may have it). */
+  /**
+   * Pictures that go before this message's text, one image entry each in the chat template (as the model card and
+   * transformers' Idefics3 processor do it). The pictures handed to prepare() are taken in message order.
+   */
+  imageCount?: number;
+  /** Shorthand for imageCount: 1. */
   hasImage?: boolean;
+}
+
+/** How many pictures a message carries (imageCount, or 1 for hasImage). */
+export function messageImageCount(message: ChatMessage): number {
+  return message.imageCount ?? (message.hasImage ? 1 : 0);
 }
 
 /** Raw pixels, row-major, interleaved channels (ImageData-like). */
@@ -42,6 +52,21 @@ export interface RawImageLike {
 /** What the processor takes as a picture: a transformers RawImage (the CLI's decoder) or plain pixels (the worker's). */
 export type ProcessorImage = RawImage | RawImageLike;
 
+/** Where one picture of a prompt went: its tiles and its run of `<image>` tokens. */
+export interface PreparedImage {
+  /** Tiles of this picture (local tiles, then its global one). */
+  numTiles: number;
+  /** Grid of local tiles (0 x 0 when the picture was not split). */
+  rows: number;
+  cols: number;
+  /** Index of its first tile in pixelValues (the pictures' tiles follow each other in prompt order). */
+  firstTile: number;
+  /** Number of its `<image>` tokens (numTiles * imageSeqLen). */
+  imageTokenCount: number;
+  /** Index of its first `<image>` token among all image tokens of the prompt (imageTokenPositions). */
+  firstImageToken: number;
+}
+
 export interface PreparedInputs {
   inputIds: Uint32Array;
   /** [numTiles, 3, tileHeight, tileWidth], normalised as the model expects. Empty without an image. */
@@ -49,17 +74,36 @@ export interface PreparedInputs {
   numTiles: number;
   tileHeight: number;
   tileWidth: number;
-  /** Grid of local tiles (0 x 0 when the image was not split); a global tile always comes last. */
+  /** Grid of local tiles of the first picture (0 x 0 when it was not split); a global tile always comes last. */
   imageRows: number;
   imageCols: number;
+  /** Each picture in prompt order; numTiles and imageTokenCount are their sums. */
+  images: PreparedImage[];
   /** Number of `<image>` tokens in inputIds (numTiles * imageSeqLen). */
   imageTokenCount: number;
   /** Position of every `<image>` token in inputIds, in order (tile-major, as the connector emits them). */
   imageTokenPositions: Uint32Array;
 }
 
+export interface PrepareOptions {
+  /**
+   * Longest picture edge after the first resize (the processor's size.longest_edge; default the model's own). Lower
+   * means fewer tiles, hence fewer image tokens. At least one tile (max_image_size.longest_edge).
+   */
+  longestEdge?: number;
+}
+
 export interface VlmProcessor {
-  prepare(image: ProcessorImage | null, messages: ChatMessage[]): Promise<PreparedInputs>;
+  /** `images`: the pictures of every message, in message order (a single picture or null for one or none). */
+  prepare(images: ProcessorImage | readonly ProcessorImage[] | null, messages: ChatMessage[], options?: PrepareOptions): Promise<PreparedInputs>;
+  /** The model's own longest picture edge (preprocessor_config size.longest_edge) and the tile size (the lowest allowed). */
+  defaultLongestEdge: number;
+  tileSize: number;
+  /**
+   * Image tokens a width x height picture takes (tiles x imageSeqLen) at `longestEdge` (default the model's own),
+   * computed from the processor's resize rules without touching pixels (for the context meter before a question).
+   */
+  imageTokensFor(width: number, height: number, longestEdge?: number): number;
   /** The prompt text after the chat template (before `<image>` expansion). */
   chatPrompt(messages: ChatMessage[]): string;
   tokenize(text: string): number[];
@@ -142,11 +186,60 @@ function tensorToNumbers(tensor: Tensor): number[] {
   return Array.from(data, (x) => Number(x));
 }
 
-function singleCount(value: unknown, what: string): number {
-  // rows/cols come back per batch and per image: [[n]].
-  const inner = Array.isArray(value) && Array.isArray(value[0]) ? (value[0] as unknown[])[0] : undefined;
-  if (typeof inner !== 'number') throw new ProcessorError(`The image processor returned no ${what} count.`);
-  return inner;
+function perImageCounts(value: unknown, what: string, images: number): number[] {
+  // rows/cols come back per batch and per image: [[n, ...]] (one batch here).
+  const inner = Array.isArray(value) && Array.isArray(value[0]) ? (value[0] as unknown[]) : [];
+  if (inner.length !== images || inner.some((n) => typeof n !== 'number')) {
+    throw new ProcessorError(`The image processor returned ${inner.length} ${what} counts for ${images} pictures.`);
+  }
+  return inner as number[];
+}
+
+/**
+ * transformers.js' Idefics3 image processor, with each side kept at least 1 px (and one tile) as transformers' Python
+ * processor does: a 2000x6 picture otherwise resizes to 0 px high and the resize op throws ("Expected positive
+ * integer ... for height but received 0").
+ */
+class SideKeepingIdefics3ImageProcessor extends Idefics3ImageProcessor {
+  override get_resize_output_image_size(image: RawImage, size: unknown): [number, number] {
+    const [width, height] = super.get_resize_output_image_size(image, size as Parameters<Idefics3ImageProcessor['get_resize_output_image_size']>[1]);
+    return [Math.max(1, width), Math.max(1, height)];
+  }
+
+  override get_resize_for_vision_encoder(pixelValues: Tensor, visionEncoderMaxSize: number): { height: number; width: number } {
+    const { height, width } = super.get_resize_for_vision_encoder(pixelValues, visionEncoderMaxSize);
+    return { height: Math.max(visionEncoderMaxSize, height), width: Math.max(visionEncoderMaxSize, width) };
+  }
+}
+
+/**
+ * Tiles the Idefics3 processor cuts a width x height picture into, with the arithmetic of transformers.js'
+ * Idefics3ImageProcessor (resize to the longest edge, then to multiples of the tile, split when larger than a tile)
+ * and the 1 px / one-tile floor of SideKeepingIdefics3ImageProcessor. A unit test checks it against the processor.
+ */
+export function idefics3TileCount(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): number {
+  if (!(width >= 1 && height >= 1)) throw new ProcessorError(`A picture needs at least 1 x 1 px, got ${width} x ${height}.`);
+  if (!splitting) return 1;
+  // ImageProcessor.get_resize_output_image_size with size { longest_edge } (no shortest edge: factor 1 first).
+  const factor = Math.min(longestEdge / width, longestEdge / height);
+  let w = Math.max(1, Math.floor(Number((width * factor).toFixed(2))));
+  let h = Math.max(1, Math.floor(Number((height * factor).toFixed(2))));
+  // Idefics3ImageProcessor.get_resize_for_vision_encoder.
+  const aspectRatio = w / h;
+  if (w >= h) {
+    w = Math.ceil(w / tileSize) * tileSize;
+    h = Math.floor(w / aspectRatio);
+    h = Math.ceil(h / tileSize) * tileSize;
+  } else {
+    h = Math.ceil(h / tileSize) * tileSize;
+    w = Math.floor(h * aspectRatio);
+    w = Math.ceil(w / tileSize) * tileSize;
+  }
+  w = Math.max(tileSize, w);
+  h = Math.max(tileSize, h);
+  // split_image: local tiles plus the global one, or the picture alone when it is one tile.
+  if (h > tileSize || w > tileSize) return Math.ceil(h / tileSize) * Math.ceil(w / tileSize) + 1;
+  return 1;
 }
 
 /** Builds the tokenizer and Idefics3 processor from the model's files (no network). */
@@ -181,9 +274,25 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
     );
   }
 
+  const defaultLongestEdge = (preprocessorConfig.size as { longest_edge?: unknown } | undefined)?.longest_edge;
+  if (typeof defaultLongestEdge !== 'number' || !Number.isInteger(defaultLongestEdge) || defaultLongestEdge < tileSize) {
+    throw new ProcessorError(`preprocessor_config.json size.longest_edge (${String(defaultLongestEdge)}) must be a whole number of at least one tile (${tileSize}).`);
+  }
+
+  const splitting = preprocessorConfig.do_image_splitting !== false;
   const tokenizer = createTokenizer(tokenizerJson, tokenizerConfig);
-  const imageProcessor = new Idefics3ImageProcessor(preprocessorConfig);
-  const processor = new Idefics3Processor({ ...processorConfig, image_seq_len: imageSeqLen }, { tokenizer, image_processor: imageProcessor }, chatTemplate);
+  // One processor per longest edge asked for (the edge is part of the image processor's config).
+  const processors = new Map<number, Idefics3Processor>();
+  const processorFor = (longestEdge: number): Idefics3Processor => {
+    let made = processors.get(longestEdge);
+    if (!made) {
+      const imageProcessor = new SideKeepingIdefics3ImageProcessor({ ...preprocessorConfig, size: { longest_edge: longestEdge } });
+      made = new Idefics3Processor({ ...processorConfig, image_seq_len: imageSeqLen }, { tokenizer, image_processor: imageProcessor }, chatTemplate);
+      processors.set(longestEdge, made);
+    }
+    return made;
+  };
+  const processor = processorFor(defaultLongestEdge);
 
   const imageTokenId = tokenizer.convert_tokens_to_ids(processor.image_token);
   if (imageTokenId !== config.imageTokenId) {
@@ -202,18 +311,30 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
     if (messages.length === 0) throw new ProcessorError('A prompt needs at least one message.');
     const chat = messages.map((message) => ({
       role: message.role,
-      content: [...(message.hasImage ? [{ type: 'image' }] : []), { type: 'text', text: message.text }],
+      content: [...Array.from({ length: messageImageCount(message) }, () => ({ type: 'image' })), { type: 'text', text: message.text }],
     }));
     const text = processor.apply_chat_template(chat, { add_generation_prompt: true, tokenize: false });
     if (typeof text !== 'string') throw new ProcessorError('The chat template did not produce text.');
     return text;
   };
 
-  const prepare = async (image: RawImage | RawImageLike | null, messages: ChatMessage[]): Promise<PreparedInputs> => {
-    const imageMessages = messages.filter((m) => m.hasImage).length;
-    if (imageMessages > 1) throw new ProcessorError('Only one message can carry the image.');
-    if (image && imageMessages === 0) throw new ProcessorError('An image was given but no message has hasImage: true.');
-    if (!image && imageMessages > 0) throw new ProcessorError('A message has hasImage: true but no image was given.');
+  const prepare = async (
+    given: RawImage | RawImageLike | readonly (RawImage | RawImageLike)[] | null,
+    messages: ChatMessage[],
+    options: PrepareOptions = {},
+  ): Promise<PreparedInputs> => {
+    const images: readonly (RawImage | RawImageLike)[] = given === null ? [] : Array.isArray(given) ? given : [given as RawImage | RawImageLike];
+    const wanted = messages.reduce((n, m) => n + messageImageCount(m), 0);
+    if (messages.some((m) => !Number.isInteger(messageImageCount(m)) || messageImageCount(m) < 0)) {
+      throw new ProcessorError('A message\'s imageCount must be a whole number >= 0.');
+    }
+    if (images.length > 0 && wanted === 0) throw new ProcessorError('An image was given but no message has hasImage: true (or an imageCount).');
+    if (images.length === 0 && wanted > 0) throw new ProcessorError('A message has hasImage: true but no image was given.');
+    if (images.length !== wanted) throw new ProcessorError(`The messages carry ${wanted} pictures but ${images.length} were given.`);
+    const longestEdge = options.longestEdge ?? defaultLongestEdge;
+    if (!Number.isInteger(longestEdge) || longestEdge < tileSize) {
+      throw new ProcessorError(`The longest image edge must be a whole number of at least one tile (${tileSize} px), got ${longestEdge}.`);
+    }
     const prompt = chatPrompt(messages);
 
     let inputIds: number[];
@@ -221,10 +342,10 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
     let numTiles = 0;
     let tileHeight = 0;
     let tileWidth = 0;
-    let imageRows = 0;
-    let imageCols = 0;
-    if (image) {
-      const result = (await processor._call(prompt, toRawImage(image))) as {
+    const prepared: PreparedImage[] = [];
+    if (images.length > 0) {
+      // One batch holding every picture: transformers.js expands the prompt's <image> entries in order, one per picture.
+      const result = (await processorFor(longestEdge)._call(prompt, [images.map(toRawImage)])) as {
         input_ids: Tensor;
         pixel_values: Tensor;
         rows: unknown;
@@ -234,8 +355,15 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
       const dims = result.pixel_values.dims; // [batch 1, tiles, 3, H, W]
       [numTiles, , tileHeight, tileWidth] = dims.slice(1);
       pixelValues = result.pixel_values.data as Float32Array;
-      imageRows = singleCount(result.rows, 'row');
-      imageCols = singleCount(result.cols, 'column');
+      const rows = perImageCounts(result.rows, 'row', images.length);
+      const cols = perImageCounts(result.cols, 'column', images.length);
+      let firstTile = 0;
+      for (let i = 0; i < images.length; i++) {
+        const tiles = rows[i] * cols[i] + 1;
+        prepared.push({ numTiles: tiles, rows: rows[i], cols: cols[i], firstTile, imageTokenCount: tiles * imageSeqLen, firstImageToken: firstTile * imageSeqLen });
+        firstTile += tiles;
+      }
+      if (firstTile !== numTiles) throw new ProcessorError(`The image processor made ${numTiles} tiles, but the pictures' grids give ${firstTile}.`);
     } else {
       inputIds = tokenizer.encode(prompt);
     }
@@ -253,8 +381,9 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
       numTiles,
       tileHeight,
       tileWidth,
-      imageRows,
-      imageCols,
+      imageRows: prepared[0]?.rows ?? 0,
+      imageCols: prepared[0]?.cols ?? 0,
+      images: prepared,
       imageTokenCount: positions.length,
       imageTokenPositions: Uint32Array.from(positions),
     };
@@ -262,6 +391,10 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
 
   return {
     prepare,
+    defaultLongestEdge,
+    tileSize,
+    imageTokensFor: (width, height, longestEdge = defaultLongestEdge) =>
+      idefics3TileCount(width, height, longestEdge, tileSize, splitting) * imageSeqLen,
     chatPrompt,
     tokenize: (text) => tokenizer.encode(text),
     decode: (ids, options) => tokenizer.decode(ids, { skip_special_tokens: options?.skipSpecialTokens ?? false }),

@@ -7,6 +7,7 @@ import { AttentionMapRecorder } from '../engine/attention-map';
 import type { KvPolicy } from '../engine/kv-policy';
 import type { GenerateOptions, GenerateResult, VlmModel } from '../engine/model';
 import type { PreparedInputs, VlmProcessor } from '../model-io/processor';
+import type { PictureInputs } from './conversation-pictures';
 import { PeakSampler, prefixCapacities, stepRecords, textDelta } from './run-metrics';
 import type { AskOptions, AttentionSnapshot, ImageTokenLayout, RunResult, TokenCallback } from './types';
 
@@ -38,6 +39,8 @@ export interface SessionAnswer {
 export interface AnswerRunRequest {
   ready: SessionModel;
   prepared: PreparedInputs;
+  /** The prompt's pictures: their features (cached or just computed) and what the result reports of them. */
+  pictures: PictureInputs;
   options: SessionAskOptions;
   kvPolicy: KvPolicy | undefined;
   /** What the person should be told about the policy (passed through to the result). */
@@ -57,22 +60,14 @@ function decodeAnswer(processor: VlmProcessor, ids: number[]): string {
   return ids.length === 0 ? '' : processor.decode(ids, { skipSpecialTokens: true });
 }
 
-function imageLayout(prepared: PreparedInputs, model: VlmModel): ImageTokenLayout | null {
-  if (prepared.numTiles === 0) return null;
-  const tile = model.config.vision.imageSize;
-  const split = prepared.imageRows > 0 && prepared.imageCols > 0;
-  return {
-    rows: prepared.imageRows,
-    cols: prepared.imageCols,
-    tokensPerSide: Math.round(Math.sqrt(model.config.imageSeqLen)),
-    resizedWidth: split ? prepared.imageCols * tile : tile,
-    resizedHeight: split ? prepared.imageRows * tile : tile,
-  };
+/** The first picture's layout (what a one-picture overlay shows), or null without pictures. */
+function imageLayout(pictures: PictureInputs): ImageTokenLayout | null {
+  return pictures.images[0]?.layout ?? null;
 }
 
 /** One answer with one policy on a prepared prompt; streams text as `run`, measures memory and time. */
 export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswer & { attention: AttentionSnapshot | null }> {
-  const { ready, prepared, options, kvPolicy, warnings, run, onToken, signal, askedAt } = request;
+  const { ready, prepared, pictures, options, kvPolicy, warnings, run, onToken, signal, askedAt } = request;
   const { model, processor } = ready;
   const { text } = model.config;
   const { sampling, onPrepared: _onPrepared, onLogits, ...askOptions } = options;
@@ -95,6 +90,7 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
       inputIds: prepared.inputIds,
       pixelValues: prepared.pixelValues,
       numTiles: prepared.numTiles,
+      imageFeatures: pictures.features.length > 0 ? pictures.features : undefined,
       maxNewTokens: options.maxNewTokens,
       eosTokenIds: processor.eosTokenIds,
       sampling,
@@ -116,9 +112,9 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
         void onToken({ run, delta, text: nextText, tokens });
       },
     });
-    const layout = imageLayout(prepared, model);
+    const layout = imageLayout(pictures);
     if (recorder && layout && recorder.recordedStep !== null) {
-      attention = { layers: text.numLayers, heads: text.numHeads, weights: await recorder.read(), layout };
+      attention = { layers: text.numLayers, heads: text.numHeads, weights: await recorder.read(), layout, images: pictures.images };
     }
   } finally {
     recorder?.destroy();
@@ -135,7 +131,8 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
     compressed: result.compressed,
     capacities: prefixCapacities(result.keptPerHead, windowLength),
     windowLength,
-    imageLayout: imageLayout(prepared, model),
+    imageLayout: imageLayout(pictures),
+    images: pictures.images,
     warnings,
     metrics: {
       promptTokens: result.promptTokens,
@@ -154,6 +151,8 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
       totalGpuBytes: totalPeak.peak,
       weightBytes: result.weightBytes,
       generatedTokens: result.tokenIds.length,
+      imagesEncoded: pictures.encoded,
+      imagesReused: pictures.reused,
       perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
     },
   };

@@ -9,13 +9,14 @@
 import { budgetParamsFromOptions } from '../engine/kv-policy';
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
 import { findVisualHeads } from '../engine/visual-heads';
-import type { ChatMessage, PreparedInputs, ProcessorImage } from '../model-io/processor';
+import { messageImageCount, type ChatMessage, type PreparedInputs, type ProcessorImage } from '../model-io/processor';
 import { headCapacities } from '../sparsemm/budgets';
 import { policyLabel } from '../sparsemm/policies';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { headScoreMatrix, parseScoreFile, scoreFileShape, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import { errorMessage } from '../errors';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
+import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
 import { benchmarkHeadScores, choosePolicy } from './policy';
 import type {
   AskOptions,
@@ -23,6 +24,8 @@ import type {
   BenchmarkRequestData,
   BudgetPlan,
   CompareResult,
+  ContextUsage,
+  ConversationImageInfo,
   HeadScoresInfo,
   HeadSearchOptions,
   HeadSearchProgress,
@@ -31,6 +34,7 @@ import type {
 } from './types';
 
 export type { SessionAnswer, SessionAskOptions, SessionModel };
+export { ContextOverflowError };
 
 export interface ChatSessionOptions {
   /** Appended to the uniform-scores warning: how to get visual-head scores in this front end. */
@@ -55,8 +59,11 @@ function checkAskOptions(options: AskOptions): void {
 
 export class ChatSession {
   private ready: SessionModel | null = null;
-  private image: { pixels: ProcessorImage; name: string } | null = null;
-  /** Messages of the conversation so far (the picture sits on the first user message). */
+  /** The pictures of the conversation and their vision-tower features. */
+  private readonly pictures = new ConversationPictures();
+  /** Tokens of the conversation so far: the last prompt and its kept answer (0 before the first question). */
+  private conversationTokens = 0;
+  /** Messages of the conversation so far (user messages carry their pictures' count in imageCount). */
   private history: ChatMessage[] = [];
   private scores: HeadScores | null = null;
   /** Prompt length of the last question (for budget plans between runs). */
@@ -103,14 +110,18 @@ export class ChatSession {
 
   /** Takes the model out (to free it before a new one is uploaded, or because its device is gone); the chat stays. */
   detachModel(): SessionModel | null {
+    // Features belong to this model (and its device): a later question computes them again.
+    this.pictures.freeFeatures(this.ready?.model ?? null);
     const ready = this.ready;
     this.ready = null;
     return ready;
   }
 
-  /** A newly loaded model: a new conversation (the picture stays), with the model's cached scores if any. */
+  /** A newly loaded model: a new conversation (the pictures stay, for its first question), with the model's cached scores if any. */
   attachModel(ready: SessionModel, cachedScores: HeadScoreFile | null): void {
+    this.pictures.requeueAll(this.ready?.model ?? null);
     this.ready = ready;
+    this.conversationTokens = 0;
     this.history = [];
     this.lastPromptLength = null;
     this.attention = null;
@@ -127,6 +138,8 @@ export class ChatSession {
 
   /** The same model re-made on a new device: the conversation, picture and scores stay. */
   restoreModel(ready: SessionModel): void {
+    // The old device's features are gone with it; the next question computes them again.
+    this.pictures.freeFeatures(null);
     this.ready = ready;
   }
 
@@ -175,41 +188,84 @@ export class ChatSession {
     }
   }
 
-  // --- Picture and conversation ----------------------------------------------------------------------------------
+  // --- Pictures and conversation ---------------------------------------------------------------------------------
 
-  /** The picture of the conversation; a new picture starts a new conversation. Returns whether one was dropped. */
+  /** One picture for a new conversation (what the one-picture app does): drops the chat and any other picture. */
   setImage(pixels: ProcessorImage, name: string): boolean {
     this.checkIdle('changing the picture');
     const conversationReset = this.history.length > 0;
-    this.image = { pixels, name };
-    this.attention = null;
-    // The old messages were about another picture.
-    this.history = [];
-    this.lastPromptLength = null;
+    this.clearConversation();
+    this.pictures.add(pixels, name);
     return conversationReset;
   }
 
-  /** Drops the conversation (the picture stays). */
-  newChat(): void {
-    this.checkIdle('starting a new chat');
-    this.history = [];
-    this.lastPromptLength = null;
+  /** Adds a picture to the next question (after the ones already added). */
+  addImage(pixels: ProcessorImage, name: string): ConversationImageInfo {
+    this.checkIdle('adding a picture');
+    const { id } = this.pictures.add(pixels, name);
+    const info = this.images().find((image) => image.id === id);
+    if (!info) throw new Error('The picture was not added.');
+    return info;
   }
 
-  /** The messages of the next prompt: the conversation so far plus the new question; the picture goes on the first user message. */
+  /** Takes a picture that has not been asked about yet off the next question. */
+  removeImage(id: number): void {
+    this.checkIdle('removing a picture');
+    this.pictures.remove(id);
+  }
+
+  /** The pictures of the conversation in prompt order, the ones waiting for the next question last. */
+  images(): ConversationImageInfo[] {
+    return this.pictures.info(this.ready?.processor ?? null);
+  }
+
+  /** Drops the conversation and its pictures, and frees their features. */
+  newChat(): void {
+    this.checkIdle('starting a new chat');
+    this.clearConversation();
+  }
+
+  private clearConversation(): void {
+    this.pictures.clear(this.ready?.model ?? null);
+    this.history = [];
+    this.attention = null;
+    this.lastPromptLength = null;
+    this.conversationTokens = 0;
+  }
+
+  /** Longest picture edge the processor resizes to (null: the model's own); features made at another edge are dropped. */
+  setLongestImageEdge(edge: number | null): void {
+    this.checkIdle('changing the image size');
+    this.pictures.setLongestEdge(edge, this.ready?.processor ?? null, this.ready?.model ?? null);
+  }
+
+  /** Vision-tower runs of this session so far (a picture found in the feature cache adds none). */
+  get visionPasses(): number {
+    return this.pictures.visionPasses;
+  }
+
+  /** Tokens the conversation holds, what the pictures waiting for the next question add, and the model's context. */
+  contextUsage(): ContextUsage | null {
+    const ready = this.ready;
+    return ready ? this.pictures.usage(this.conversationTokens, ready.model, ready.processor) : null;
+  }
+
+  /** The messages of the next prompt: the conversation so far plus the new question with the pictures added for it. */
   private nextMessages(question: string): ChatMessage[] {
     const messages: ChatMessage[] = this.history.map((m) => ({ ...m }));
-    messages.push({ role: 'user', text: question });
-    if (this.image) {
-      const firstUser = messages.find((m) => m.role === 'user');
-      if (firstUser) firstUser.hasImage = true;
-    }
+    const pending = this.pictures.pendingCount;
+    messages.push({ role: 'user', text: question, ...(pending > 0 ? { imageCount: pending } : {}) });
     return messages;
   }
 
   /** Answers `question` about the picture, following the conversation; streams text through onToken. */
   async answer(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<SessionAnswer> {
-    return this.asQuestion(question, options, (ready, prepared, signal, askedAt) => this.runOnce(ready, prepared, options, 0, onToken, signal, askedAt), (a) => a.result.answer);
+    return this.asQuestion(
+      question,
+      options,
+      (ready, prepared, signal, askedAt, pictures) => this.runOnce(ready, prepared, pictures, options, 0, onToken, signal, askedAt),
+      (a) => a.result,
+    );
   }
 
   async ask(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<RunResult> {
@@ -221,14 +277,16 @@ export class ChatSession {
     return this.asQuestion(
       question,
       options,
-      async (ready, prepared, signal, askedAt) => {
-        const full = (await this.runOnce(ready, prepared, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
+      async (ready, prepared, signal, askedAt, pictures) => {
+        const full = (await this.runOnce(ready, prepared, pictures, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
         // Stopped during the full-cache run: the policy run never starts.
         if (signal.aborted) return { full, policy: null };
-        const policy = (await this.runOnce(ready, prepared, options, 1, onToken, signal, askedAt)).result;
+        // The pictures' features are computed once and serve both runs.
+        const reusedAll = { ...pictures, encoded: 0, reused: pictures.reused + pictures.encoded };
+        const policy = (await this.runOnce(ready, prepared, reusedAll, options, 1, onToken, signal, askedAt)).result;
         return { full, policy };
       },
-      (result) => (result.policy ?? result.full).answer,
+      (result) => result.policy ?? result.full,
     );
   }
 
@@ -236,8 +294,8 @@ export class ChatSession {
   private async asQuestion<T>(
     question: string,
     options: SessionAskOptions,
-    body: (ready: SessionModel, prepared: PreparedInputs, signal: AbortSignal, askedAt: number) => Promise<T>,
-    answerOf: (result: T) => string,
+    body: (ready: SessionModel, prepared: PreparedInputs, signal: AbortSignal, askedAt: number, pictures: PictureInputs) => Promise<T>,
+    answerOf: (result: T) => RunResult,
   ): Promise<T> {
     this.checkIdle('asking another question');
     const trimmed = question.trim();
@@ -247,11 +305,20 @@ export class ChatSession {
       const askedAt = performance.now();
       const ready = await this.requireReady();
       const messages = this.nextMessages(trimmed);
-      const prepared = await ready.processor.prepare(this.image?.pixels ?? null, messages);
+      const pictures = this.pictures.all;
+      if (messages.reduce((n, m) => n + messageImageCount(m), 0) !== pictures.length) throw new Error('The conversation lost track of its pictures.');
+      const edge = this.pictures.longestEdge;
+      const prepared = await ready.processor.prepare(pictures.map((p) => p.pixels), messages, edge === null ? {} : { longestEdge: edge });
+      // Before any GPU work: a prompt the context cannot hold is refused with what to do.
+      checkContext(ready.model, prepared, options.maxNewTokens);
       this.lastPromptLength = prepared.inputIds.length;
       options.onPrepared?.(prepared);
-      const result = await body(ready, prepared, signal, askedAt);
-      this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: answerOf(result) }];
+      const inputs = this.pictures.inputsFor(ready.model, prepared, pictures);
+      const result = await body(ready, prepared, signal, askedAt, inputs);
+      const kept = answerOf(result);
+      this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: kept.answer }];
+      this.pictures.markSent();
+      this.conversationTokens = prepared.inputIds.length + kept.tokenIds.length;
       return result;
     });
   }
@@ -270,6 +337,7 @@ export class ChatSession {
   private async runOnce(
     ready: SessionModel,
     prepared: PreparedInputs,
+    pictures: PictureInputs,
     options: SessionAskOptions,
     run: 0 | 1,
     onToken: TokenCallback,
@@ -280,7 +348,7 @@ export class ChatSession {
     const { kvPolicy, warnings } = this.policyOn(askOptions, ready);
     // The attention probe reads cache slots as prompt positions: only true of the full cache.
     const recordAttention = (this.options.recordAttention ?? true) && options.policy === 'full';
-    const { attention, ...answer } = await runAnswer({ ready, prepared, options, kvPolicy, warnings, run, onToken, signal, askedAt, recordAttention });
+    const { attention, ...answer } = await runAnswer({ ready, prepared, pictures, options, kvPolicy, warnings, run, onToken, signal, askedAt, recordAttention });
     if (attention) this.attention = attention;
     return answer;
   }

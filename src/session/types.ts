@@ -37,6 +37,45 @@ export interface ImageTokenLayout {
   resizedHeight: number;
 }
 
+/** One picture of a prompt: its tiles and image tokens, and where they sit among the prompt's image tokens. */
+export interface PromptImage {
+  name: string;
+  tiles: number;
+  imageTokens: number;
+  /** Index of its first image token among the prompt's image tokens (an attention snapshot's weights are in that order). */
+  firstImageToken: number;
+  layout: ImageTokenLayout;
+}
+
+/** A picture of the conversation, as the chat lists it. */
+export interface ConversationImageInfo {
+  id: number;
+  name: string;
+  /** Pixels as decoded (what the processor gets). */
+  width: number;
+  height: number;
+  /** Part of a question already asked (then it can only go with New chat); false: waits for the next question. */
+  sent: boolean;
+  /** Image tokens it takes at the current longest image edge (null without a model). */
+  imageTokens: number | null;
+  /** Its vision-tower features are on the GPU (a later question reuses them). */
+  featuresCached: boolean;
+}
+
+/** How full the model's context is. */
+export interface ContextUsage {
+  /** Tokens of the conversation so far (last prompt + its answer). */
+  conversationTokens: number;
+  /** Image tokens the pictures waiting for the next question add. */
+  pendingImageTokens: number;
+  /** The model's context (text_config.max_position_embeddings). */
+  contextTokens: number;
+  longestImageEdge: number;
+  defaultLongestImageEdge: number;
+  /** Lowest longest image edge (one tile). */
+  tileSize: number;
+}
+
 /** One decode step of a run. */
 export interface StepRecord {
   /** Tokens generated after this step (1 = the token from the prefill). */
@@ -73,6 +112,9 @@ export interface RunMetricsData {
   totalGpuBytes: number;
   weightBytes: number;
   generatedTokens: number;
+  /** Pictures that went through the vision tower for this answer, and pictures whose features an earlier turn computed. */
+  imagesEncoded: number;
+  imagesReused: number;
   perStep: StepRecord[];
 }
 
@@ -90,8 +132,10 @@ export interface RunResult {
   capacities: number[][];
   /** Recent prompt tokens every KV head keeps besides its prefix selection. */
   windowLength: number;
-  /** Null when the conversation has no image. */
+  /** The first picture's layout; null when the conversation has no image. */
   imageLayout: ImageTokenLayout | null;
+  /** Every picture of the prompt, in order. */
+  images: PromptImage[];
   /** Things the person should know, e.g. "no visual-head scores: SparseMM used uniform scores". */
   warnings: string[];
 }
@@ -154,5 +198,8 @@ export interface AttentionSnapshot {
   heads: number;
   /** weights[layer][head] = one weight per image token in prompt order. */
   weights: Float32Array[][];
+  /** The first picture's layout (weights of picture i start at images[i].firstImageToken). */
   layout: ImageTokenLayout;
+  /** Every picture of the prompt, in order. */
+  images: PromptImage[];
 }

@@ -13,7 +13,7 @@ import { VlmModel } from '../engine/model';
 import { checkTensorsFit, WeightTooLargeError } from '../engine/weights';
 import type { ModelCache } from '../model-io/cache';
 import { loadModel as loadModelFiles, type LoadedModel } from '../model-io/loader';
-import { createProcessor } from '../model-io/processor';
+import { createProcessor, type ProcessorImage } from '../model-io/processor';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { parseScoreFile, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import { ChatSession } from '../session/chat-session';
@@ -84,6 +84,8 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
   /** Where the loaded model came from, to reload it after a device loss. */
   let loadedSource: ModelSourceSpec | null = null;
   let eventCallback: EngineEventCallback | null = null;
+  /** The picture the app set last (setImage); New chat starts over with it. */
+  let chatPicture: { pixels: ProcessorImage; name: string } | null = null;
 
   const emit = (event: EngineEvent): void => {
     if (eventCallback) void eventCallback(event);
@@ -234,6 +236,8 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
       // The processor uses at most size.longest_edge; keep a bit more for a sharp thumbnail, never the full 12000 px.
       const decoded = await platform.decodeImage(image, name, session.imageEdgeLimit);
       const conversationReset = session.setImage(decoded.pixels, name);
+      // The one-picture app keeps its picture across New chat.
+      chatPicture = { pixels: decoded.pixels, name };
       return {
         name,
         bytes: image.size,
@@ -261,6 +265,7 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
 
     newChat() {
       session.newChat();
+      if (chatPicture) session.addImage(chatPicture.pixels, chatPicture.name);
     },
 
     planBudgets(options) {

@@ -75,7 +75,7 @@ describe('GpuAllocator.createChecked and the out-of-memory error scope', () => {
     await expect(allocation).rejects.toThrow('The GPU ran out of memory allocating kv cache layer 0 (0.8 MiB).');
     expect(device.buffers).toHaveLength(1);
     expect(device.buffers[0].destroyed).toBe(true);
-    expect(allocator.bytesByCategory()).toEqual({ weights: 0, kv: 0, activations: 0, scratch: 0 });
+    expect(allocator.bytesByCategory()).toEqual({ weights: 0, kv: 0, activations: 0, scratch: 0, imageFeatures: 0 });
     expect(allocator.liveBufferCount()).toBe(0);
     // The scope it pushed is the one it popped: nothing is left open for later errors to land in.
     expect(device.scopeLog).toEqual(['push out-of-memory', 'pop']);
@@ -93,7 +93,7 @@ describe('GpuAllocator.createChecked and the out-of-memory error scope', () => {
     const other = allocatorOn(failing);
     await other.createChecked('weights', 8, storageUsage, 'small');
     await expect(other.createChecked('activations', 8, storageUsage, 'big')).rejects.toThrow(GpuOutOfMemoryError);
-    expect(other.bytesByCategory()).toEqual({ weights: 8, kv: 0, activations: 0, scratch: 0 });
+    expect(other.bytesByCategory()).toEqual({ weights: 8, kv: 0, activations: 0, scratch: 0, imageFeatures: 0 });
   });
 
   it('refuses a buffer above maxBufferSize before asking the device', () => {

@@ -70,6 +70,7 @@ describe('dump folder', () => {
     tileWidth: 2,
     imageRows: 1,
     imageCols: 1,
+    images: [{ numTiles: 2, rows: 1, cols: 1, firstTile: 0, imageTokenCount: 4, firstImageToken: 0 }],
     imageTokenCount: 4,
     imageTokenPositions: new Uint32Array([2, 3, 6, 7]),
   };

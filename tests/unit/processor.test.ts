@@ -99,7 +99,7 @@ describe('createProcessor on the real SmolVLM-256M-Instruct files (no weights)',
   });
 
   it('refuses an image without an image message and vice versa', async () => {
-    await expect(processor.prepare(pattern(64, 64), [{ role: 'user', text: 'x' }])).rejects.toThrow(/no message has hasImage/);
+    await expect(processor.prepare(pattern(64, 64), [{ role: 'user', text: 'x' }])).rejects.toThrow(/no message has hasImage: true/);
     await expect(processor.prepare(null, [{ role: 'user', text: 'x', hasImage: true }])).rejects.toThrow(/no image was given/);
     await expect(
       processor.prepare({ data: new Uint8Array(10), width: 4, height: 4, channels: 3 }, [{ role: 'user', text: 'x', hasImage: true }]),
@@ -133,6 +133,88 @@ describe('createProcessor on the tiny fixture', () => {
     const wide = await processor.prepare(pattern(320, 80), [{ role: 'user', text: 'Describe the image.', hasImage: true }]);
     expect([wide.imageRows, wide.imageCols, wide.numTiles]).toEqual([1, 2, 3]);
     expect(wide.imageTokenCount).toBe(3 * 16);
+  });
+
+  it('two pictures in one turn: one <image> entry each, expanded in order, their image tokens summed', async () => {
+    const processor = await createProcessor(tinySource());
+    const first = pattern(320, 240);
+    const second = pattern(320, 80);
+    const alone = [
+      await processor.prepare(first, [{ role: 'user', text: 'Compare.', hasImage: true }]),
+      await processor.prepare(second, [{ role: 'user', text: 'Compare.', hasImage: true }]),
+    ];
+    expect(processor.chatPrompt([{ role: 'user', text: 'Compare.', imageCount: 2 }])).toBe('<|im_start|>User:<image><image>Compare.<end_of_utterance>\nAssistant:');
+    const both = await processor.prepare([first, second], [{ role: 'user', text: 'Compare.', imageCount: 2 }]);
+    expect(both.imageTokenCount).toBe(alone[0].imageTokenCount + alone[1].imageTokenCount);
+    expect(both.numTiles).toBe(5 + 3);
+    expect(both.images.map((i) => [i.rows, i.cols, i.numTiles, i.firstTile, i.imageTokenCount, i.firstImageToken])).toEqual([
+      [2, 2, 5, 0, 80, 0],
+      [1, 2, 3, 5, 48, 80],
+    ]);
+    // The expansion of each picture, as the processor makes it alone, in order: prefix + A + B + the question.
+    const prefix = processor.tokenize('<|im_start|>User:');
+    const suffix = processor.tokenize('Compare.<end_of_utterance>\nAssistant:');
+    const expansion = (inputs: typeof both): number[] => Array.from(inputs.inputIds.slice(prefix.length, inputs.inputIds.length - suffix.length));
+    expect(Array.from(both.inputIds)).toEqual([...prefix, ...expansion(alone[0]), ...expansion(alone[1]), ...suffix]);
+    // The pixels of each picture's tiles are the ones it gets alone.
+    const tileValues = 3 * 64 * 64;
+    expect(both.pixelValues.subarray(0, 5 * tileValues)).toEqual(alone[0].pixelValues);
+    expect(both.pixelValues.subarray(5 * tileValues)).toEqual(alone[1].pixelValues);
+  });
+
+  it('pictures on two user turns go with their turns, in order', async () => {
+    const processor = await createProcessor(tinySource());
+    const inputs = await processor.prepare([pattern(64, 64), pattern(320, 80)], [
+      { role: 'user', text: 'First.', imageCount: 1 },
+      { role: 'assistant', text: 'A square.' },
+      { role: 'user', text: 'And this?', imageCount: 1 },
+    ]);
+    const text = processor.decode(Array.from(inputs.inputIds)).replace(/(<image>)+/g, '<image>*');
+    expect(text).toBe(
+      // 64x64 is first upscaled to the longest edge (128): 2 x 2 tiles.
+      '<|im_start|>User:<fake_token_around_image><row_1_col_1><image>*<fake_token_around_image><row_1_col_2><image>*\n' +
+        '<fake_token_around_image><row_2_col_1><image>*<fake_token_around_image><row_2_col_2><image>*\n\n' +
+        '<fake_token_around_image><global-img><image>*<fake_token_around_image>First.<end_of_utterance>\n' +
+        'Assistant: A square.<end_of_utterance>\n' +
+        'User:<fake_token_around_image><row_1_col_1><image>*<fake_token_around_image><row_1_col_2><image>*\n\n' +
+        '<fake_token_around_image><global-img><image>*<fake_token_around_image>And this?<end_of_utterance>\nAssistant:',
+    );
+    expect(inputs.images.map((i) => i.numTiles)).toEqual([5, 3]);
+    await expect(processor.prepare([pattern(64, 64)], [{ role: 'user', text: 'x', imageCount: 2 }])).rejects.toThrow(/carry 2 pictures but 1 were given/);
+  });
+
+  it('a 2000x6 or 6x2000 picture is processed like any other (each side kept at least 1 px)', async () => {
+    const processor = await createProcessor(tinySource());
+    // 2000x6 -> longest edge 128 -> 128x0.38, kept 1 px high -> 128x64: 1 row x 2 columns + the global tile.
+    const wide = await processor.prepare(pattern(2000, 6), [{ role: 'user', text: 'Describe.', hasImage: true }]);
+    expect([wide.imageRows, wide.imageCols, wide.numTiles, wide.imageTokenCount]).toEqual([1, 2, 3, 48]);
+    const tall = await processor.prepare(pattern(6, 2000), [{ role: 'user', text: 'Describe.', hasImage: true }]);
+    expect([tall.imageRows, tall.imageCols, tall.numTiles]).toEqual([2, 1, 3]);
+    expect(tall.pixelValues.every((v) => Number.isFinite(v))).toBe(true);
+    const single = await processor.prepare({ data: new Uint8Array(4000 * 3).fill(200), width: 4000, height: 1, channels: 3 }, [{ role: 'user', text: 'x', hasImage: true }]);
+    expect(single.numTiles).toBe(3);
+  });
+
+  it('imageTokensFor (the context meter) agrees with the processor on every shape tried', async () => {
+    const processor = await createProcessor(tinySource());
+    const sizes: [number, number][] = [[1, 1], [64, 64], [65, 64], [320, 240], [240, 320], [2000, 6], [6, 2000], [4000, 1], [127, 129], [333, 77], [800, 600], [129, 1000]];
+    for (const edge of [64, 100, 128, 200]) {
+      for (const [width, height] of sizes) {
+        const inputs = await processor.prepare(pattern(width, height), [{ role: 'user', text: 'x', hasImage: true }], { longestEdge: edge });
+        expect({ width, height, edge, tokens: processor.imageTokensFor(width, height, edge) }).toEqual({ width, height, edge, tokens: inputs.imageTokenCount });
+      }
+    }
+    expect(processor.imageTokensFor(320, 240)).toBe(5 * 16);
+  });
+
+  it('a lower longest image edge means fewer tiles; below one tile is refused', async () => {
+    const processor = await createProcessor(tinySource());
+    expect([processor.defaultLongestEdge, processor.tileSize]).toEqual([128, 64]);
+    const image = pattern(320, 240);
+    const own = await processor.prepare(image, [{ role: 'user', text: 'x', hasImage: true }]);
+    const smaller = await processor.prepare(image, [{ role: 'user', text: 'x', hasImage: true }], { longestEdge: 64 });
+    expect([own.numTiles, smaller.numTiles]).toEqual([5, 1]);
+    await expect(processor.prepare(image, [{ role: 'user', text: 'x', hasImage: true }], { longestEdge: 32 })).rejects.toThrow(/at least one tile \(64 px\), got 32/);
   });
 
   it('tokenizes English into word pieces and round-trips ASCII text', async () => {

@@ -2,7 +2,7 @@
 // KV head holds (slot index; on the full cache slot index == prompt position), the key with the largest attention
 // weight (lowest index on ties; softmax is monotonic, so this is the largest score) and optionally the attention
 // probabilities of slots row_start..row_start+row_length-1 (0 past the head's length).
-// One workgroup per query head. q [num_heads, HEAD_DIM]; cache layout as in decode_attention.wgsl.
+// One workgroup per query head. q [num_heads, HEAD_DIM]; cache layout (f16 pairs) as in decode_attention.wgsl.
 
 override HEAD_DIM: u32 = 64u;
 const WG: u32 = 256u;
@@ -20,7 +20,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<u32>; // f16 pairs (kv_cache.wgsl)
 @group(0) @binding(3) var<storage, read> cache_meta: array<u32>;
 @group(0) @binding(4) var<storage, read_write> top1: array<u32>;
 @group(0) @binding(5) var<storage, read_write> row: array<f32>;
@@ -32,8 +32,9 @@ var<workgroup> red_index: array<u32, WG>;
 
 fn slot_score(head: u32, slot: u32) -> f32 {
   var dot = 0.0;
-  for (var d = 0u; d < HEAD_DIM; d++) {
-    dot += q[head * HEAD_DIM + d] * k_cache[slot * HEAD_DIM + d];
+  for (var w = 0u; w < HEAD_DIM / 2u; w++) {
+    let kd = unpack2x16float(k_cache[slot * (HEAD_DIM / 2u) + w]);
+    dot += q[head * HEAD_DIM + 2u * w] * kd.x + q[head * HEAD_DIM + 2u * w + 1u] * kd.y;
   }
   return dot * p.scale;
 }

@@ -1,11 +1,12 @@
-// The ragged head-wise KV cache (SparseMM): one flat K and one flat V buffer per layer, rows of HEAD_DIM f32.
+// The ragged head-wise KV cache (SparseMM): one flat K and one flat V buffer per layer, rows of HEAD_DIM f16 stored
+// two per u32 (pack2x16float, element 2i in the low half; shaders/kv_cache.wgsl writes them), math in f32.
 // KV head g of a layer owns rows [slot_offset_g, slot_offset_g + kept_g + maxNewTokens): first the kept prompt
 // tokens (ascending prompt positions), then the decoded tokens. Metadata, u32, 4 per (layer, kv head) at
 // meta[meta_base + 4 g]: slot_offset, kept, list_start (start of this head's list in the concatenated kept
 // positions), unused. The current length of head g is kept_g + appended (same `appended` for every head).
 //
-// Entry points: store_prefill (gather kept prompt rows), append_token (one decoded token),
-// attend_partial + attend_reduce (split-K flash decoding: each workgroup handles CHUNK keys of one KV head for all
+// Entry points: attend_partial + attend_reduce (split-K flash decoding: each workgroup handles CHUNK keys of one KV
+// head for all
 // query heads of its GQA group, then one workgroup per query head merges the chunks' (max, sum, output)).
 // Each entry point has its own uniform struct at binding 0; no entry point uses two of them.
 
@@ -13,21 +14,9 @@ override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u; // query heads per KV head
 
 const CHUNK: u32 = 64u; // keys per workgroup in attend_partial, also its workgroup size
+override HALF: u32 = HEAD_DIM / 2u; // u32 words per cache row (not set by the engine)
 const MAX_GROUP: u32 = 16u;
 const MASKED: f32 = -3.0e38;
-
-struct StoreParams {
-  num_kv_heads: u32,
-  meta_base: u32,
-  total_rows: u32,     // sum of kept over heads
-  has_positions: u32,  // 0: head g keeps prompt positions 0..kept_g-1 (full cache)
-}
-
-struct AppendParams {
-  num_kv_heads: u32,
-  meta_base: u32,
-  step: u32,           // the appended token goes to row kept_g + step of every head
-}
 
 struct AttendParams {
   num_heads: u32,
@@ -38,67 +27,12 @@ struct AttendParams {
   scale: f32,
 }
 
-@group(0) @binding(0) var<uniform> store_p: StoreParams;
-@group(0) @binding(0) var<uniform> append_p: AppendParams;
 @group(0) @binding(0) var<uniform> attend_p: AttendParams;
-
-// store_prefill / append_token bindings
-@group(0) @binding(1) var<storage, read> k_src: array<f32>;
-@group(0) @binding(2) var<storage, read> v_src: array<f32>;
-@group(0) @binding(3) var<storage, read> store_meta: array<u32>;
-@group(0) @binding(4) var<storage, read_write> k_cache_w: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache_w: array<f32>;
-@group(0) @binding(6) var<storage, read> positions: array<u32>;
-
-fn store_kv_head(row: u32) -> u32 {
-  var g = 0u;
-  for (var h = 1u; h < store_p.num_kv_heads; h++) {
-    if (row >= store_meta[store_p.meta_base + h * 4u + 2u]) {
-      g = h;
-    }
-  }
-  return g;
-}
-
-@compute @workgroup_size(256)
-fn store_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * nwg.x) * 256u + lid;
-  if (e >= store_p.total_rows * HEAD_DIM) {
-    return;
-  }
-  let row = e / HEAD_DIM;
-  let d = e % HEAD_DIM;
-  let g = store_kv_head(row);
-  let head_meta = store_p.meta_base + g * 4u;
-  let index_in_head = row - store_meta[head_meta + 2u];
-  var position = index_in_head;
-  if (store_p.has_positions != 0u) {
-    position = positions[row];
-  }
-  let src = (position * store_p.num_kv_heads + g) * HEAD_DIM + d;
-  let dst = (store_meta[head_meta] + index_in_head) * HEAD_DIM + d;
-  k_cache_w[dst] = k_src[src];
-  v_cache_w[dst] = v_src[src];
-}
-
-@compute @workgroup_size(64)
-fn append_token(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = wid.x * 64u + lid;
-  if (e >= append_p.num_kv_heads * HEAD_DIM) {
-    return;
-  }
-  let g = e / HEAD_DIM;
-  let d = e % HEAD_DIM;
-  let head_meta = append_p.meta_base + g * 4u;
-  let dst = (store_meta[head_meta] + store_meta[head_meta + 1u] + append_p.step) * HEAD_DIM + d;
-  k_cache_w[dst] = k_src[e];
-  v_cache_w[dst] = v_src[e];
-}
 
 // attend_partial / attend_reduce bindings
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(3) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(4) var<storage, read> meta_r: array<u32>;
 // [num_heads, max_chunks, HEAD_DIM + 2]: unnormalised output, then the chunk's max and sum of exp.
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
@@ -139,12 +73,12 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
   // One key per thread, scored against every query head of the group.
   if (lid < count) {
-    let key_row = (slot + start + lid) * HEAD_DIM;
+    let key_row = (slot + start + lid) * HALF;
     var dots: array<f32, MAX_GROUP>;
-    for (var d = 0u; d < HEAD_DIM; d++) {
-      let kd = k_cache[key_row + d];
+    for (var w = 0u; w < HALF; w++) {
+      let kd = unpack2x16float(k_cache[key_row + w]);
       for (var h = 0u; h < GROUP; h++) {
-        dots[h] += q_group[h * HEAD_DIM + d] * kd;
+        dots[h] += q_group[h * HEAD_DIM + 2u * w] * kd.x + q_group[h * HEAD_DIM + 2u * w + 1u] * kd.y;
       }
     }
     for (var h = 0u; h < GROUP; h++) {
@@ -169,17 +103,19 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   workgroupBarrier();
 
+  // One lane per (query head, pair of dims): each V word is read once per query head.
   let stride = HEAD_DIM + 2u;
-  for (var e = lid; e < GROUP * HEAD_DIM; e += CHUNK) {
-    let h = e / HEAD_DIM;
-    let d = e % HEAD_DIM;
-    var acc = 0.0;
+  for (var e = lid; e < GROUP * HALF; e += CHUNK) {
+    let h = e / HALF;
+    let w = e % HALF;
+    var acc = vec2<f32>(0.0);
     for (var t = 0u; t < count; t++) {
-      acc += probs[h * CHUNK + t] * v_cache[(slot + start + t) * HEAD_DIM + d];
+      acc += probs[h * CHUNK + t] * unpack2x16float(v_cache[(slot + start + t) * HALF + w]);
     }
     let base = ((g * GROUP + h) * attend_p.max_chunks + chunk) * stride;
-    partials[base + d] = acc;
-    if (d == 0u) {
+    partials[base + 2u * w] = acc.x;
+    partials[base + 2u * w + 1u] = acc.y;
+    if (w == 0u) {
       partials[base + HEAD_DIM] = chunk_max[h];
       partials[base + HEAD_DIM + 1u] = chunk_sum[h];
     }

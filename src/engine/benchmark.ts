@@ -25,7 +25,7 @@ import type { ModelConfig } from '../model-io/config';
 import type { SafetensorsFile } from '../model-io/safetensors';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 import type { AdapterSummary, GemvVariant, GpuContext } from './gpu';
-import { RaggedKvCache } from './kv-cache';
+import { kvElementBytes, RaggedKvCache } from './kv-cache';
 import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, VlmModel } from './model';
 import { argmax } from './ops/sampling';
@@ -109,7 +109,7 @@ export interface BenchmarkRun {
   decodeSpeedupVsFull: number;
   /** This run's kvBytes / the full cache's, same prompt length. */
   kvRatioVsFull: number;
-  /** Bytes one decode step must read: text weights (packed bf16) + the K/V rows every KV head attends to (f32). */
+  /** Bytes one decode step must read: text weights (packed bf16) + the K/V rows every KV head attends to (f16). */
   bytesReadPerToken: number;
   /** bytesReadPerToken / decodeMsPerToken, in GB/s (1e9 bytes). */
   achievedGBps: number;
@@ -213,19 +213,19 @@ export function decodeWeightBytes(config: ModelConfig): number {
   return t.numLayers * perLayer + packedBf16Bytes(t.hiddenSize) + packedBf16Bytes(t.vocabSize * t.hiddenSize) + embeddingRow;
 }
 
-/** K and V bytes a decode step reads when the KV heads hold `lengths` tokens ([layer][kvHead], f32 rows of headDim). */
+/** K and V bytes a decode step reads when the KV heads hold `lengths` tokens ([layer][kvHead], f16 rows of headDim). */
 export function kvBytesRead(lengths: number[][], headDim: number): number {
   let rows = 0;
   for (const layer of lengths) for (const n of layer) rows += n;
-  return rows * headDim * 2 * bytesPerF32;
+  return rows * headDim * 2 * kvElementBytes;
 }
 
-/** The allocator's KV bytes for a layout: sum over layers and heads of (kept + maxNewTokens) rows, K and V, f32. */
+/** The allocator's KV bytes for a layout: sum over layers and heads of (kept + maxNewTokens) rows, K and V, f16. */
 export function expectedKvBytes(keptPerHead: number[][], maxNewTokens: number, headDim: number): number {
   let bytes = 0;
   for (const layer of keptPerHead) {
     const rows = layer.reduce((sum, kept) => sum + kept + maxNewTokens, 0);
-    bytes += 2 * Math.max(bytesPerF32, rows * headDim * bytesPerF32);
+    bytes += 2 * Math.max(4, rows * headDim * kvElementBytes);
   }
   return bytes;
 }

@@ -14,9 +14,12 @@ export interface KvCacheLayout {
 const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 /** u32 fields per (layer, kv head) in the metadata buffer; must match shaders/decode_attention.wgsl. */
 const metaFields = 4;
+/** Bytes per cached K or V element: f16, two per u32 (shaders/kv_cache.wgsl). */
+export const kvElementBytes = 2;
 
 /**
- * The SparseMM head-wise KV cache: per layer one flat K and one flat V buffer ([rows, headDim] f32) in which KV head g
+ * The SparseMM head-wise KV cache: per layer one flat K and one flat V buffer ([rows, headDim] f16, two per u32 — what
+ * the paper's code stores; kernels unpack to f32 and do the attention math in f32) in which KV head g
  * owns a contiguous slice of keptPerHead[layer][g] + maxNewTokens rows (the official code's flattened `cu_klen` layout).
  * A slice holds the kept prompt tokens (ascending prompt positions) followed by the decoded tokens. The full cache is the
  * same structure with every head keeping promptLength tokens, so for it slot index == token position.
@@ -45,6 +48,7 @@ export class RaggedKvCache {
     readonly layout: KvCacheLayout,
   ) {
     const { numLayers, numKvHeads, headDim, promptLength, keptPerHead, maxNewTokens } = layout;
+    if (headDim % 2 !== 0) throw new Error(`headDim ${headDim} must be even (K/V rows are f16 pairs)`);
     if (keptPerHead.length !== numLayers) throw new Error(`keptPerHead has ${keptPerHead.length} layers, expected ${numLayers}`);
     const meta = new Uint32Array(numLayers * numKvHeads * metaFields);
     this.slotOffsets = [];
@@ -71,7 +75,7 @@ export class RaggedKvCache {
       });
       this.slotOffsets.push(offsets);
       this.allocatedRows.push(rows);
-      const bytes = rows * headDim * 4;
+      const bytes = rows * headDim * kvElementBytes;
       this.keyBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache K layer ${layer}`));
       this.valueBuffers.push(ctx.allocator.create('kv', bytes, storageUsage(), `kv cache V layer ${layer}`));
       kvBytes += 2 * Math.max(4, bytes);
@@ -95,7 +99,7 @@ export class RaggedKvCache {
     this.checkLayer(layer);
     const totalRows = this.layout.keptPerHead[layer].reduce((a, b) => a + b, 0);
     if (totalRows === 0) return;
-    const pipeline = this.ctx.pipelines.get('decode_attention', 'store_prefill', { HEAD_DIM: this.layout.headDim });
+    const pipeline = this.ctx.pipelines.get('kv_cache', 'store_prefill', { HEAD_DIM: this.layout.headDim });
     // Without a list the kernel never reads binding 6; the (read-only) metadata buffer stands in for it.
     const positions = keptPositions ?? this.metadata;
     this.ctx
@@ -104,7 +108,7 @@ export class RaggedKvCache {
         pipeline,
         params([this.layout.numKvHeads, this.metaBase(layer), totalRows, keptPositions ? 1 : 0]),
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer], positions],
-        Math.ceil((totalRows * this.layout.headDim) / 256),
+        Math.ceil((totalRows * this.layout.headDim) / 2 / 256),
       );
   }
 
@@ -141,14 +145,14 @@ export class RaggedKvCache {
     this.checkLayer(layer);
     if (this.step >= this.layout.maxNewTokens) throw new Error(`KV cache is full (${this.layout.maxNewTokens} new tokens)`);
     if (this.appendedPerLayer[layer] !== this.step) throw new Error(`layer ${layer} already appended in decode step ${this.step}`);
-    const pipeline = this.ctx.pipelines.get('decode_attention', 'append_token', { HEAD_DIM: this.layout.headDim });
+    const pipeline = this.ctx.pipelines.get('kv_cache', 'append_token', { HEAD_DIM: this.layout.headDim });
     this.ctx
       .record()
       .dispatch(
         pipeline,
         params([this.layout.numKvHeads, this.metaBase(layer), this.step]),
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer]],
-        Math.ceil((this.layout.numKvHeads * this.layout.headDim) / 64),
+        Math.ceil((this.layout.numKvHeads * this.layout.headDim) / 2 / 64),
       );
     this.appendedPerLayer[layer] = this.step + 1;
   }

@@ -127,8 +127,8 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     // red_max, red_sum, red_best, red_index: 4 x 256.
     fixedKernel('attention_probe', 'probe_top1', 4 * 256 * f32Bytes, 256, 4, { HEAD_DIM: headDim }),
     fixedKernel('attention_probe', 'probe_top1_row', 4 * 256 * f32Bytes, 256, 5, { HEAD_DIM: headDim }),
-    fixedKernel('decode_attention', 'store_prefill', 0, 256, 6, { HEAD_DIM: headDim }),
-    fixedKernel('decode_attention', 'append_token', 0, 64, 5, { HEAD_DIM: headDim }),
+    fixedKernel('kv_cache', 'store_prefill', 0, 256, 6, { HEAD_DIM: headDim }),
+    fixedKernel('kv_cache', 'append_token', 0, 64, 5, { HEAD_DIM: headDim }),
     // q_group [GROUP * HEAD_DIM], probs [GROUP * CHUNK], chunk_max and chunk_sum [GROUP].
     fixedKernel('decode_attention', 'attend_partial', group * (headDim + decodeChunk + 2) * f32Bytes, decodeChunk, 5, { HEAD_DIM: headDim, GROUP: group }),
     fixedKernel('decode_attention', 'attend_reduce', 0, 64, 3, { HEAD_DIM: headDim, GROUP: group }),

@@ -34,8 +34,8 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     // Prefill attention: the vision tower's head dim and the text decoder's.
     ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
     // The head-wise KV cache and decode attention.
-    { shader: 'decode_attention', entryPoint: 'store_prefill', constants: textHead },
-    { shader: 'decode_attention', entryPoint: 'append_token', constants: textHead },
+    { shader: 'kv_cache', entryPoint: 'store_prefill', constants: textHead },
+    { shader: 'kv_cache', entryPoint: 'append_token', constants: textHead },
     { shader: 'decode_attention', entryPoint: 'attend_partial', constants: decodeAttention },
     { shader: 'decode_attention', entryPoint: 'attend_reduce', constants: decodeAttention },
     // SparseMM / SnapKV selection and the attention probes (visual-head search, heatmaps).

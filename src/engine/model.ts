@@ -43,7 +43,7 @@
  */
 import type { GpuContext } from './gpu';
 import { GpuWeights } from './weights';
-import { RaggedKvCache } from './kv-cache';
+import { kvElementBytes, RaggedKvCache } from './kv-cache';
 import { add } from './ops/add';
 import { embedding } from './ops/embedding';
 import { matmul } from './ops/matmul';
@@ -531,7 +531,7 @@ export class VlmModel {
       textPrefillMs: 0,
       decodeMsPerToken: 0,
       kvBytes: 0,
-      fullCacheKvBytes: 2 * text.numLayers * text.numKvHeads * (promptTokens + maxNewTokens) * text.headDim * 4,
+      fullCacheKvBytes: 2 * text.numLayers * text.numKvHeads * (promptTokens + maxNewTokens) * text.headDim * kvElementBytes,
       keptPerHead: keptPerHead.map((row) => [...row]),
       compressed: compressor?.compresses ?? false,
       decodeStepMs: [],

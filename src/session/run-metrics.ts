@@ -1,5 +1,6 @@
 /** Pure helpers that turn an engine GenerateResult and the allocator's samples into what the UI shows. */
 import type { StepRecord } from './types';
+import { kvElementBytes } from '../engine/kv-cache';
 
 /** The text added since `previous`; when decoding rewrote the tail (a multi-byte character completed), everything after the common prefix. */
 export function textDelta(previous: string, next: string): string {
@@ -11,12 +12,12 @@ export function textDelta(previous: string, next: string): string {
 
 /**
  * Bytes of K and V that hold tokens after `decodedTokens` decode steps: every KV head's kept prompt tokens plus the
- * tokens fed back so far, f32 K and V rows of headDim values.
+ * tokens fed back so far, K and V rows of headDim values in the cache's element size (f16).
  */
 export function kvBytesInUse(keptPerHead: readonly (readonly number[])[], headDim: number, decodedTokens: number): number {
   let rows = 0;
   for (const layer of keptPerHead) for (const kept of layer) rows += kept + decodedTokens;
-  return 2 * rows * headDim * 4;
+  return 2 * rows * headDim * kvElementBytes;
 }
 
 /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RaggedKvCache } from '../../src/engine/kv-cache';
 import { attentionProbe } from '../../src/engine/ops/attention-probe';
 import * as reference from '../reference/cpu-attention';
+import { roundToF16 } from '../reference/f16';
 import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
 
 const numHeads = 6;
@@ -17,6 +18,7 @@ async function fullCache(promptLength: number, k: Float32Array, newK: Float32Arr
   return cache;
 }
 
+/** Each KV head's keys as the cache holds them (f16-rounded): the probe scores those. */
 function headKeysOf(k: Float32Array, newK: Float32Array, promptLength: number): Float32Array[] {
   const all = Array.from({ length: promptLength }, (_, i) => i);
   return [0, 1].map((g) => {
@@ -24,7 +26,7 @@ function headKeysOf(k: Float32Array, newK: Float32Array, promptLength: number): 
     const out = new Float32Array(rows.length + headDim);
     out.set(rows);
     out.set(newK.subarray(g * headDim, (g + 1) * headDim), rows.length);
-    return out;
+    return roundToF16(out);
   });
 }
 

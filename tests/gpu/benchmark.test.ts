@@ -137,7 +137,7 @@ describe('runBenchmark on the tiny fixture', () => {
     expect(last.completed).toBe(last.total);
   });
 
-  it('the full cache has ratio exactly 1 and kvBytes = layers x kvHeads x (prompt + decode room) x headDim x 2 x 4', () => {
+  it('the full cache has ratio exactly 1 and kvBytes = layers x kvHeads x (prompt + decode room) x headDim x 2 (K, V) x 2 (f16)', () => {
     const maxNew = 3; // warm-up + measured steps
     for (const run of report.runs.filter((r) => r.policy === 'full')) {
       expect(run.kvRatioVsFull).toBe(1);
@@ -146,9 +146,9 @@ describe('runBenchmark on the tiny fixture', () => {
       expect(run.bytesBoundSpeedupVsFull).toBe(1);
       expect(run.compressed).toBe(false);
       expect(run.keptTokens).toBe(text.numLayers * text.numKvHeads * run.promptLen);
-      expect(run.kvBytes).toBe(text.numLayers * text.numKvHeads * (run.promptLen + maxNew) * text.headDim * 2 * 4);
+      expect(run.kvBytes).toBe(text.numLayers * text.numKvHeads * (run.promptLen + maxNew) * text.headDim * 2 * 2);
       // Steps 2 and 3 (after 1 warm-up) attend to prompt + 2 and prompt + 3 rows per head.
-      const kvRead = text.numLayers * text.numKvHeads * (run.promptLen + 2.5) * text.headDim * 2 * 4;
+      const kvRead = text.numLayers * text.numKvHeads * (run.promptLen + 2.5) * text.headDim * 2 * 2;
       expect(run.bytesReadPerToken).toBeCloseTo(decodeWeightBytes(config) + kvRead, 6);
     }
   });
@@ -166,7 +166,7 @@ describe('runBenchmark on the tiny fixture', () => {
       expect(run.keptTokens).toBe(kept.flat().reduce((a, b) => a + b, 0));
       let rows = 0;
       for (const row of kept) for (const n of row) rows += n + 3;
-      expect(run.kvBytes).toBe(rows * text.headDim * 2 * 4);
+      expect(run.kvBytes).toBe(rows * text.headDim * 2 * 2);
       expect(run.kvBytes).toBe(expectedKvBytes(kept, 3, text.headDim));
       const full = report.runs.find((r) => r.policy === 'full' && r.promptLen === run.promptLen);
       expect(run.kvRatioVsFull).toBeCloseTo(run.kvBytes / (full?.kvBytes ?? Number.NaN), 12);

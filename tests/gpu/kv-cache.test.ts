@@ -1,26 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { RaggedKvCache, type KvCacheLayout } from '../../src/engine/kv-cache';
 import { gatherHeadRows } from '../reference/cpu-attention';
+import { roundToF16, unpackF16Pairs } from '../reference/f16';
 import { gpuContext, randomArray, storage } from '../helpers/gpu';
 
 const numKvHeads = 3;
 const headDim = 8;
 const promptLength = 12;
 
-/** The rows of KV head g's slice, read back: [rows, headDim]. */
+/** The rows of KV head g's slice, read back and unpacked from f16 pairs: [rows, headDim]. */
 async function readSlice(cache: RaggedKvCache, which: 'keys' | 'values', layer: number, g: number, rows: number): Promise<Float32Array> {
   const ctx = await gpuContext();
   const buffer = which === 'keys' ? cache.keys(layer) : cache.values(layer);
-  return ctx.readF32(buffer, rows * headDim, cache.slotOffset(layer, g) * headDim);
+  const words = headDim / 2;
+  return unpackF16Pairs(await ctx.readU32(buffer, rows * words, cache.slotOffset(layer, g) * words));
 }
 
+// The cache stores f16: a slice must equal the f16 rounding of the rows written (exactly: pack2x16float rounds to
+// nearest even like the reference), which also pins that nothing else was written there.
+const asStored = (rows: Float32Array): Float32Array => roundToF16(rows);
+
 describe('RaggedKvCache', () => {
-  it('kvBytes is sum(kept + maxNewTokens) * headDim * 2 * 4 over layers and is what the allocator counts under kv', async () => {
+  it('kvBytes is sum(kept + maxNewTokens) * headDim * 2 (K, V) * 2 (f16) over layers and is what the allocator counts under kv', async () => {
     const ctx = await gpuContext();
     const before = ctx.allocator.bytesByCategory().kv;
     const layout: KvCacheLayout = { numLayers: 2, numKvHeads, headDim, promptLength, keptPerHead: [[3, 12, 5], [7, 7, 7]], maxNewTokens: 4 };
     const cache = RaggedKvCache.create(ctx, layout);
-    const expected = (3 + 12 + 5 + 3 * 4 + 7 * 3 + 3 * 4) * headDim * 2 * 4;
+    const expected = (3 + 12 + 5 + 3 * 4 + 7 * 3 + 3 * 4) * headDim * 2 * 2;
     expect(cache.kvBytes).toBe(expected);
     expect(ctx.allocator.bytesByCategory().kv - before).toBe(expected);
     cache.destroy();
@@ -35,8 +41,8 @@ describe('RaggedKvCache', () => {
     const cache = RaggedKvCache.create(ctx, { numLayers: 1, numKvHeads, headDim, promptLength, keptPerHead: [[12, 12, 12]], maxNewTokens: 2 });
     cache.storePrefill(0, storage(ctx, k), storage(ctx, v), null);
     for (let g = 0; g < numKvHeads; g++) {
-      expect(await readSlice(cache, 'keys', 0, g, promptLength)).toEqual(gatherHeadRows(k, numKvHeads, headDim, g, all));
-      expect(await readSlice(cache, 'values', 0, g, promptLength)).toEqual(gatherHeadRows(v, numKvHeads, headDim, g, all));
+      expect(await readSlice(cache, 'keys', 0, g, promptLength)).toEqual(asStored(gatherHeadRows(k, numKvHeads, headDim, g, all)));
+      expect(await readSlice(cache, 'values', 0, g, promptLength)).toEqual(asStored(gatherHeadRows(v, numKvHeads, headDim, g, all)));
     }
     expect(cache.lengths(0)).toEqual([12, 12, 12]);
     cache.destroy();
@@ -63,8 +69,8 @@ describe('RaggedKvCache', () => {
     for (const [layer, lists] of [kept, keptLayer1].entries()) {
       for (let g = 0; g < numKvHeads; g++) {
         const want = lists[g];
-        expect(await readSlice(cache, 'keys', layer, g, want.length)).toEqual(gatherHeadRows(inputs[layer].k, numKvHeads, headDim, g, want));
-        expect(await readSlice(cache, 'values', layer, g, want.length)).toEqual(gatherHeadRows(inputs[layer].v, numKvHeads, headDim, g, want));
+        expect(await readSlice(cache, 'keys', layer, g, want.length)).toEqual(asStored(gatherHeadRows(inputs[layer].k, numKvHeads, headDim, g, want)));
+        expect(await readSlice(cache, 'values', layer, g, want.length)).toEqual(asStored(gatherHeadRows(inputs[layer].v, numKvHeads, headDim, g, want)));
       }
       expect(cache.lengths(layer)).toEqual(lists.map((l) => l.length));
     }
@@ -97,8 +103,8 @@ describe('RaggedKvCache', () => {
         const values = await readSlice(cache, 'values', layer, g, kept + 2);
         for (let step = 0; step < 2; step++) {
           const row = (kept + step) * headDim;
-          expect(keys.slice(row, row + headDim)).toEqual(tokens[step][layer].k.slice(g * headDim, (g + 1) * headDim));
-          expect(values.slice(row, row + headDim)).toEqual(tokens[step][layer].v.slice(g * headDim, (g + 1) * headDim));
+          expect(keys.slice(row, row + headDim)).toEqual(asStored(tokens[step][layer].k.slice(g * headDim, (g + 1) * headDim)));
+          expect(values.slice(row, row + headDim)).toEqual(asStored(tokens[step][layer].v.slice(g * headDim, (g + 1) * headDim)));
         }
       }
     }

@@ -157,14 +157,14 @@ describe('KV policies in the engine (tiny model, 27-token prompt)', () => {
     expect(changed).toBe(true);
   });
 
-  it('kvBytes and the allocator\'s kv bytes equal (sum of capacities + window + decode room) x headDim x 2 x 4', async () => {
+  it('kvBytes and the allocator\'s kv bytes equal (sum of capacities + window + decode room) x headDim x 2 (K, V) x 2 (f16)', async () => {
     const kvPolicy = policy('sparsemm', { budget: 12, window: 4 });
     const capacities = headCapacities('sparsemm', {
       layers: text.numLayers, qHeads: text.numHeads, kvHeads: text.numKvHeads, promptLength, params: kvPolicy.params, headScores,
     });
     const prefix = promptLength - kvPolicy.params.window;
     const rows = capacities.capacity.flat().reduce((sum, cap) => sum + Math.min(cap, prefix) + kvPolicy.params.window + steps, 0);
-    const expected = rows * text.headDim * 2 * 4;
+    const expected = rows * text.headDim * 2 * 2; // K and V, f16
     const kvBefore = ctx.allocator.bytesByCategory().kv;
     let kvDuring = 0;
     const result = await model.generate({

@@ -110,8 +110,8 @@ describe('VlmModel on a tiny random Idefics3 model', () => {
     expect(result.promptTokens).toBe(inputIds.length);
     expect(result.imageTokens).toBe(numTiles * config.imageSeqLen);
     const t = config.text;
-    // Full cache: K and V, f32, every layer, (prompt + maxNewTokens) rows per KV head.
-    expect(result.kvBytes).toBe(2 * t.numLayers * t.numKvHeads * (inputIds.length + steps) * t.headDim * 4);
+    // Full cache: K and V, f16 (two per u32), every layer, (prompt + maxNewTokens) rows per KV head.
+    expect(result.kvBytes).toBe(2 * t.numLayers * t.numKvHeads * (inputIds.length + steps) * t.headDim * 2);
     expect(result.weightBytes).toBe(model.weightBytes);
     expect(result.prefillMs).toBeGreaterThan(0);
     expect(result.decodeMsPerToken).toBeGreaterThan(0);

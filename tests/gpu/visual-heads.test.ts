@@ -13,8 +13,9 @@ import { planProbeSample } from '../../src/sparsemm/probe-set';
 import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
 import { cpuProbeRun } from '../reference/cpu-probe';
 import { attention } from '../reference/cpu-ops';
-import { cpuEncodeImage, cpuPrefill, CpuWeights } from '../reference/cpu-model';
+import { cpuDecodeStep, cpuEncodeImage, cpuPrefill, CpuWeights } from '../reference/cpu-model';
 import { gpuContext, maxAbsDiff } from '../helpers/gpu';
+import { roundToF16 } from '../reference/f16';
 
 // Small probes keep the processor and the CPU reference quick; the tiny model sees them as 2 x 2 or 2 x 1 tiles + global.
 const probeOptions = { width: [160, 240] as [number, number], height: [110, 170] as [number, number], chunks: [3, 5] as [number, number], fontSizePx: [14, 22] as [number, number] };
@@ -91,14 +92,20 @@ describe('visual-head search on the tiny fixture', () => {
       expect(maps[0]).toHaveLength(text.numHeads);
       expect(maps[0][0]).toHaveLength(inputs.imageTokenCount);
 
-      // CPU: the query of the last step (the second generated token fed back) over all keys, softmax per head.
-      const ids = Uint32Array.from([...inputs.inputIds, ...result.tokenIds.slice(0, 2)]);
+      // CPU: the query of the last step (the second generated token fed back) over all keys, softmax per head. The
+      // prompt is prefilled and the two tokens decoded as the engine does, over a cache that holds f16 K/V like it.
       const features = cpuEncodeImage(cpu, loaded.config, inputs.pixelValues, inputs.numTiles);
       const want: Float32Array[][] = [];
-      cpuPrefill(cpu, loaded.config, ids, features, (layer, q, k) => {
-        const tokens = ids.length;
-        const lastQ = q.slice((tokens - 1) * text.numHeads * text.headDim);
-        const { probs } = attention(lastQ, k, new Float32Array(k.length), {
+      const { cache } = cpuPrefill(cpu, loaded.config, inputs.inputIds, features);
+      const promptLength = inputs.inputIds.length;
+      cpuDecodeStep(cpu, loaded.config, result.tokenIds[0], promptLength, cache);
+      const tokens = promptLength + 2;
+      cpuDecodeStep(cpu, loaded.config, result.tokenIds[1], promptLength + 1, cache, (layer, q, k) => {
+        // Called before this token's K/V join the cache: the keys attended are the cached rows plus its own.
+        const keys = new Float32Array(tokens * k.length);
+        cache.keys[layer].forEach((row, i) => keys.set(row, i * k.length));
+        keys.set(roundToF16(k), (tokens - 1) * k.length);
+        const { probs } = attention(q, keys, new Float32Array(keys.length), {
           queries: 1, keys: tokens, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim, causal: true, queryOffset: tokens - 1,
         });
         want.push(Array.from({ length: text.numHeads }, (_, h) => Float32Array.from(inputs.imageTokenPositions, (p) => probs[h * tokens + p])));

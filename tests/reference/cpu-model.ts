@@ -12,6 +12,7 @@ import {
   addArrays, argmax, attention, embedding, geluTanh, layerNorm, linear, patchifyReference, pixelShuffleReference, rmsNorm, ropeTorchF32, swiglu,
 } from './cpu-ops';
 import { gatherHeadRows, raggedDecodeAttention } from './cpu-attention';
+import { roundToF16 } from './f16';
 
 /** f32 views of the tensors, converted once. */
 export class CpuWeights {
@@ -103,15 +104,22 @@ function textLayer(
   const k = ropeTorchF32(linear(normed, lw('self_attn.k_proj.weight'), tokens, dim, kvDim), tokens, text.numKvHeads, text.headDim, positions, text.ropeTheta);
   const v = linear(normed, lw('self_attn.v_proj.weight'), tokens, dim, kvDim);
   onLayerQk?.(layer, q, k);
+  // The engine's cache holds K and V in f16 (kv_cache.wgsl): store them rounded like it. Its prefill attention reads
+  // the fresh f32 K/V of the prompt, not the cache, so a prefill into an empty cache attends over the f32 values.
+  const fromEmpty = cache.keys[layer].length === 0;
   for (let t = 0; t < tokens; t++) {
-    cache.keys[layer].push(k.slice(t * kvDim, (t + 1) * kvDim));
-    cache.values[layer].push(v.slice(t * kvDim, (t + 1) * kvDim));
+    cache.keys[layer].push(roundToF16(k.subarray(t * kvDim, (t + 1) * kvDim)));
+    cache.values[layer].push(roundToF16(v.subarray(t * kvDim, (t + 1) * kvDim)));
   }
   const keys = cache.keys[layer].length;
-  const allK = new Float32Array(keys * kvDim);
-  const allV = new Float32Array(keys * kvDim);
+  let allK: Float32Array = new Float32Array(keys * kvDim);
+  let allV: Float32Array = new Float32Array(keys * kvDim);
   cache.keys[layer].forEach((row, i) => allK.set(row, i * kvDim));
   cache.values[layer].forEach((row, i) => allV.set(row, i * kvDim));
+  if (fromEmpty && tokens > 1) {
+    allK = k;
+    allV = v;
+  }
   // Causal: query i (position firstPosition + i) sees keys 0..firstPosition + i.
   const attended = cache.kept && tokens === 1
     ? raggedAttention(q, allK, allV, cache.kept.positions[layer], cache.kept.promptLength, keys, text.numHeads, text.numKvHeads, text.headDim)
@@ -181,9 +189,9 @@ export function cpuPrefill(
 }
 
 /** One decode step: token at `position` (= tokens already in the cache); appends to the cache, returns next logits. */
-export function cpuDecodeStep(weights: CpuWeights, config: ModelConfig, tokenId: number, position: number, cache: CpuKvCache): Float32Array {
+export function cpuDecodeStep(weights: CpuWeights, config: ModelConfig, tokenId: number, position: number, cache: CpuKvCache, onLayerQk?: CpuLayerQk): Float32Array {
   let hidden = embedding(weights.get(idefics3Names.embedTokens), config.text.hiddenSize, [tokenId]);
-  for (let layer = 0; layer < config.text.numLayers; layer++) hidden = textLayer(weights, config, layer, hidden, 1, position, cache);
+  for (let layer = 0; layer < config.text.numLayers; layer++) hidden = textLayer(weights, config, layer, hidden, 1, position, cache, onLayerQk);
   return lastLogits(weights, config, hidden, 1);
 }
 

@@ -261,7 +261,7 @@ describe('checkRequiredLimits', () => {
         'maxStorageBuffersPerShaderStage',
         'maxComputeInvocationsPerWorkgroup',
       ]);
-      expect((error as Error).message).toContain('maxStorageBuffersPerShaderStage is 4, but 6 is needed (kernel decode_attention.wgsl:store_prefill');
+      expect((error as Error).message).toContain('maxStorageBuffersPerShaderStage is 4, but 6 is needed (kernel kv_cache.wgsl:store_prefill');
     }
   });
 });

@@ -30,7 +30,7 @@ import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, VlmModel } from './model';
 import { argmax } from './ops/sampling';
 import { defaultReadBytes, measureComputePeak, measureReadBandwidth } from './adapter-limits';
-import { measurePrefill as measurePrefillFigures, type PrefillReport } from './prefill-benchmark';
+import { measurePrefill as measurePrefillFigures, randomF32, type PrefillReport } from './prefill-benchmark';
 import { GpuTimer } from './gpu-timer';
 import { packedBf16Bytes } from './weights';
 
@@ -235,20 +235,6 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** mulberry32 uniform values in [-scale, scale): the synthetic q/k/v and image features. */
-function randomF32(count: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(count);
-  let state = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
 }
 
 /**

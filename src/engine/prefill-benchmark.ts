@@ -65,8 +65,8 @@ const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBuff
 const measuredRuns = 2;
 const singleRunFlops = 2e9;
 
-/** mulberry32 values in [-scale, scale). */
-function randomValues(count: number, seed: number, scale: number): Float32Array {
+/** mulberry32 uniform values in [-scale, scale): synthetic weights, activations and K/V for both benchmarks. */
+export function randomF32(count: number, seed: number, scale: number): Float32Array {
   const out = new Float32Array(count);
   let state = seed >>> 0;
   for (let i = 0; i < count; i++) {
@@ -149,7 +149,7 @@ export async function measurePrefill(
   const f32Buffer = (count: number, seedOffset: number, label: string): GPUBuffer => {
     const buffer = ctx.allocator.create('scratch', Math.max(4, count * 4), storageUsage(), label);
     buffers.push(buffer);
-    ctx.upload(buffer, randomValues(count, seed + seedOffset, 1));
+    ctx.upload(buffer, randomF32(count, seed + seedOffset, 1));
     return buffer;
   };
   const gemm: KernelFigure[] = [];
@@ -159,7 +159,7 @@ export async function measurePrefill(
       check();
       const { rows, inFeatures, outFeatures } = shape;
       const x = f32Buffer(rows * inFeatures, 10 + index, 'benchmark gemm x');
-      const bits = f32ArrayToBf16(randomValues(outFeatures * inFeatures, seed + 20 + index, 0.05));
+      const bits = f32ArrayToBf16(randomF32(outFeatures * inFeatures, seed + 20 + index, 0.05));
       const weight = ctx.allocator.create('scratch', bits.byteLength, storageUsage(), 'benchmark gemm weight');
       buffers.push(weight);
       ctx.upload(weight, bits);
@@ -205,7 +205,7 @@ export async function measurePrefill(
   if (options.visionTile) {
     check();
     const { vision } = config;
-    const pixels = randomValues(vision.numChannels * vision.imageSize * vision.imageSize, seed + 80, 1);
+    const pixels = randomF32(vision.numChannels * vision.imageSize * vision.imageSize, seed + 80, 1);
     await ctx.finish();
     const started = performance.now();
     const features = model.encodeImage(pixels, 1);

@@ -10,6 +10,7 @@
 // non-negative, so their bits order like their values): c is the smallest value with mass(p > c) < top_p.
 // All tokens with p > c are kept, plus the first k (by index) of the tokens with p == c.
 // Probabilities are handled unnormalised: e_i = exp((l_i - max) / T), masses compared against top_p * sum(e).
+// Compiled after shaders/logit_reductions.wgsl (WORKGROUP_SIZE, red_f / red_u, sum_all, count_all, argmax_reduce).
 struct Params {
   vocab: u32,
   temperature: f32,
@@ -21,13 +22,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 
-const WORKGROUP_SIZE: u32 = 256u;
-const LOWEST_F32: f32 = -3.4028234663852886e38;
-const NO_INDEX: u32 = 0xffffffffu;
 const ONE_BITS: u32 = 0x3f800000u; // bits of 1.0, the largest e_i
 
-var<workgroup> red_f: array<f32, WORKGROUP_SIZE>;
-var<workgroup> red_u: array<u32, WORKGROUP_SIZE>;
 var<workgroup> chosen_chunk: u32;
 var<workgroup> chosen_prefix: f32;
 var<workgroup> sampled_target: f32;
@@ -45,40 +41,13 @@ fn argmax(@builtin(local_invocation_index) lid: u32) {
       best_index = i;
     }
   }
-  red_f[lid] = best_value;
-  red_u[lid] = best_index;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let v = red_f[lid + stride];
-      let idx = red_u[lid + stride];
-      let better = v > red_f[lid] || (v == red_f[lid] && idx < red_u[lid]);
-      if (idx != NO_INDEX && (red_u[lid] == NO_INDEX || better)) {
-        red_f[lid] = v;
-        red_u[lid] = idx;
-      }
-    }
-    workgroupBarrier();
-  }
+  let best = argmax_reduce(best_value, best_index, lid);
   if (lid == 0u) {
-    out[0] = select(red_u[0], 0u, red_u[0] == NO_INDEX);
+    out[0] = select(best, 0u, best == NO_INDEX);
   }
 }
 
 // ------------------------------------------------------------------ top-p sampling
-fn sum_all(value: f32, lid: u32) -> f32 {
-  red_f[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red_f[lid] += red_f[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  // workgroupUniformLoad makes the result uniform (it may steer loops that contain barriers) and fences the reuse of red_f.
-  return workgroupUniformLoad(&red_f[0]);
-}
-
 fn max_all(value: f32, lid: u32) -> f32 {
   red_f[lid] = value;
   workgroupBarrier();
@@ -89,18 +58,6 @@ fn max_all(value: f32, lid: u32) -> f32 {
     workgroupBarrier();
   }
   return workgroupUniformLoad(&red_f[0]);
-}
-
-fn count_all(value: u32, lid: u32) -> u32 {
-  red_u[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red_u[lid] += red_u[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&red_u[0]);
 }
 
 fn unnormalised_prob(i: u32, max_logit: f32) -> f32 {

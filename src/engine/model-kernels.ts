@@ -9,6 +9,7 @@ import type { GpuContext } from './gpu';
 import { prefillAttentionPipeline } from './ops/attention';
 import { gemvPipelines } from './ops/gemv';
 import { matmulPipelines } from './ops/matmul';
+import { logitReductions } from './ops/sampling';
 import type { PipelineSpec } from './pipelines';
 
 export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSpec[] {
@@ -24,8 +25,8 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'activation', entryPoint: 'gelu_tanh' },
     { shader: 'norm', entryPoint: 'rms_norm' },
     { shader: 'norm', entryPoint: 'layer_norm' },
-    { shader: 'sampling', entryPoint: 'argmax' },
-    { shader: 'sampling', entryPoint: 'sample_top_p' },
+    { shader: 'sampling', entryPoint: 'argmax', prelude: logitReductions },
+    { shader: 'sampling', entryPoint: 'sample_top_p', prelude: logitReductions },
     { shader: 'vision_prep', entryPoint: 'patchify' },
     { shader: 'vision_prep', entryPoint: 'pixel_shuffle' },
     ...matmulPipelines(ctx),

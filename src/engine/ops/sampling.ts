@@ -1,8 +1,11 @@
 import { params, type GpuContext } from '../gpu';
 
+/** The prelude of the kernels that reduce a row of logits (shaders/logit_reductions.wgsl). */
+export const logitReductions = 'logit_reductions';
+
 /** out[0] = index of the largest logit (f32 [vocab]); the lowest index wins ties. One workgroup. */
 export function argmax(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab: number): void {
-  const pipeline = ctx.pipelines.get('sampling', 'argmax');
+  const pipeline = ctx.pipelines.get('sampling', 'argmax', {}, logitReductions);
   ctx.record().dispatch(pipeline, params([vocab]), [logits, out], 1);
 }
 
@@ -16,7 +19,7 @@ export function argmax(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab
 export function sampleTopP(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab: number, temperature: number, topP: number, uniform: number): void {
   if (!(temperature > 0)) throw new Error(`sampleTopP: temperature must be > 0 (use argmax for greedy), got ${temperature}`);
   if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampleTopP: uniform must be in [0, 1), got ${uniform}`);
-  const pipeline = ctx.pipelines.get('sampling', 'sample_top_p');
+  const pipeline = ctx.pipelines.get('sampling', 'sample_top_p', {}, logitReductions);
   ctx.record().dispatch(pipeline, params([vocab, { f: temperature }, { f: topP }, { f: uniform }]), [logits, out], 1);
 }
 

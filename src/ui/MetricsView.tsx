@@ -5,24 +5,11 @@ import type { RunMetrics } from './views/types';
 
 /** The worker's measurements of one run in the shape the metrics view takes. */
 export function toRunMetrics(result: RunResult): RunMetrics {
-  const m = result.metrics;
   return {
+    ...result.metrics,
     label: describePolicy(result.options),
     policy: policyLabel(result.policy),
     budget: result.policy === 'full' ? undefined : result.options.budget,
-    promptTokens: m.promptTokens,
-    textTokens: m.textTokens,
-    imageTokens: m.imageTokens,
-    prefillMs: m.prefillMs,
-    visionMs: m.visionMs,
-    textPrefillMs: m.textPrefillMs,
-    timeToFirstTokenMs: m.timeToFirstTokenMs,
-    decodeMsPerToken: m.decodeMsPerToken,
-    tokensPerSecond: m.tokensPerSecond,
-    kvBytes: m.kvBytes,
-    totalGpuBytes: m.totalGpuBytes,
-    generatedTokens: m.generatedTokens,
-    perStep: m.perStep,
   };
 }
 

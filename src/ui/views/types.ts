@@ -1,4 +1,5 @@
-/** Plain data the views take as props. Nothing here refers to the engine or to WebGPU. */
+/** Plain data the views take as props. Nothing here refers to the engine or to WebGPU; run figures are the worker API's. */
+import type { RunMetricsData } from '../../worker/api';
 
 /** A (layer, query head) cell of the visual-head grid. */
 export interface HeadPosition {
@@ -6,36 +7,28 @@ export interface HeadPosition {
   head: number;
 }
 
-/** One decode step of a run, for the per-token charts. */
-export interface StepMetrics {
-  /** Tokens generated so far (1 = the first generated token). */
-  step: number;
-  /** KV-cache bytes in use after this step. */
-  kvBytes: number;
-  /** Wall or GPU time of this decode step. */
-  decodeMs: number;
-}
-
-/** The measurements of one generation run (one KV policy), as the metrics panel shows them. */
-export interface RunMetrics {
+/** The measurements of one generation run (one KV policy), as the metrics panel shows them: the session's figures and the run's name. */
+export interface RunMetrics
+  extends Pick<
+    RunMetricsData,
+    | 'promptTokens'
+    | 'textTokens'
+    | 'imageTokens'
+    | 'prefillMs'
+    | 'visionMs'
+    | 'textPrefillMs'
+    | 'timeToFirstTokenMs'
+    | 'decodeMsPerToken'
+    | 'tokensPerSecond'
+    | 'kvBytes'
+    | 'totalGpuBytes'
+    | 'generatedTokens'
+    | 'perStep'
+  > {
   label: string;
   policy: string;
   /** Average tokens kept per KV head (absent for the full cache). */
   budget?: number;
-  promptTokens: number;
-  textTokens: number;
-  imageTokens: number;
-  prefillMs: number;
-  /** Of prefillMs: the vision tower (0 without an image) and the text prefill. */
-  visionMs: number;
-  textPrefillMs: number;
-  timeToFirstTokenMs: number;
-  decodeMsPerToken: number;
-  tokensPerSecond: number;
-  kvBytes: number;
-  totalGpuBytes: number;
-  generatedTokens: number;
-  perStep: StepMetrics[];
 }
 
 /**

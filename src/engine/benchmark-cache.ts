@@ -3,13 +3,13 @@
  * the real selection and store kernels from random q/k/v (only the values are synthetic; see benchmark.ts).
  */
 import type { ModelConfig } from '../model-io/config';
+import { randomF32 } from '../sparsemm/random';
 import type { BenchmarkOptions, BenchmarkPolicySpec } from './benchmark-types';
 import type { GpuContext } from './gpu';
 import { RaggedKvCache } from './kv-cache';
 import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, type VlmModel } from './model';
 import { argmax } from './ops/sampling';
-import { randomF32 } from './prefill-benchmark';
 
 export const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const bytesPerF32 = 4;

@@ -8,6 +8,7 @@
  */
 import type { ModelConfig } from '../model-io/config';
 import { f32ArrayToBf16 } from '../model-io/bf16';
+import { randomF32 } from '../sparsemm/random';
 import type { GpuContext } from './gpu';
 import { measureComputePeak } from './adapter-limits';
 import type { VlmModel } from './model';
@@ -64,20 +65,6 @@ const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBuff
 /** Runs measured after the warm-up: two for small shapes, one above this many flops (seconds each under emulation). */
 const measuredRuns = 2;
 const singleRunFlops = 2e9;
-
-/** mulberry32 uniform values in [-scale, scale): synthetic weights, activations and K/V for both benchmarks. */
-export function randomF32(count: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(count);
-  let state = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** Best wall time (submit to idle) of `record` over the measured runs after one warm-up run. */
 async function bestMs(ctx: GpuContext, flops: number, record: () => void): Promise<number> {

@@ -22,6 +22,17 @@ export function mulberry32(seed: number): () => number {
 }
 
 /**
+ * `count` values uniform in [-scale, scale) from mulberry32(seed): the synthetic weights, activations and K/V of the
+ * benchmarks, and the tests' random inputs.
+ */
+export function randomF32(count: number, seed: number, scale: number): Float32Array {
+  const next = mulberry32(seed);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = (next() * 2 - 1) * scale;
+  return out;
+}
+
+/**
  * Random per-query-head scores, drawn in row-major (layer, head) order like the official
  * `[random.random() for _ in range(num_hidden_layers * num_attention_heads)]`.
  */

@@ -1,5 +1,6 @@
 import { createNodeGpuContext } from '../../src/engine/node-gpu';
 import type { GpuContext } from '../../src/engine/gpu';
+import { randomF32 } from '../../src/sparsemm/random';
 
 let shared: Promise<GpuContext> | null = null;
 
@@ -31,18 +32,9 @@ export function empty(ctx: GpuContext, count: number, label = 'test-out'): GPUBu
   );
 }
 
-/** Deterministic pseudo-random values in [-scale, scale) (mulberry32). */
+/** Deterministic pseudo-random values in [-scale, scale) (the benchmarks' mulberry32 generator). */
 export function randomArray(count: number, seed: number, scale = 1): Float32Array {
-  let state = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  return randomF32(count, seed, scale);
 }
 
 /** Largest absolute difference between two arrays. */

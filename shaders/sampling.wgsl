@@ -10,6 +10,11 @@
 // non-negative, so their bits order like their values): c is the smallest value with mass(p > c) < top_p.
 // All tokens with p > c are kept, plus the first k (by index) of the tokens with p == c.
 // Probabilities are handled unnormalised: e_i = exp((l_i - max) / T), masses compared against top_p * sum(e).
+//
+// Both kernels write out[0] = the token and out[1] = 1 when any logit is NaN or +-Inf (else 0), found in the same scan,
+// so that a corrupt model is caught from the token's own 8-byte readback (the token is then meaningless).
+// The test is on the bit pattern (all exponent bits set): WGSL lets a compiler assume floats are finite, so
+// comparisons such as v != v may be folded away.
 // Compiled after shaders/logit_reductions.wgsl (WORKGROUP_SIZE, red_f / red_u, sum_all, count_all, argmax_reduce).
 struct Params {
   vocab: u32,
@@ -27,6 +32,11 @@ const ONE_BITS: u32 = 0x3f800000u; // bits of 1.0, the largest e_i
 var<workgroup> chosen_chunk: u32;
 var<workgroup> chosen_prefix: f32;
 var<workgroup> sampled_target: f32;
+var<workgroup> non_finite: atomic<u32>; // zero-initialised, like all workgroup memory
+
+fn is_non_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
 
 // ------------------------------------------------------------------ argmax
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -34,16 +44,23 @@ fn argmax(@builtin(local_invocation_index) lid: u32) {
   var best_value = LOWEST_F32;
   var best_index = NO_INDEX;
   // Ascending strided scan with a strict '>' keeps each invocation's first maximum.
+  var bad = false;
   for (var i = lid; i < p.vocab; i += WORKGROUP_SIZE) {
     let v = logits[i];
+    bad = bad || is_non_finite(v);
     if (best_index == NO_INDEX || v > best_value) {
       best_value = v;
       best_index = i;
     }
   }
+  if (bad) {
+    atomicOr(&non_finite, 1u);
+  }
   let best = argmax_reduce(best_value, best_index, lid);
   if (lid == 0u) {
     out[0] = select(best, 0u, best == NO_INDEX);
+    // Every invocation's atomicOr came before argmax_reduce's barriers.
+    out[1] = atomicLoad(&non_finite);
   }
 }
 
@@ -79,8 +96,14 @@ fn mass_above(threshold_bits: u32, max_logit: f32, lid: u32) -> f32 {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn sample_top_p(@builtin(local_invocation_index) lid: u32) {
   var local_max = LOWEST_F32;
+  var bad = false;
   for (var i = lid; i < p.vocab; i += WORKGROUP_SIZE) {
-    local_max = max(local_max, logits[i]);
+    let v = logits[i];
+    bad = bad || is_non_finite(v);
+    local_max = max(local_max, v);
+  }
+  if (bad) {
+    atomicOr(&non_finite, 1u);
   }
   let max_logit = max_all(local_max, lid);
   let total = mass_above(0u, max_logit, lid) ; // e_i > +0: zero terms do not change the sum
@@ -189,6 +212,8 @@ fn sample_top_p(@builtin(local_invocation_index) lid: u32) {
     chosen_chunk = pick;
     chosen_prefix = pick_prefix;
     sampled_target = target_mass;
+    // Every invocation's atomicOr came before the barriers of max_all.
+    out[1] = atomicLoad(&non_finite);
   }
   workgroupBarrier();
   if (lid == chosen_chunk) {

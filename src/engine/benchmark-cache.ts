@@ -9,7 +9,7 @@ import type { GpuContext } from './gpu';
 import { RaggedKvCache } from './kv-cache';
 import { KvCompressor, kvPolicyFromOptions, type KvPolicy } from './kv-policy';
 import { fullCacheKept, type VlmModel } from './model';
-import { argmax } from './ops/sampling';
+import { argmax, sampledWords } from './ops/sampling';
 
 export const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const bytesPerF32 = 4;
@@ -138,7 +138,7 @@ export async function measurePrefill(
   const cache = RaggedKvCache.create(ctx, {
     numLayers: text.numLayers, numKvHeads: text.numKvHeads, headDim: text.headDim, promptLength: promptLen, keptPerHead, maxNewTokens: 1,
   });
-  const tokenOut = ctx.allocator.create('scratch', 4, storageUsage(), 'benchmark prefill token');
+  const tokenOut = ctx.allocator.create('scratch', sampledWords * 4, storageUsage(), 'benchmark prefill token');
   try {
     await ctx.finish();
     const started = performance.now();

@@ -26,7 +26,7 @@
  */
 import type { GpuContext } from './gpu';
 import { VlmModel } from './model';
-import { argmax } from './ops/sampling';
+import { argmax, sampledWords } from './ops/sampling';
 import { defaultReadBytes, measureComputePeak, measureReadBandwidth } from './adapter-limits';
 import { measurePrefill as measurePrefillFigures, type PrefillReport } from './prefill-benchmark';
 import { GpuTimer } from './gpu-timer';
@@ -104,7 +104,7 @@ export async function runBenchmark(
   const model = options.model ?? (await VlmModel.load(ctx, options.weights, config));
   report({ phase: 'load', message: `Weights on the GPU (${model.weightBytes} bytes)` });
   const timer = timing === 'gpu-timestamps' ? new GpuTimer(ctx) : null;
-  const tokenOut = ctx.allocator.create('scratch', 4, storageUsage(), 'benchmark sampled token');
+  const tokenOut = ctx.allocator.create('scratch', sampledWords * 4, storageUsage(), 'benchmark sampled token');
   const weightRead = decodeWeightBytes(config);
   const runs: BenchmarkRun[] = [];
   let peakGflops = Number.NaN;

@@ -73,7 +73,7 @@ export interface GenerativeModel {
   encodeImage(pixelValues: Float32Array, numTiles: number): GPUBuffer;
   prefill(inputIds: Uint32Array, imageFeatures: GPUBuffer | null, cache: RaggedKvCache, options?: PrefillOptions): Promise<GPUBuffer>;
   decodeStep(tokenId: number, position: number, cache: RaggedKvCache, options?: DecodeOptions): GPUBuffer;
-  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }): Promise<number>;
+  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex?: number): Promise<number>;
   releaseWorkspace(): void;
 }
 
@@ -94,7 +94,8 @@ export async function generate(model: GenerativeModel, options: GenerateOptions)
   const rng = sampling && sampling.temperature > 0 ? new SeededRng(sampling.seed) : null;
   const pick = async (logits: GPUBuffer): Promise<number> => {
     if (onLogits) onLogits(await model.ctx.readF32(logits, text.vocabSize), result.tokenIds.length);
-    return model.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined);
+    const stepIndex = result.tokenIds.length;
+    return model.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined, stepIndex);
   };
   const compressor = kvPolicy && kvPolicy.policy !== 'full' ? KvCompressor.plan(text, promptTokens, kvPolicy) : null;
   const keptPerHead = compressor?.keptPerHead ?? fullCacheKept(text.numLayers, text.numKvHeads, promptTokens);

@@ -114,9 +114,9 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     fixedKernel('norm', 'rms_norm', 256 * f32Bytes, 256, 3),
     fixedKernel('norm', 'layer_norm', 256 * f32Bytes, 256, 4),
     fixedKernel('rope', 'main', 0, 256, 3),
-    // red_f, red_u (256 each); top-p also keeps three scalars.
-    { ...fixedKernel('sampling', 'argmax', 2 * 256 * f32Bytes, 256, 2), prelude: 'logit_reductions' },
-    { ...fixedKernel('sampling', 'sample_top_p', (2 * 256 + 3) * f32Bytes, 256, 2), prelude: 'logit_reductions' },
+    // red_f, red_u (256 each) and the non-finite flag; top-p also keeps three scalars.
+    { ...fixedKernel('sampling', 'argmax', (2 * 256 + 1) * f32Bytes, 256, 2), prelude: 'logit_reductions' },
+    { ...fixedKernel('sampling', 'sample_top_p', (2 * 256 + 4) * f32Bytes, 256, 2), prelude: 'logit_reductions' },
     // red_f, red_u (256 each): reference logits, compressed logits, step records.
     { ...fixedKernel('fidelity', 'step_fidelity', 2 * 256 * f32Bytes, 256, 3), prelude: 'logit_reductions' },
     fixedKernel('vision_prep', 'patchify', 0, 256, 2),

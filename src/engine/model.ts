@@ -19,7 +19,7 @@ export type { KvPolicy } from './kv-policy';
 export type { GenerateOptions, GenerateResult } from './generate';
 export { fullCacheKept } from './generate';
 export type { AttentionHooks, DecodeOptions, LayerKvSelector, PrefillOptions } from './text-decoder';
-export { PrefillCancelledError } from './text-decoder';
+export { NonFiniteLogitsError, PrefillCancelledError } from './text-decoder';
 export { imageTokenRuns } from './connector';
 
 /** A step of VlmModel.load, for a progress display: weights upload, then kernel compilation (done / total pipelines). */
@@ -90,9 +90,9 @@ export class VlmModel implements GenerativeModel {
     return this.text.decodeStep(tokenId, position, cache, options);
   }
 
-  /** Picks the next token on the GPU (argmax, or top-p with `uniform`) and reads back only that u32. */
-  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }): Promise<number> {
-    return this.text.selectToken(logits, sampling);
+  /** Picks the next token on the GPU (TextModel.selectToken: throws NonFiniteLogitsError on NaN / Inf logits). */
+  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex = 0): Promise<number> {
+    return this.text.selectToken(logits, sampling, stepIndex);
   }
 
   /** The generate loop (generate.ts): image, prefill, decode; everything it made is freed whatever happens. */

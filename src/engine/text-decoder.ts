@@ -30,7 +30,7 @@ import { gemv, gemvSwiglu } from './ops/gemv';
 import { rmsNorm } from './ops/norm';
 import { rope } from './ops/rope';
 import { swiglu } from './ops/activation';
-import { argmax, sampleTopP } from './ops/sampling';
+import { argmax, readSampled, sampledWords, sampleTopP } from './ops/sampling';
 import { prefillAttention } from './ops/attention';
 import { decodeAttention } from './ops/decode-attention';
 import type { ModelConfig } from '../model-io/config';
@@ -83,6 +83,20 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(null);
   });
+}
+
+/**
+ * The logits of a step held NaN or an infinity (a corrupt or overflowing model file): the answer cannot go on. Step 0
+ * is the prefill's token, step n the n-th decode step.
+ */
+export class NonFiniteLogitsError extends Error {
+  constructor(readonly stepIndex: number) {
+    super(
+      `The model produced non-finite values (NaN or infinity) in its logits at ${stepIndex === 0 ? 'step 0 (the prefill)' : `decode step ${stepIndex}`}: ` +
+        'its weights may be corrupt. The answer was stopped.',
+    );
+    this.name = 'NonFiniteLogitsError';
+  }
 }
 
 export interface DecodeOptions {
@@ -266,13 +280,18 @@ export class TextModel {
     return ws.logits;
   }
 
-  /** Picks the next token on the GPU (argmax, or top-p with `uniform`) and reads back only that u32. */
-  async selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }): Promise<number> {
+  /**
+   * Picks the next token on the GPU (argmax, or top-p with `uniform`) and reads back only that token and the kernel's
+   * non-finite flag; throws NonFiniteLogitsError when a logit was NaN or infinite (`stepIndex` names the step in it).
+   */
+  async selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex = 0): Promise<number> {
     const ws = this.decodeWorkspace();
     const vocab = this.config.text.vocabSize;
     if (sampling && sampling.temperature > 0) sampleTopP(this.ctx, logits, ws.sampled, vocab, sampling.temperature, sampling.topP, sampling.uniform);
     else argmax(this.ctx, logits, ws.sampled, vocab);
-    return (await this.ctx.readU32(ws.sampled, 1))[0];
+    const { tokenId, nonFinite } = await readSampled(this.ctx, ws.sampled);
+    if (nonFinite) throw new NonFiniteLogitsError(stepIndex);
+    return tokenId;
   }
 
   /** Frees the reused decode buffers (generate does this itself; call it after using prefill/decodeStep directly). */
@@ -314,7 +333,7 @@ export class TextModel {
       attention: f32(qDim, 'attention'),
       activated: f32(text.intermediateSize, 'activated'),
       logits: f32(text.vocabSize, 'logits'),
-      sampled: this.allocate('scratch', 4, 'sampled token'),
+      sampled: this.allocate('scratch', sampledWords * 4, 'sampled token'),
     };
     return this.workspace;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, SeededRng, sampleTopP } from '../../src/engine/ops/sampling';
-import { argmax as argmaxReference, sampleTopPReference } from '../reference/cpu-ops';
+import { argmax, readSampled, sampledWords, SeededRng, sampleTopP } from '../../src/engine/ops/sampling';
+import { argmax as argmaxReference, hasNonFinite, sampleTopPReference } from '../reference/cpu-ops';
 import { empty, gpuContext, randomArray, storage } from '../helpers/gpu';
 
 describe('argmax kernel', () => {
@@ -8,7 +8,7 @@ describe('argmax kernel', () => {
     it(`vocab ${vocab}`, async () => {
       const ctx = await gpuContext();
       const logits = randomArray(vocab, vocab, 10);
-      const out = empty(ctx, 1);
+      const out = empty(ctx, sampledWords);
       argmax(ctx, storage(ctx, logits), out, vocab);
       expect((await ctx.readU32(out, 1))[0]).toBe(argmaxReference(logits));
     });
@@ -19,7 +19,7 @@ describe('argmax kernel', () => {
     const logits = randomArray(5000, 4);
     // Ties in different invocations' strides and different reduction subtrees.
     for (const i of [4999, 3071, 1301, 257]) logits[i] = 3;
-    const out = empty(ctx, 1);
+    const out = empty(ctx, sampledWords);
     argmax(ctx, storage(ctx, logits), out, logits.length);
     expect((await ctx.readU32(out, 1))[0]).toBe(257);
     const allEqual = new Float32Array(300).fill(-2);
@@ -32,7 +32,7 @@ describe('top-p sampling kernel', () => {
   it('matches the CPU rule over many (temperature, top-p, uniform) draws', async () => {
     const ctx = await gpuContext();
     const rng = new SeededRng(1234);
-    const out = empty(ctx, 1);
+    const out = empty(ctx, sampledWords);
     const seen = new Set<number>();
     for (const vocab of [5, 300, 5000]) {
       const logits = randomArray(vocab, vocab + 1, 4);
@@ -60,7 +60,7 @@ describe('top-p sampling kernel', () => {
 
   it('keeps only the top token when top-p is tiny, and handles tied probabilities by index', async () => {
     const ctx = await gpuContext();
-    const out = empty(ctx, 1);
+    const out = empty(ctx, sampledWords);
     const logits = randomArray(1000, 8, 2);
     logits[600] = 5;
     sampleTopP(ctx, storage(ctx, logits), out, logits.length, 1, 1e-4, 0.99);
@@ -90,4 +90,34 @@ describe('top-p sampling kernel', () => {
     const mean = values.reduce((s, v) => s + v, 0) / values.length;
     expect(Math.abs(mean - 0.5)).toBeLessThan(0.05);
   });
+});
+
+describe('the non-finite flag of the sampling kernels', () => {
+  const cases: { name: string; vocab: number; bad: [number, number][] }[] = [
+    { name: 'finite logits', vocab: 1000, bad: [] },
+    { name: 'NaN at index 0', vocab: 1000, bad: [[0, Number.NaN]] },
+    { name: 'NaN at the last index (odd vocab)', vocab: 4999, bad: [[4998, Number.NaN]] },
+    { name: '+Infinity in the middle', vocab: 777, bad: [[389, Number.POSITIVE_INFINITY]] },
+    { name: '-Infinity only', vocab: 300, bad: [[7, Number.NEGATIVE_INFINITY]] },
+    { name: 'every logit NaN', vocab: 257, bad: Array.from({ length: 257 }, (_, i): [number, number] => [i, Number.NaN]) },
+  ];
+  for (const { name, vocab, bad } of cases) {
+    it(`${name}: argmax and top-p flag it as the CPU reference does, in the token's readback`, async () => {
+      const ctx = await gpuContext();
+      const logits = randomArray(vocab, vocab + 3, 6);
+      for (const [i, value] of bad) logits[i] = value;
+      const want = hasNonFinite(logits);
+      expect(want).toBe(bad.length > 0);
+      const buffer = storage(ctx, logits);
+      const out = empty(ctx, sampledWords);
+      argmax(ctx, buffer, out, vocab);
+      const greedy = await readSampled(ctx, out);
+      expect(greedy.nonFinite).toBe(want);
+      if (!want) expect(greedy.tokenId).toBe(argmaxReference(logits));
+      sampleTopP(ctx, buffer, out, vocab, 0.8, 0.9, 0.37);
+      const sampled = await readSampled(ctx, out);
+      expect(sampled.nonFinite).toBe(want);
+      if (!want) expect(sampled.tokenId).toBe(sampleTopPReference(logits, 0.8, 0.9, Math.fround(0.37)));
+    });
+  }
 });

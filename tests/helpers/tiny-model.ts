@@ -9,8 +9,9 @@ import { randomArray } from './gpu';
  * A tiny Idefics3 model in the real formats (config.json fields, bf16 safetensors with the real tensor names), built in
  * memory: 16 px tiles of 4 px patches (16 patches, pixel shuffle 2 -> 4 image tokens per tile), 2 vision and 2 text
  * layers, GQA 3 query heads over 1 KV head. Weight scales keep activations O(1) so that logits are well spread.
+ * `edit` may change a tensor's f32 values before they are stored as bf16 (e.g. a corrupt file's NaN).
  */
-export function tinyModel(): { config: ModelConfig; file: SafetensorsFile } {
+export function tinyModel(edit?: (name: string, values: Float32Array) => void): { config: ModelConfig; file: SafetensorsFile } {
   const raw = {
     model_type: 'idefics3',
     image_token_id: 250,
@@ -31,6 +32,7 @@ export function tinyModel(): { config: ModelConfig; file: SafetensorsFile } {
   const add = (name: string, shape: number[], scale: number, offset = 0): void => {
     const count = shape.reduce((a, b) => a * b, 1);
     const values = randomArray(count, seed++, scale).map((x) => x + offset);
+    edit?.(name, values);
     tensors.push({ name, dtype: 'BF16', shape, data: new Uint8Array(f32ArrayToBf16(values).buffer) });
   };
   const v = config.vision;

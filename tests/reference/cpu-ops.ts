@@ -151,6 +151,12 @@ export function attention(q: Float32Array, k: Float32Array, v: Float32Array, sha
   return { out, probs };
 }
 
+/** The sampling kernels' second output word: whether any logit is NaN or +-Infinity. */
+export function hasNonFinite(x: ArrayLike<number>): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return true;
+  return false;
+}
+
 /** Index of the largest value; the lowest index wins ties. */
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;

@@ -10,7 +10,7 @@ import {
 } from '../sparsemm/budgets';
 import type { GpuContext } from './gpu';
 import { growingScratch, type RaggedKvCache } from './kv-cache';
-import { keptPerHeadFromCapacities, selectKeptPositions, windowScores } from './ops/snapkv';
+import { keptPerHeadFromCapacities, selectKeptPositions, windowScores } from './ops/kv-selection';
 
 export interface KvPolicy {
   policy: BudgetPolicy;

@@ -121,11 +121,11 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     { ...fixedKernel('fidelity', 'step_fidelity', 2 * 256 * f32Bytes, 256, 3), prelude: 'logit_reductions' },
     fixedKernel('vision_prep', 'patchify', 0, 256, 2),
     fixedKernel('vision_prep', 'pixel_shuffle', 0, 256, 2),
-    fixedKernel('snapkv', 'row_stats', 2 * 64 * f32Bytes, 64, 3, { HEAD_DIM: headDim }),
-    fixedKernel('snapkv', 'window_mean', 0, 64, 4, { HEAD_DIM: headDim }),
-    fixedKernel('snapkv', 'pool', 0, 64, 2, { HEAD_DIM: headDim }),
+    fixedKernel('kv_selection', 'row_stats', 2 * 64 * f32Bytes, 64, 3, { HEAD_DIM: headDim }),
+    fixedKernel('kv_selection', 'window_mean', 0, 64, 4, { HEAD_DIM: headDim }),
+    fixedKernel('kv_selection', 'pool', 0, 64, 2, { HEAD_DIM: headDim }),
     // scan_buf (256 u32) and one u32.
-    fixedKernel('snapkv', 'select_top', (256 + 1) * f32Bytes, 256, 2),
+    fixedKernel('kv_selection', 'select_top', (256 + 1) * f32Bytes, 256, 2),
     // red_max, red_sum, red_best, red_index: 4 x 256.
     fixedKernel('attention_probe', 'probe_top1', 4 * 256 * f32Bytes, 256, 4, { HEAD_DIM: headDim }),
     fixedKernel('attention_probe', 'probe_top1_row', 4 * 256 * f32Bytes, 256, 5, { HEAD_DIM: headDim }),

@@ -40,10 +40,10 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'decode_attention', entryPoint: 'attend_partial', constants: decodeAttention },
     { shader: 'decode_attention', entryPoint: 'attend_reduce', constants: decodeAttention },
     // SparseMM / SnapKV selection and the attention probes (visual-head search, heatmaps).
-    { shader: 'snapkv', entryPoint: 'row_stats', constants: textHead },
-    { shader: 'snapkv', entryPoint: 'window_mean', constants: textHead },
-    { shader: 'snapkv', entryPoint: 'pool', constants: textHead },
-    { shader: 'snapkv', entryPoint: 'select_top' },
+    { shader: 'kv_selection', entryPoint: 'row_stats', constants: textHead },
+    { shader: 'kv_selection', entryPoint: 'window_mean', constants: textHead },
+    { shader: 'kv_selection', entryPoint: 'pool', constants: textHead },
+    { shader: 'kv_selection', entryPoint: 'select_top' },
     { shader: 'attention_probe', entryPoint: 'probe_top1', constants: textHead },
     { shader: 'attention_probe', entryPoint: 'probe_top1_row', constants: textHead },
   ];

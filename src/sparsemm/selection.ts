@@ -1,7 +1,7 @@
 /**
  * Plain-array reference of SnapKV-style token selection at the end of prefill, as the official
  * `SnapKVCluster.update_kv` / `SparseMM.calcul_attn_sore` do it, for one layer. It documents the rule
- * and is what tests check the GPU version (src/engine/ops/snapkv.ts) against.
+ * and is what tests check the GPU version (src/engine/ops/kv-selection.ts) against.
  *
  * Steps (all keys/queries after RoPE):
  * 1. The last `window` queries attend to all prompt keys, scaled by 1/sqrt(headDim), causal inside the

@@ -1,5 +1,6 @@
-// SnapKV-style token scoring and selection at the end of prefill, as the official SparseMM code does it
-// (sparsemm_utils.py, SparseMM.calcul_attn_sore / update_kv):
+// KV selection: the SnapKV-style token scoring and selection at the end of prefill that every compressing policy
+// uses (SparseMM, SnapKV, PyramidKV, AdaKV, random: they differ only in the per-head capacities), as the official
+// SparseMM code does it (sparsemm_utils.py, SparseMM.calcul_attn_sore / update_kv):
 //   row_stats   : per (head, window query) the softmax max and denominator over all keys it sees
 //                 (window query w is prompt position prefix + w and sees keys 0..prefix + w: causal inside the window)
 //   window_mean : per (KV head, prefix key) mean over the window queries and over the GQA group of the probabilities

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keptPerHeadFromCapacities, selectKeptPositions, windowScores, type WindowScoreShape } from '../../src/engine/ops/snapkv';
+import { keptPerHeadFromCapacities, selectKeptPositions, windowScores, type WindowScoreShape } from '../../src/engine/ops/kv-selection';
 import * as reference from '../reference/cpu-attention';
 import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
 
@@ -22,7 +22,7 @@ async function gpuSelect(pooled: Float32Array, capacities: number[], tokens: num
   return ctx.readU32(out, total);
 }
 
-describe('SnapKV window scores', () => {
+describe('KV selection: SnapKV-style window scores', () => {
   // Scores are probabilities (<= 1) averaged; f32 vs f64 differ by ~1e-7.
   const tolerance = 1e-6;
 

@@ -28,15 +28,15 @@ export function windowScores(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, out: G
   const statsBytes = numHeads * window * 2 * 4;
   const meansBytes = numKvHeads * prefix * 4;
   // Two buffers: WebGPU forbids binding one buffer both read-only and writable in a dispatch, even at disjoint ranges.
-  const stats = growingScratch(ctx, 'snapkv row stats', statsBytes);
-  const means = growingScratch(ctx, 'snapkv window means', meansBytes);
+  const stats = growingScratch(ctx, 'kv selection row stats', statsBytes);
+  const means = growingScratch(ctx, 'kv selection window means', meansBytes);
   const constants = { HEAD_DIM: headDim };
   const scoreBlock = params([tokens, window, numHeads, numKvHeads, { f: 1 / Math.sqrt(headDim) }]);
   const recorder = ctx.record();
-  recorder.dispatch(ctx.pipelines.get('snapkv', 'row_stats', constants), scoreBlock, [q, k, stats], numHeads * window);
-  recorder.dispatch(ctx.pipelines.get('snapkv', 'window_mean', constants), scoreBlock, [q, k, stats, means], Math.ceil((numKvHeads * prefix) / 64));
+  recorder.dispatch(ctx.pipelines.get('kv_selection', 'row_stats', constants), scoreBlock, [q, k, stats], numHeads * window);
+  recorder.dispatch(ctx.pipelines.get('kv_selection', 'window_mean', constants), scoreBlock, [q, k, stats, means], Math.ceil((numKvHeads * prefix) / 64));
   recorder.dispatch(
-    ctx.pipelines.get('snapkv', 'pool', constants),
+    ctx.pipelines.get('kv_selection', 'pool', constants),
     params([prefix, numKvHeads, poolKernel, pooling === 'max' ? 1 : 0]),
     [means, out],
     Math.ceil((numKvHeads * prefix) / 64),
@@ -61,7 +61,7 @@ export function selectKeptPositions(ctx: GpuContext, pooledScores: GPUBuffer, ca
   const prefix = tokens - window;
   if (window < 0 || prefix < 0) throw new Error(`selection needs 0 <= window <= tokens (window ${window}, tokens ${tokens})`);
   const kept = keptPerHeadFromCapacities(capacities, window, prefix);
-  const pipeline = ctx.pipelines.get('snapkv', 'select_top');
+  const pipeline = ctx.pipelines.get('kv_selection', 'select_top');
   const recorder = ctx.record();
   let outStart = 0;
   capacities.forEach((capacity, g) => {

@@ -1,25 +1,11 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultBudgetParams, headCapacities } from '../../src/sparsemm/budgets';
 import { headScoreMatrix, parseScoreFile } from '../../src/sparsemm/score-file';
+import { runCli as runMain } from '../helpers/cli';
+import { llavaScorePath, referenceConfigPath as smolvlmConfigPath } from '../helpers/reference-data';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-import { llavaScorePath } from '../helpers/reference-data';
-import { referenceConfigPath as smolvlmConfigPath } from '../helpers/reference-data';
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'src/cli/main.ts', 'budgets', ...args], { cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[]) => runMain(['budgets', ...args]);
 
 describe('budgets CLI', { timeout: 60_000 }, () => {
   it('prints the sparsemm capacities of the official LLaVA score file', async () => {

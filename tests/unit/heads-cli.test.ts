@@ -1,28 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { parseScoreFile, scoreFileShape } from '../../src/sparsemm/score-file';
+import { runCli as runMain } from '../helpers/cli';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'heads-cli-'));
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // A private model cache, so the test neither reads nor fills the user's.
-    const env = { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') };
-    const child = spawn('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// A private model cache, so the test neither reads nor fills the user's.
+const runCli = (args: string[]) => runMain(args, { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') });
 
 describe('heads CLI', { timeout: 180_000 }, () => {
   let fixture = '';

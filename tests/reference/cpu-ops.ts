@@ -3,6 +3,7 @@
  * Test-only: the GPU kernels and the CPU reference forward of the whole model are checked against these.
  * Layouts are row-major; a "linear" weight is [outFeatures, inFeatures] as in PyTorch.
  */
+import type { PrefillAttentionShape } from '../../src/engine/ops/attention';
 
 /** y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]). */
 export function linear(x: Float32Array, w: Float32Array, rows: number, inFeatures: number, outFeatures: number, bias?: Float32Array): Float32Array {
@@ -56,21 +57,28 @@ export function layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Ar
 
 /**
  * Llama RoPE, rotate_half layout (non-interleaved): for i < D/2, the pair is (i, i + D/2),
- * inv_freq[i] = theta^(-2i/D), angle = position * inv_freq[i].
+ * inv_freq[i] = theta^(-2i/D), angle = position * inv_freq[i], in f64 (`round` rounds each step: ropeTorchF32).
  * x is [tokens, heads, headDim]; returns a new array.
  */
-export function rope(x: Float32Array, tokens: number, heads: number, headDim: number, positions: ArrayLike<number>, theta: number): Float32Array {
+export function rope(
+  x: Float32Array,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  positions: ArrayLike<number>,
+  theta: number,
+  round: (value: number) => number = (value) => value,
+): Float32Array {
   const y = new Float32Array(x.length);
   const half = headDim / 2;
   for (let t = 0; t < tokens; t++) {
-    for (let h = 0; h < heads; h++) {
-      const o = (t * heads + h) * headDim;
-      for (let i = 0; i < half; i++) {
-        // torch computes inv_freq in f32 and the angle in f32; f64 here differs by < 1e-6 relative at small positions.
-        const invFreq = 1 / Math.pow(theta, (2 * i) / headDim);
-        const angle = positions[t] * invFreq;
-        const cos = Math.cos(angle);
-        const sin = Math.sin(angle);
+    for (let i = 0; i < half; i++) {
+      const invFreq = round(1 / round(Math.pow(theta, round((2 * i) / headDim))));
+      const angle = round(positions[t] * invFreq);
+      const cos = Math.cos(angle);
+      const sin = Math.sin(angle);
+      for (let h = 0; h < heads; h++) {
+        const o = (t * heads + h) * headDim;
         const a = x[o + i];
         const b = x[o + i + half];
         y[o + i] = a * cos - b * sin;
@@ -100,14 +108,9 @@ export function addArrays(a: Float32Array, b: Float32Array): Float32Array {
   return a.map((v, i) => v + b[i]);
 }
 
-export interface AttentionShape {
-  queries: number;
-  keys: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
+/** The kernel's shape (ops/attention.ts), and what the reference also allows: a query offset and a scale. */
+export interface AttentionShape extends PrefillAttentionShape {
   /** Query i may see keys 0..(queryOffset + i) when causal. */
-  causal: boolean;
   queryOffset?: number;
   /** Defaults to 1/sqrt(headDim). */
   scale?: number;
@@ -171,24 +174,7 @@ export function argmax(x: ArrayLike<number>): number {
  * which is what the model was trained with, so GPU kernels are checked against this one.
  */
 export function ropeTorchF32(x: Float32Array, tokens: number, heads: number, headDim: number, positions: ArrayLike<number>, theta: number): Float32Array {
-  const y = new Float32Array(x.length);
-  const half = headDim / 2;
-  for (let t = 0; t < tokens; t++) {
-    for (let i = 0; i < half; i++) {
-      const invFreq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
-      const angle = Math.fround(positions[t] * invFreq);
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
-      for (let h = 0; h < heads; h++) {
-        const o = (t * heads + h) * headDim;
-        const a = x[o + i];
-        const b = x[o + i + half];
-        y[o + i] = a * cos - b * sin;
-        y[o + i + half] = b * cos + a * sin;
-      }
-    }
-  }
-  return y;
+  return rope(x, tokens, heads, headDim, positions, theta, Math.fround);
 }
 
 /**

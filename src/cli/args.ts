@@ -1,6 +1,7 @@
 /** Command-line helpers shared by the CLI subcommands: typed option parsing with messages that name the option. */
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '../errors';
+import { defaultBudgetParams, type BudgetParams } from '../sparsemm/budgets';
 
 /** A problem with the command line or its input files: reported on stderr with exit code 2. */
 export class UsageError extends Error {}
@@ -20,6 +21,25 @@ export function numberOption(name: string, text: string | undefined, fallback: n
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${text}"`);
   return value;
+}
+
+/** The KV-budget options `generate` and `budgets` share, as parseArgs declares them. */
+export const budgetOptions = {
+  policy: { type: 'string' },
+  budget: { type: 'string' },
+  window: { type: 'string' },
+  ratio: { type: 'string' },
+  scores: { type: 'string' },
+} as const;
+
+/** --budget, --window and --ratio over the default budget parameters (not yet validated). */
+export function budgetParamsOption(values: { budget?: string; window?: string; ratio?: string }): BudgetParams {
+  return {
+    ...defaultBudgetParams,
+    budget: integerOption('budget', values.budget, defaultBudgetParams.budget),
+    window: integerOption('window', values.window, defaultBudgetParams.window),
+    ratio: numberOption('ratio', values.ratio, defaultBudgetParams.ratio),
+  };
 }
 
 export function readText(path: string, what: string): string {

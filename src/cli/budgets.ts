@@ -7,7 +7,7 @@ import { budgetPolicies, defaultBudgetParams, headCapacities, type BudgetParams,
 import { policyTable } from '../sparsemm/policies';
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import { parseModelConfig } from '../model-io/config';
-import { integerOption, numberOption, readText, UsageError } from './args';
+import { budgetOptions, budgetParamsOption, integerOption, readText, UsageError } from './args';
 import { errorMessage } from '../errors';
 
 /** Policies whose capacities are known before prefill (AdaKV's depend on the attention scores). */
@@ -42,15 +42,11 @@ export function budgetsFromArgs(args: string[]): { capacity: number[][] } | 'hel
     allowPositionals: true,
     strict: true,
     options: {
-      policy: { type: 'string' },
-      scores: { type: 'string' },
+      ...budgetOptions,
       config: { type: 'string' },
       layers: { type: 'string' },
       'q-heads': { type: 'string' },
       'kv-heads': { type: 'string' },
-      budget: { type: 'string' },
-      window: { type: 'string' },
-      ratio: { type: 'string' },
       'prompt-len': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -79,13 +75,7 @@ export function budgetsFromArgs(args: string[]): { capacity: number[][] } | 'hel
     kvHeads = integerOption('kv-heads', values['kv-heads']);
   }
 
-  const params: BudgetParams = {
-    ...defaultBudgetParams,
-    budget: integerOption('budget', values.budget, defaultBudgetParams.budget),
-    window: integerOption('window', values.window, defaultBudgetParams.window),
-    ratio: numberOption('ratio', values.ratio, defaultBudgetParams.ratio),
-    seed: integerOption('seed', values.seed, defaultBudgetParams.seed),
-  };
+  const params: BudgetParams = { ...budgetParamsOption(values), seed: integerOption('seed', values.seed, defaultBudgetParams.seed) };
   // No prompt length given: the largest safe integer compresses (>= budget) and never clamps a capacity.
   const promptLength = integerOption('prompt-len', values['prompt-len'], Number.MAX_SAFE_INTEGER);
 

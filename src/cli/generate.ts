@@ -11,7 +11,7 @@ import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetP
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
 import { ChatSession, ContextOverflowError } from '../session/chat-session';
-import { integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
+import { budgetOptions, budgetParamsOption, integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
 import { ImageDecodeError, openNodeSession, readImageFile } from './node-session';
 import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
@@ -81,11 +81,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
       conversation: { type: 'string' },
       'longest-edge': { type: 'string' },
       'max-new-tokens': { type: 'string' },
-      policy: { type: 'string' },
-      budget: { type: 'string' },
-      window: { type: 'string' },
-      ratio: { type: 'string' },
-      scores: { type: 'string' },
+      ...budgetOptions,
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
       seed: { type: 'string' },
@@ -109,12 +105,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   const longestEdge = values['longest-edge'] === undefined ? null : integerOption('longest-edge', values['longest-edge']);
   const policy = values.policy ?? 'full';
   if (!(budgetPolicies as readonly string[]).includes(policy)) throw new UsageError(`--policy must be one of ${budgetPolicies.join(', ')}, got "${policy}"`);
-  const params: BudgetParams = {
-    ...defaultBudgetParams,
-    budget: integerOption('budget', values.budget, defaultBudgetParams.budget),
-    window: integerOption('window', values.window, defaultBudgetParams.window),
-    ratio: numberOption('ratio', values.ratio, defaultBudgetParams.ratio),
-  };
+  const params = budgetParamsOption(values);
   try {
     validateBudgetParams(params);
   } catch (error) {

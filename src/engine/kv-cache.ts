@@ -164,6 +164,24 @@ export class RaggedKvCache {
     this.step += 1;
   }
 
+  /**
+   * A copy of the cache as it is now: K/V, the per-head split (AdaKV's too) and the decode steps so far. The fidelity
+   * sweep continues a policy's free-running answer on it from the step where it leaves the reference answer, while this
+   * cache goes on teacher-forced. The K/V copies are recorded like any command (they see everything recorded before).
+   */
+  clone(): RaggedKvCache {
+    const copy = new RaggedKvCache(this.ctx, { ...this.layout, keptPerHead: this.layout.keptPerHead.map((row) => [...row]) });
+    const recorder = this.ctx.record();
+    for (let layer = 0; layer < this.layout.numLayers; layer++) {
+      // The copy's slices sit at the same offsets; its buffers may be shorter (AdaKV reserved rows it did not use).
+      recorder.copy(this.keyBuffers[layer], 0, copy.keyBuffers[layer], 0, copy.keyBuffers[layer].size);
+      recorder.copy(this.valueBuffers[layer], 0, copy.valueBuffers[layer], 0, copy.valueBuffers[layer].size);
+      copy.appendedPerLayer[layer] = this.appendedPerLayer[layer];
+    }
+    copy.step = this.step;
+    return copy;
+  }
+
   /** Tokens this layer's heads currently hold: kept + appended, per KV head. */
   lengths(layer: number): number[] {
     this.checkLayer(layer);

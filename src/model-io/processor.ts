@@ -104,6 +104,8 @@ export interface VlmProcessor {
    * computed from the processor's resize rules without touching pixels (for the context meter before a question).
    */
   imageTokensFor(width: number, height: number, longestEdge?: number): number;
+  /** Prompt tokens the picture's `<image>` entry expands to: its image tokens plus the markers around its tiles. */
+  imagePromptTokensFor(width: number, height: number, longestEdge?: number): number;
   /** The prompt text after the chat template (before `<image>` expansion). */
   chatPrompt(messages: ChatMessage[]): string;
   tokenize(text: string): number[];
@@ -218,8 +220,14 @@ class SideKeepingIdefics3ImageProcessor extends Idefics3ImageProcessor {
  * and the 1 px / one-tile floor of SideKeepingIdefics3ImageProcessor. A unit test checks it against the processor.
  */
 export function idefics3TileCount(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): number {
+  const { rows, cols } = idefics3Grid(width, height, longestEdge, tileSize, splitting);
+  return rows * cols + 1;
+}
+
+/** The grid of local tiles idefics3TileCount counts (0 x 0 when the picture stays one tile: the global image alone). */
+export function idefics3Grid(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): { rows: number; cols: number } {
   if (!(width >= 1 && height >= 1)) throw new ProcessorError(`A picture needs at least 1 x 1 px, got ${width} x ${height}.`);
-  if (!splitting) return 1;
+  if (!splitting) return { rows: 0, cols: 0 };
   // ImageProcessor.get_resize_output_image_size with size { longest_edge } (no shortest edge: factor 1 first).
   const factor = Math.min(longestEdge / width, longestEdge / height);
   let w = Math.max(1, Math.floor(Number((width * factor).toFixed(2))));
@@ -238,8 +246,8 @@ export function idefics3TileCount(width: number, height: number, longestEdge: nu
   w = Math.max(tileSize, w);
   h = Math.max(tileSize, h);
   // split_image: local tiles plus the global one, or the picture alone when it is one tile.
-  if (h > tileSize || w > tileSize) return Math.ceil(h / tileSize) * Math.ceil(w / tileSize) + 1;
-  return 1;
+  if (h > tileSize || w > tileSize) return { rows: Math.ceil(h / tileSize), cols: Math.ceil(w / tileSize) };
+  return { rows: 0, cols: 0 };
 }
 
 /** Builds the tokenizer and Idefics3 processor from the model's files (no network). */
@@ -389,8 +397,30 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
     };
   };
 
+  /** Tokens of one picture's expansion, per grid (the same string transformers.js' Idefics3Processor puts in). */
+  const expansionTokens = new Map<string, number>();
+  const imagePromptTokensFor = (width: number, height: number, longestEdge = defaultLongestEdge): number => {
+    const { rows, cols } = idefics3Grid(width, height, longestEdge, tileSize, splitting);
+    const key = `${rows}x${cols}`;
+    let tokens = expansionTokens.get(key);
+    if (tokens === undefined) {
+      const { fake_image_token: around, image_token: image, global_img_token: global } = processor;
+      const tile = image.repeat(imageSeqLen);
+      let text = '';
+      for (let r = 1; r <= rows; r++) {
+        for (let c = 1; c <= cols; c++) text += `${around}<row_${r}_col_${c}>${tile}`;
+        text += '\n';
+      }
+      text += `${rows > 0 ? '\n' : ''}${around}${global}${tile}${around}`;
+      tokens = tokenizer.encode(text, { add_special_tokens: false }).length;
+      expansionTokens.set(key, tokens);
+    }
+    return tokens;
+  };
+
   return {
     prepare,
+    imagePromptTokensFor,
     defaultLongestEdge,
     tileSize,
     imageTokensFor: (width, height, longestEdge = defaultLongestEdge) =>

@@ -13,10 +13,11 @@ import { messageImageCount, type ChatMessage, type PreparedInputs, type Processo
 import { headCapacities } from '../sparsemm/budgets';
 import { policyLabel } from '../sparsemm/policies';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
-import { headScoreMatrix, parseScoreFile, scoreFileShape, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
-import { errorMessage } from '../errors';
+import type { HeadScoreFile } from '../sparsemm/score-file';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
 import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
+import { HeadScoreStore } from './head-score-store';
+import { JobGuard } from './job-guard';
 import { benchmarkHeadScores, choosePolicy } from './policy';
 import type {
   AskOptions,
@@ -45,12 +46,6 @@ export interface ChatSessionOptions {
   recordAttention?: boolean;
 }
 
-interface HeadScores {
-  file: HeadScoreFile;
-  matrix: number[][];
-  origin: HeadScoresInfo['origin'];
-}
-
 function checkAskOptions(options: AskOptions): void {
   if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1 || options.maxNewTokens > 4096) {
     throw new Error(`maxNewTokens must be a whole number from 1 to 4096 (got ${options.maxNewTokens}).`);
@@ -65,20 +60,18 @@ export class ChatSession {
   private conversationTokens = 0;
   /** Messages of the conversation so far (user messages carry their pictures' count in imageCount). */
   private history: ChatMessage[] = [];
-  private scores: HeadScores | null = null;
+  /** Tokens the last prompt's pictures expanded to (image tokens and their markers); the rest of conversationTokens is text. */
+  private conversationPictureTokens = 0;
+  private readonly scores: HeadScoreStore;
   /** Prompt length of the last question (for budget plans between runs). */
   private lastPromptLength: number | null = null;
   /** Where each head looked at the last token of the last full-cache answer about a picture. */
   private attention: AttentionSnapshot | null = null;
-  private loadController: AbortController | null = null;
-  /** The running job; null when idle. */
-  private runController: AbortController | null = null;
-  /** What the running job is, for the message that refuses a second one. */
-  private runningJob = '';
-  /** Set while the model is re-made on a new device; questions wait for it. */
-  private reloading: Promise<void> | null = null;
+  private readonly jobs = new JobGuard();
 
-  constructor(private readonly options: ChatSessionOptions) {}
+  constructor(private readonly options: ChatSessionOptions) {
+    this.scores = new HeadScoreStore(options.saveScores);
+  }
 
   /** The loaded model, or null. */
   get current(): SessionModel | null {
@@ -94,18 +87,15 @@ export class ChatSession {
 
   /** Starts a model load: cancels the one running, if any; the caller passes the signal to the loader. */
   beginLoad(): AbortController {
-    this.loadController?.abort();
-    const controller = new AbortController();
-    this.loadController = controller;
-    return controller;
+    return this.jobs.beginLoad();
   }
 
   endLoad(controller: AbortController): void {
-    if (this.loadController === controller) this.loadController = null;
+    this.jobs.endLoad(controller);
   }
 
   cancelLoad(): void {
-    this.loadController?.abort();
+    this.jobs.cancelLoad();
   }
 
   /** Takes the model out (to free it before a new one is uploaded, or because its device is gone); the chat stays. */
@@ -121,19 +111,8 @@ export class ChatSession {
   attachModel(ready: SessionModel, cachedScores: HeadScoreFile | null): void {
     this.pictures.requeueAll(this.ready?.model ?? null);
     this.ready = ready;
-    this.conversationTokens = 0;
-    this.history = [];
-    this.lastPromptLength = null;
-    this.attention = null;
-    this.scores = null;
-    if (cachedScores) {
-      const { numLayers, numHeads } = ready.model.config.text;
-      try {
-        this.scores = { file: cachedScores, matrix: headScoreMatrix(cachedScores, numLayers, numHeads), origin: 'cache' };
-      } catch (error) {
-        console.warn(`Ignoring the cached visual-head scores of ${ready.sourceId}: ${errorMessage(error)}`);
-      }
-    }
+    this.resetConversationState();
+    this.scores.reset(ready.sourceId, ready.model.config.text, cachedScores);
   }
 
   /** The same model re-made on a new device: the conversation, picture and scores stay. */
@@ -145,59 +124,33 @@ export class ChatSession {
 
   /** Questions asked while `reload` runs wait for it (and then find the model, or "Load a model first"). */
   whileReloading(reload: Promise<void>): void {
-    this.reloading = reload;
-    void reload.finally(() => {
-      if (this.reloading === reload) this.reloading = null;
-    });
+    this.jobs.whileReloading(reload);
   }
 
   /** Resolves once a reload after a device loss (if one runs) has finished. */
-  async reloaded(): Promise<void> {
-    if (this.reloading) await this.reloading;
+  reloaded(): Promise<void> {
+    return this.jobs.waitForReload();
   }
 
   // --- The one-job rule ------------------------------------------------------------------------------------------
 
   /** Throws, with a message for people, when a load or another job runs. */
   checkIdle(what: string): void {
-    if (this.loadController && what !== 'loading another model') throw new Error(`A model is loading: wait for it before ${what}.`);
-    if (this.runController) throw new Error(`The engine is busy ${this.runningJob}: press Stop or wait for it to finish before ${what}.`);
+    this.jobs.checkIdle(what);
   }
 
   /** Aborts the running job (an answer then resolves with stoppedBy 'cancel'). */
   stop(): void {
-    this.runController?.abort();
+    this.jobs.stop();
   }
 
   private async requireReady(): Promise<SessionModel> {
-    if (this.reloading) await this.reloading;
+    await this.jobs.waitForReload();
     if (!this.ready) throw new Error('Load a model first.');
     return this.ready;
   }
 
-  /** Runs `body` as the one job: Stop aborts it, others are refused until it ends. */
-  private async asJob<T>(what: string, checkedAs: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.checkIdle(checkedAs);
-    const controller = new AbortController();
-    this.runController = controller;
-    this.runningJob = what;
-    try {
-      return await body(controller.signal);
-    } finally {
-      if (this.runController === controller) this.runController = null;
-    }
-  }
-
   // --- Pictures and conversation ---------------------------------------------------------------------------------
-
-  /** One picture for a new conversation (what the one-picture app does): drops the chat and any other picture. */
-  setImage(pixels: ProcessorImage, name: string): boolean {
-    this.checkIdle('changing the picture');
-    const conversationReset = this.history.length > 0;
-    this.clearConversation();
-    this.pictures.add(pixels, name);
-    return conversationReset;
-  }
 
   /** Adds a picture to the next question (after the ones already added). */
   addImage(pixels: ProcessorImage, name: string): ConversationImageInfo {
@@ -216,7 +169,7 @@ export class ChatSession {
 
   /** The pictures of the conversation in prompt order, the ones waiting for the next question last. */
   images(): ConversationImageInfo[] {
-    return this.pictures.info(this.ready?.processor ?? null);
+    return this.pictures.info(this.ready);
   }
 
   /** Drops the conversation and its pictures, and frees their features. */
@@ -227,10 +180,16 @@ export class ChatSession {
 
   private clearConversation(): void {
     this.pictures.clear(this.ready?.model ?? null);
+    this.resetConversationState();
+  }
+
+  /** The messages and what was measured of them; the pictures are the caller's. */
+  private resetConversationState(): void {
     this.history = [];
     this.attention = null;
     this.lastPromptLength = null;
     this.conversationTokens = 0;
+    this.conversationPictureTokens = 0;
   }
 
   /** Longest picture edge the processor resizes to (null: the model's own); features made at another edge are dropped. */
@@ -247,7 +206,7 @@ export class ChatSession {
   /** Tokens the conversation holds, what the pictures waiting for the next question add, and the model's context. */
   contextUsage(): ContextUsage | null {
     const ready = this.ready;
-    return ready ? this.pictures.usage(this.conversationTokens, ready.model, ready.processor) : null;
+    return ready ? this.pictures.usage({ tokens: this.conversationTokens, pictureTokens: this.conversationPictureTokens }, ready.model, ready.processor) : null;
   }
 
   /** The messages of the next prompt: the conversation so far plus the new question with the pictures added for it. */
@@ -301,7 +260,7 @@ export class ChatSession {
     const trimmed = question.trim();
     if (trimmed === '') throw new Error('Type a question first.');
     checkAskOptions(options);
-    return this.asJob('answering a question', 'asking another question', async (signal) => {
+    return this.jobs.run('answering a question', 'asking another question', async (signal) => {
       const askedAt = performance.now();
       const ready = await this.requireReady();
       const messages = this.nextMessages(trimmed);
@@ -319,6 +278,7 @@ export class ChatSession {
       this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: kept.answer }];
       this.pictures.markSent();
       this.conversationTokens = prepared.inputIds.length + kept.tokenIds.length;
+      this.conversationPictureTokens = this.pictures.promptTokens(ready.processor);
       return result;
     });
   }
@@ -330,7 +290,7 @@ export class ChatSession {
   }
 
   private policyOn(options: AskOptions, ready: SessionModel): ReturnType<typeof choosePolicy> {
-    return choosePolicy(options, this.scores?.matrix ?? null, ready.model.config.text, this.options.noScoresHint);
+    return choosePolicy(options, this.scores.current?.matrix ?? null, ready.model.config.text, this.options.noScoresHint);
   }
 
   /** One answer with one policy; streams text as `run`. Does not touch the conversation. */
@@ -382,48 +342,29 @@ export class ChatSession {
   // --- Visual-head scores ----------------------------------------------------------------------------------------
 
   headScores(): HeadScoresInfo | null {
-    if (!this.ready || !this.scores) return null;
-    const lists = Object.values(this.scores.file);
-    return { matrix: this.scores.matrix, kvHeads: this.ready.model.config.text.numKvHeads, origin: this.scores.origin, samples: lists[0]?.length ?? 0 };
+    return this.ready ? this.scores.info(this.ready.model.config.text) : null;
   }
 
   /** The current scores as official JSON text, or null. */
   exportHeadScores(): string | null {
-    return this.scores ? serializeScoreFile(this.scores.file) : null;
+    return this.scores.exportJson();
   }
 
   /** Validates a score file (official JSON) against the loaded model and uses it. */
   async importHeadScores(json: string): Promise<HeadScoresInfo> {
-    const file = parseScoreFile(json);
     const ready = await this.requireReady();
-    const { numLayers, numHeads } = ready.model.config.text;
-    const shape = scoreFileShape(file);
-    if (shape.layers !== numLayers || shape.heads !== numHeads) {
-      throw new Error(`This file has scores for ${shape.layers} layers x ${shape.heads} heads, but the loaded model has ${numLayers} layers x ${numHeads} query heads: it was made for another model.`);
-    }
-    return this.useHeadScores(file, 'import');
+    return this.useHeadScores(HeadScoreStore.parseFor(json, ready.model.config.text), 'import');
   }
 
   /** Uses `file` (checked against the model) from now on, and hands it to saveScores. */
   async useHeadScores(file: HeadScoreFile, origin: HeadScoresInfo['origin']): Promise<HeadScoresInfo> {
     const ready = await this.requireReady();
-    const { numLayers, numHeads } = ready.model.config.text;
-    this.scores = { file, matrix: headScoreMatrix(file, numLayers, numHeads), origin };
-    if (this.options.saveScores) {
-      try {
-        await this.options.saveScores(ready.sourceId, file);
-      } catch (error) {
-        console.warn(`The visual-head scores could not be cached: ${errorMessage(error)}`);
-      }
-    }
-    const info = this.headScores();
-    if (!info) throw new Error('Load a model first.');
-    return info;
+    return this.scores.use(file, origin, ready.sourceId, ready.model.config.text);
   }
 
   /** Runs the visual-head search on probes drawn by `renderer` and uses its scores. */
   findVisualHeads(options: HeadSearchOptions, renderer: () => ProbeRenderer, onProgress: (progress: HeadSearchProgress) => void): Promise<HeadScoresInfo> {
-    return this.asJob('finding visual heads', 'finding visual heads', async (signal) => {
+    return this.jobs.run('finding visual heads', 'finding visual heads', async (signal) => {
       const ready = await this.requireReady();
       const file = await findVisualHeads(ready.model, ready.processor, {
         samples: options.samples,
@@ -439,9 +380,9 @@ export class ChatSession {
 
   /** Decode speed and KV memory against prompt length on the loaded model, with its scores (or uniform ones). */
   runBenchmark(request: BenchmarkRequestData, onProgress: (progress: BenchmarkProgress) => void): Promise<BenchmarkReport> {
-    return this.asJob('running the benchmark', 'running the benchmark', async (signal) => {
+    return this.jobs.run('running the benchmark', 'running the benchmark', async (signal) => {
       const ready = await this.requireReady();
-      const scores = benchmarkHeadScores(this.scores, ready.model.config.text);
+      const scores = benchmarkHeadScores(this.scores.current, ready.model.config.text);
       return runBenchmark(ready.model.ctx, { model: ready.model, config: ready.model.config, ...request, ...scores, signal }, (progress) => void onProgress(progress));
     });
   }

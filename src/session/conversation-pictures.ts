@@ -140,25 +140,51 @@ export class ConversationPictures {
     this.freeFeatures(model);
   }
 
-  info(processor: VlmProcessor | null): ConversationImageInfo[] {
-    const describe = (image: ConversationImage, sent: boolean): ConversationImageInfo => ({
-      id: image.id,
-      name: image.name,
-      width: image.pixels.width,
-      height: image.pixels.height,
-      sent,
-      imageTokens: processor ? this.tokensOf(image, processor) : null,
-      featuresCached: this.features.has(image.id),
-    });
+  /** Every picture in prompt order; tiles and image tokens at the current longest edge once a model is loaded. */
+  info(ready: { processor: VlmProcessor; model: VlmModel } | null): ConversationImageInfo[] {
+    const describe = (image: ConversationImage, sent: boolean): ConversationImageInfo => {
+      const imageTokens = ready ? this.tokensOf(image, ready.processor) : null;
+      return {
+        id: image.id,
+        name: image.name,
+        width: image.pixels.width,
+        height: image.pixels.height,
+        sent,
+        tiles: ready && imageTokens !== null ? imageTokens / ready.model.config.imageSeqLen : null,
+        imageTokens,
+        featuresCached: this.features.has(image.id),
+      };
+    };
     return [...this.sent.map((image) => describe(image, true)), ...this.pending.map((image) => describe(image, false))];
   }
 
-  usage(conversationTokens: number, model: VlmModel, processor: VlmProcessor): ContextUsage {
+  /** Prompt tokens every picture's entry expands to (image tokens and markers) at the current longest edge. */
+  promptTokens(processor: VlmProcessor): number {
+    const edge = this.edge ?? undefined;
+    return this.all.reduce((n, image) => n + processor.imagePromptTokensFor(image.pixels.width, image.pixels.height, edge), 0);
+  }
+
+  /**
+   * How full the context is: the conversation's own text (last prompt and answer, less what that prompt's pictures
+   * expanded to) plus every picture's expansion at the current longest edge (a changed edge re-processes the sent
+   * ones too), split into image tokens and the markers around them (counted as text).
+   */
+  usage(conversation: { tokens: number; pictureTokens: number }, model: VlmModel, processor: VlmProcessor): ContextUsage {
+    const tokensOf = (images: ConversationImage[]): number => images.reduce((n, image) => n + this.tokensOf(image, processor), 0);
+    const longestImageEdge = this.edge ?? processor.defaultLongestEdge;
+    const imageTokens = tokensOf(this.sent) + tokensOf(this.pending);
+    const markers = this.promptTokens(processor) - imageTokens;
+    const textTokens = conversation.tokens - conversation.pictureTokens + markers;
     return {
-      conversationTokens,
-      pendingImageTokens: this.pending.reduce((n, image) => n + this.tokensOf(image, processor), 0),
+      conversationTokens: conversation.tokens,
+      pendingImageTokens: tokensOf(this.pending),
+      textTokens,
+      imageTokens,
+      usedTokens: textTokens + imageTokens,
+      // A square picture at the longest edge is split into the most tiles.
+      nextImageTokens: processor.imageTokensFor(longestImageEdge, longestImageEdge, longestImageEdge),
       contextTokens: model.config.text.maxPositionEmbeddings,
-      longestImageEdge: this.edge ?? processor.defaultLongestEdge,
+      longestImageEdge,
       defaultLongestImageEdge: processor.defaultLongestEdge,
       tileSize: processor.tileSize,
     };
@@ -205,6 +231,7 @@ export class ConversationPictures {
       features.push(cached.buffer);
     });
     const images = prepared.images.map((image, i) => ({
+      id: pictures[i]?.id ?? -1,
       name: pictures[i]?.name ?? `image ${i + 1}`,
       tiles: image.numTiles,
       imageTokens: image.imageTokenCount,

@@ -39,6 +39,8 @@ export interface ImageTokenLayout {
 
 /** One picture of a prompt: its tiles and image tokens, and where they sit among the prompt's image tokens. */
 export interface PromptImage {
+  /** The conversation's id of the picture (ConversationImageInfo.id). */
+  id: number;
   name: string;
   tiles: number;
   imageTokens: number;
@@ -56,7 +58,8 @@ export interface ConversationImageInfo {
   height: number;
   /** Part of a question already asked (then it can only go with New chat); false: waits for the next question. */
   sent: boolean;
-  /** Image tokens it takes at the current longest image edge (null without a model). */
+  /** Tiles (grid + global image) and image tokens it takes at the current longest image edge (null without a model). */
+  tiles: number | null;
   imageTokens: number | null;
   /** Its vision-tower features are on the GPU (a later question reuses them). */
   featuresCached: boolean;
@@ -68,6 +71,14 @@ export interface ContextUsage {
   conversationTokens: number;
   /** Image tokens the pictures waiting for the next question add. */
   pendingImageTokens: number;
+  /** Text tokens of the conversation so far (chat template, questions, answers, the markers around pictures). */
+  textTokens: number;
+  /** Image tokens of every picture of the next prompt, sent and pending, at the current longest image edge. */
+  imageTokens: number;
+  /** textTokens + imageTokens: what the next prompt holds before its question. */
+  usedTokens: number;
+  /** Image tokens the largest next picture would add at the current longest image edge (a square one). */
+  nextImageTokens: number;
   /** The model's context (text_config.max_position_embeddings). */
   contextTokens: number;
   longestImageEdge: number;

@@ -7,8 +7,11 @@ import { ChatPanel } from './ChatPanel';
 import { getEngine, tokenProxy } from './engine-client';
 import { useBenchmark } from './hooks/useBenchmark';
 import { useEngineEvents } from './hooks/useEngineEvents';
+import { useConversationImages } from './hooks/useConversationImages';
 import { useVisualHeads } from './hooks/useVisualHeads';
-import { ImageDrop, type ShownImage } from './ImageDrop';
+import { ContextMeter } from './ContextMeter';
+import { ImageDrop } from './ImageDrop';
+import { PendingImages } from './PendingImages';
 import { MetricsView } from './MetricsView';
 import { ModelPanel } from './ModelPanel';
 import { PlaceholderPanel } from './PlaceholderPanel';
@@ -53,8 +56,6 @@ export function App() {
   const { gpuStatus, features, recoveringDevice, alertMessage, setAlertMessage, notice, setNotice } = useEngineEvents();
   const [model, setModel] = useState<ModelSummary | null>(null);
   const [settings, setSettings] = useState<PolicySettings>(defaultSettings);
-  const [image, setImage] = useState<ShownImage | null>(null);
-  const [imageBusy, setImageBusy] = useState(false);
   const [turns, setTurns] = useState<ChatTurn[]>([]);
   const [running, setRunning] = useState(false);
   const [lastRuns, setLastRuns] = useState<RunResult[]>([]);
@@ -67,12 +68,9 @@ export function App() {
   const { scores, searching, setAttention } = heads;
   const benchmark = useBenchmark();
   const benchmarkRunning = benchmark.running;
-
-  // The thumbnail's object URL lives as long as the picture is shown.
-  useEffect(() => {
-    if (!image) return;
-    return () => URL.revokeObjectURL(image.thumbnailUrl);
-  }, [image]);
+  const pictures = useConversationImages(showError, model !== null);
+  const pendingImages = pictures.images.filter((image) => !image.info.sent);
+  const refreshPictures = pictures.refresh;
 
   // Budgets follow the policy controls, for the last prompt's length.
   const { policy, budget, window, ratio, maxNewTokens } = settings;
@@ -102,26 +100,8 @@ export function App() {
     setTurns([]);
     setLastRuns([]);
     heads.resetForModel();
-  };
-
-  const onImageFile = (file: File) => {
-    setImageBusy(true);
-    getEngine()
-      .setImage(file, file.name)
-      .then(
-        (info) => {
-          setImage({ info, thumbnailUrl: URL.createObjectURL(info.thumbnail) });
-          setAlertMessage(null);
-          setAttention(null);
-          if (info.conversationReset) {
-            setTurns([]);
-            setNotice('A new picture starts a new conversation.');
-          }
-        },
-        // The worker keeps the previous picture and the conversation when it rejects a file.
-        (error: unknown) => showError(errorMessage(error)),
-      )
-      .finally(() => setImageBusy(false));
+    // The pictures stay, waiting for the new model's first question; their tokens follow its processor.
+    void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
   };
 
   const ask = (question: string) => {
@@ -129,7 +109,11 @@ export function App() {
     const options = askOptions(settings);
     const compare = settings.compare && settings.policy !== 'full';
     const labels = compare ? ['Full cache', describePolicy(options)] : [describePolicy(options)];
-    setTurns((previous) => [...previous, { id, question, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) }]);
+    const sentImages = pendingImages.map(({ info, url }) => ({ id: info.id, name: info.name, url }));
+    setTurns((previous) => [
+      ...previous,
+      { id, question, images: sentImages, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) },
+    ]);
     setRunning(true);
     setAlertMessage(null);
     const onToken = tokenProxy((event) => setTurns((previous) => applyToken(previous, id, event)));
@@ -150,16 +134,22 @@ export function App() {
           showError(message);
         },
       )
-      .finally(() => setRunning(false));
+      .finally(() => {
+        setRunning(false);
+        // Sent pictures and the conversation's tokens changed (or, after a refusal, the pictures still wait).
+        void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
+      });
   };
 
   const newChat = () => {
     getEngine()
       .newChat()
       .then(
-        () => {
+        async () => {
           setTurns([]);
           setNotice(null);
+          setAttention(null);
+          await refreshPictures();
         },
         (error: unknown) => showError(errorMessage(error)),
       );
@@ -233,8 +223,26 @@ export function App() {
             onAsk={ask}
             onStop={() => void getEngine().stop()}
             onNewChat={newChat}
+            newChatEnabled={turns.length > 0 || pictures.images.length > 0}
+            composer={
+              <>
+                <PendingImages images={pendingImages} onRemove={pictures.remove} disabled={running || pictures.busy} />
+                <ContextMeter
+                  usage={pictures.usage}
+                  maxNewTokens={settings.maxNewTokens}
+                  pictures={pictures.images.length}
+                  onLongestEdgeChange={pictures.setLongestEdge}
+                  disabled={running || searching || benchmarkRunning || modelLoading}
+                />
+              </>
+            }
           >
-            <ImageDrop image={image} onFile={onImageFile} busy={imageBusy} disabled={running || searching || benchmarkRunning || modelLoading} />
+            <ImageDrop
+              onFiles={pictures.addFiles}
+              onAddSamples={pictures.addSamples}
+              busy={pictures.busy}
+              disabled={running || searching || benchmarkRunning || modelLoading}
+            />
             <PolicyControls settings={settings} onChange={setSettings} disabled={running} />
           </ChatPanel>
         </div>
@@ -258,7 +266,7 @@ export function App() {
             exportFileName={scoresFileName(model)}
             attentionAvailable={features.attentionMaps}
             attention={heads.attention}
-            image={image ? { url: image.thumbnailUrl, width: image.info.width, height: image.info.height } : null}
+            images={pictures.images.map(({ info, url }) => ({ id: info.id, name: info.name, url, width: info.width, height: info.height }))}
           />
         </div>
         <div className="column wide">

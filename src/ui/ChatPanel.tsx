@@ -10,15 +10,19 @@ interface ChatPanelProps {
   onAsk: (question: string) => void;
   onStop: () => void;
   onNewChat: () => void;
+  /** New chat has something to drop (turns or pictures). */
+  newChatEnabled: boolean;
   /** The picture drop zone and the policy controls, placed above the transcript. */
   children: ReactNode;
+  /** The pictures waiting for the next question and the context meter, placed above the question box. */
+  composer?: ReactNode;
 }
 
 /**
  * The conversation: transcript (streamed answers, side by side in Compare mode), the question box (Enter
  * sends, Shift+Enter makes a new line), Stop and New chat. Every answer is rendered as text.
  */
-export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewChat, children }: ChatPanelProps) {
+export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewChat, newChatEnabled, children, composer }: ChatPanelProps) {
   const ids = useId();
   const [question, setQuestion] = useState('');
   /** Shown when Enter is pressed while an answer runs: questions wait, they are never interleaved. */
@@ -61,13 +65,22 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewC
       <h2 id="chat-heading">Image + chat</h2>
       {children}
       <div className="transcript" role="log" aria-label="Conversation" aria-live="polite" data-testid="transcript">
-        {turns.length === 0 && <p className="muted">Ask a question about the picture. Answers stream here token by token.</p>}
+        {turns.length === 0 && <p className="muted">Add pictures and ask about them; follow-ups can add more. Answers stream here token by token.</p>}
         {turns.map((turn) => (
           <article key={turn.id} className="turn" data-testid="turn">
             <p className="question" data-testid="question-text">
               <span className="speaker">You</span>
               {turn.question}
             </p>
+            {turn.images.length > 0 && (
+              <ul className="turn-images" aria-label="Pictures sent with this question" data-testid="turn-images">
+                {turn.images.map((image) => (
+                  <li key={image.id}>
+                    <img className="picture-thumb small-thumb" src={image.url} alt={`Sent picture: ${image.name}`} title={image.name} data-testid="turn-image" />
+                  </li>
+                ))}
+              </ul>
+            )}
             {turn.compare ? (
               <ComparePanel answers={turn.answers} />
             ) : (
@@ -93,13 +106,14 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewC
       </div>
 
       <form className="ask-form" onSubmit={onSubmit}>
+        {composer}
         <label htmlFor={`${ids}-question`}>Question</label>
         <textarea
           id={`${ids}-question`}
           data-testid="question-input"
           rows={2}
           value={question}
-          placeholder={blockedReason ?? 'Ask about the picture (Enter sends, Shift+Enter for a new line)'}
+          placeholder={blockedReason ?? 'Ask about the pictures (Enter sends, Shift+Enter for a new line)'}
           onChange={(e) => setQuestion(e.target.value)}
           onKeyDown={onKeyDown}
         />
@@ -110,7 +124,7 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewC
           <button type="button" className="secondary" data-testid="stop-button" onClick={onStop} disabled={!running}>
             Stop
           </button>
-          <button type="button" className="secondary" data-testid="new-chat-button" onClick={onNewChat} disabled={running || turns.length === 0}>
+          <button type="button" className="secondary" data-testid="new-chat-button" onClick={onNewChat} disabled={running || !newChatEnabled}>
             New chat
           </button>
         </div>

@@ -72,10 +72,31 @@ export function ComparePanel({ answers }: ComparePanelProps) {
   );
 }
 
-/** Why an answer ended early, and the worker's warnings. */
+/** How the prompt's pictures got their features: through the vision tower now, or from an earlier turn's cache. */
+export function picturesNote(metrics: RunResult['metrics']): string | null {
+  const { imagesEncoded: encoded, imagesReused: reused } = metrics;
+  if (encoded + reused === 0) return null;
+  const parts = [];
+  if (encoded > 0) parts.push(`${encoded} encoded by the vision tower (${formatMs(metrics.visionMs)})`);
+  if (reused > 0) parts.push(`${reused} from the feature cache`);
+  return `Pictures: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
+}
+
+/** Why an answer ended early, how its pictures were encoded, and the worker's warnings. */
 export function AnswerNotes({ answer }: { answer: ChatAnswer }) {
+  const pictures = answer.result ? picturesNote(answer.result.metrics) : null;
   return (
     <>
+      {pictures && (
+        <p
+          className="muted small"
+          data-testid="answer-pictures"
+          data-images-encoded={answer.result?.metrics.imagesEncoded}
+          data-images-reused={answer.result?.metrics.imagesReused}
+        >
+          {pictures}
+        </p>
+      )}
       {answer.result?.stoppedBy === 'cancel' && <p className="muted small">Stopped.</p>}
       {answer.result?.stoppedBy === 'max' && <p className="muted small">Reached the token limit.</p>}
       {answer.skipped && <p className="muted small">Not run: stopped before it started.</p>}

@@ -1,31 +1,24 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
-import type { ImageInfo } from '../worker/api';
-import { formatBytes } from './format';
-
-export interface ShownImage {
-  info: ImageInfo;
-  /** Object URL of the worker's thumbnail; the owner revokes it when the picture changes. */
-  thumbnailUrl: string;
-}
+import './images.css';
 
 interface ImageDropProps {
-  image: ShownImage | null;
-  /** Called with the file the person dropped, picked or pasted; the parent sends it to the worker. */
-  onFile: (file: File) => void;
+  /** Called with every file the person dropped, picked or pasted at once; the parent sends them to the worker. */
+  onFiles: (files: File[]) => void;
+  /** Adds the committed sample pictures. */
+  onAddSamples: () => void;
   busy: boolean;
   disabled: boolean;
 }
 
-/** First file of a drop or paste, or null. */
-function firstFile(list: FileList | null | undefined): File | null {
-  return list && list.length > 0 ? list[0] : null;
+function filesOf(list: FileList | null | undefined): File[] {
+  return list ? [...list] : [];
 }
 
 /**
- * Drop zone + file picker + paste (anywhere on the page, unless the focus is in a text field that takes the
- * paste itself) with the current picture's thumbnail. File names are shown as text only.
+ * Drop zone + file picker (several files at once) + paste (anywhere on the page, unless the focus is in a text field
+ * that takes the paste itself) + "Add sample images". The pictures themselves show above the question box.
  */
-export function ImageDrop({ image, onFile, busy, disabled }: ImageDropProps) {
+export function ImageDrop({ onFiles, onAddSamples, busy, disabled }: ImageDropProps) {
   const inputId = useId();
   const input = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
@@ -34,21 +27,21 @@ export function ImageDrop({ image, onFile, busy, disabled }: ImageDropProps) {
   useEffect(() => {
     if (!enabled) return;
     const onPaste = (event: ClipboardEvent) => {
-      const file = firstFile(event.clipboardData?.files);
-      if (!file) return; // plain text pastes go to the focused field as usual
+      const files = filesOf(event.clipboardData?.files);
+      if (files.length === 0) return; // plain text pastes go to the focused field as usual
       event.preventDefault();
-      onFile(file);
+      onFiles(files);
     };
     document.addEventListener('paste', onPaste);
     return () => document.removeEventListener('paste', onPaste);
-  }, [enabled, onFile]);
+  }, [enabled, onFiles]);
 
   const onDrop = (event: DragEvent<HTMLDivElement>) => {
     event.preventDefault();
     setDragging(false);
     if (!enabled) return;
-    const file = firstFile(event.dataTransfer.files);
-    if (file) onFile(file);
+    const files = filesOf(event.dataTransfer.files);
+    if (files.length > 0) onFiles(files);
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
@@ -60,14 +53,14 @@ export function ImageDrop({ image, onFile, busy, disabled }: ImageDropProps) {
   };
 
   return (
-    <div className="image-drop-wrap">
+    <div className="image-drop-row">
       <div
-        className={`image-drop${dragging ? ' dragging' : ''}${enabled ? '' : ' disabled'}`}
+        className={`image-drop wide-drop${dragging ? ' dragging' : ''}${enabled ? '' : ' disabled'}`}
         data-testid="image-drop"
         role="button"
         tabIndex={enabled ? 0 : -1}
         aria-disabled={!enabled}
-        aria-label="Picture: drop an image here, paste one, or press Enter to choose a file"
+        aria-label="Pictures: drop images here, paste them, or press Enter to choose files (several at once)"
         onKeyDown={onKeyDown}
         onClick={(event) => {
           if (enabled && event.target === event.currentTarget) input.current?.click();
@@ -80,23 +73,13 @@ export function ImageDrop({ image, onFile, busy, disabled }: ImageDropProps) {
         onDragLeave={() => setDragging(false)}
         onDrop={onDrop}
       >
-        {image ? (
-          <img
-            className="thumbnail"
-            src={image.thumbnailUrl}
-            alt={`The current picture: ${image.info.name}`}
-            data-testid="image-thumbnail"
-            onClick={() => enabled && input.current?.click()}
-          />
-        ) : (
-          <span className="drop-hint" aria-hidden="true">
-            {busy ? 'Reading the picture…' : 'Drop an image here, paste one, or click to choose'}
-          </span>
-        )}
+        <span className="drop-hint" aria-hidden="true">
+          {busy ? 'Reading the pictures…' : 'Drop images here, paste them, or click to choose (several at once)'}
+        </span>
       </div>
-      <div className="image-meta">
+      <div className="image-actions">
         <label htmlFor={inputId} className="file-button">
-          Choose image…
+          Choose images…
         </label>
         <input
           ref={input}
@@ -104,24 +87,21 @@ export function ImageDrop({ image, onFile, busy, disabled }: ImageDropProps) {
           className="visually-hidden-input"
           type="file"
           accept="image/*"
+          multiple
           disabled={!enabled}
           data-testid="image-input"
           onChange={(event) => {
-            const file = firstFile(event.target.files);
-            if (file) onFile(file);
-            event.target.value = ''; // picking the same file again fires another change
+            const files = filesOf(event.target.files);
+            if (files.length > 0) onFiles(files);
+            event.target.value = ''; // picking the same files again fires another change
           }}
         />
-        {image && (
-          <p className="muted small" data-testid="image-name">
-            <span className="file-name">{image.info.name}</span> · {image.info.originalWidth} x {image.info.originalHeight} px ·{' '}
-            {formatBytes(image.info.bytes)}
-            {image.info.scaledDown && ` · scaled to ${image.info.width} x ${image.info.height} before processing`}
-          </p>
-        )}
+        <button type="button" className="secondary" data-testid="add-samples" disabled={!enabled} onClick={onAddSamples}>
+          Add sample images
+        </button>
         {busy && (
           <p className="muted small" aria-live="polite">
-            Reading the picture…
+            Reading the pictures…
           </p>
         )}
       </div>

@@ -1,12 +1,16 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import type { AttentionSnapshot, BudgetPlan, HeadScoresInfo, HeadSearchProgress } from '../worker/api';
+import { pictureAttention } from './attention-images';
 import { AttentionOverlay } from './views/AttentionOverlay';
 import { BudgetBars } from './views/BudgetBars';
 import { HeadHeatmap } from './views/HeadHeatmap';
 import { ScoreFileControls } from './views/ScoreFileControls';
 import type { HeadPosition } from './views/types';
 
+/** A picture of the conversation the overlay can draw on, by the conversation's id. */
 export interface OverlayImage {
+  id: number;
+  name: string;
   url: string;
   width: number;
   height: number;
@@ -32,7 +36,8 @@ interface VisualHeadsPanelProps {
   exportFileName: string;
   attentionAvailable: boolean;
   attention: AttentionSnapshot | null;
-  image: OverlayImage | null;
+  /** The conversation's pictures (the snapshot names the ones of its prompt by id). */
+  images: OverlayImage[];
 }
 
 const originLabels: Record<HeadScoresInfo['origin'], string> = {
@@ -43,10 +48,15 @@ const originLabels: Record<HeadScoresInfo['origin'], string> = {
 
 /** Visual-head scores (heatmap), the KV budgets they give (bars), and where the selected head looks (overlay). */
 export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
-  const { scores, budgets, selected, attention, image } = props;
+  const { scores, budgets, selected, attention, images } = props;
   const samplesId = useId();
-  const overlayWeights =
-    attention && selected && selected.layer < attention.layers && selected.head < attention.heads ? attention.weights[selected.layer][selected.head] : null;
+  const pictureChoiceId = useId();
+  /** Which picture of the recorded prompt the overlay shows (index into attention.images). */
+  const [pictureIndex, setPictureIndex] = useState(0);
+  const promptImages = attention?.images ?? [];
+  const shownIndex = pictureIndex < promptImages.length ? pictureIndex : 0;
+  const picked = attention && selected ? pictureAttention(attention, selected.layer, selected.head, shownIndex) : null;
+  const image = picked ? (images.find((candidate) => candidate.id === picked.image.id) ?? null) : null;
 
   return (
     <section className="panel heads-panel" aria-labelledby="heads-heading" data-testid="visual-heads-panel">
@@ -128,22 +138,36 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
         </p>
       ) : !selected ? (
         <p className="muted small">Select a head in the heatmap.</p>
-      ) : !attention || !image || !overlayWeights ? (
+      ) : !attention || !picked || !image ? (
         <p className="muted small">Ask a question about a picture with the full cache to record where each head looks.</p>
       ) : (
-        <AttentionOverlay
-          imageUrl={image.url}
-          imageWidth={image.width}
-          imageHeight={image.height}
-          resizedWidth={attention.layout.resizedWidth}
-          resizedHeight={attention.layout.resizedHeight}
-          geometry={{ rows: attention.layout.rows, cols: attention.layout.cols, tokensPerSide: attention.layout.tokensPerSide }}
-          weights={overlayWeights}
-          showGlobal={false}
-          headLabel={`Layer ${selected.layer}, head ${selected.head}`}
-          maxDisplayWidth={420}
-          maxDisplayHeight={420}
-        />
+        <>
+          {promptImages.length > 1 && (
+            <div className="field inline-field">
+              <label htmlFor={pictureChoiceId}>Picture</label>
+              <select id={pictureChoiceId} data-testid="overlay-picture" value={shownIndex} onChange={(event) => setPictureIndex(Number(event.target.value))}>
+                {promptImages.map((promptImage, index) => (
+                  <option key={promptImage.id} value={index}>
+                    {index + 1}. {promptImage.name} ({promptImage.imageTokens} tokens)
+                  </option>
+                ))}
+              </select>
+            </div>
+          )}
+          <AttentionOverlay
+            imageUrl={image.url}
+            imageWidth={image.width}
+            imageHeight={image.height}
+            resizedWidth={picked.image.layout.resizedWidth}
+            resizedHeight={picked.image.layout.resizedHeight}
+            geometry={{ rows: picked.image.layout.rows, cols: picked.image.layout.cols, tokensPerSide: picked.image.layout.tokensPerSide }}
+            weights={picked.weights}
+            showGlobal={false}
+            headLabel={`Layer ${selected.layer}, head ${selected.head}`}
+            maxDisplayWidth={420}
+            maxDisplayHeight={420}
+          />
+        </>
       )}
     </section>
   );

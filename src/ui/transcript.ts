@@ -13,9 +13,19 @@ export interface ChatAnswer {
   skipped?: boolean;
 }
 
+/** A picture sent with a question, as the transcript shows it. */
+export interface TurnImage {
+  id: number;
+  name: string;
+  /** Object URL of its thumbnail (owned by the picture list; revoked with New chat). */
+  url: string;
+}
+
 export interface ChatTurn {
   id: number;
   question: string;
+  /** The pictures that went with this question (none for a follow-up about earlier ones). */
+  images: TurnImage[];
   compare: boolean;
   answers: ChatAnswer[];
   /** Set when the question failed; the turn stays in the transcript with the message. */
@@ -50,8 +60,9 @@ export function finishTurn(turns: ChatTurn[], turnId: number, results: (RunResul
   });
 }
 
+/** The question failed: its message stays with the turn; its pictures were not sent (they wait for the next question). */
 export function failTurn(turns: ChatTurn[], turnId: number, message: string): ChatTurn[] {
   return turns.map((turn) =>
-    turn.id === turnId ? { ...turn, error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
+    turn.id === turnId ? { ...turn, images: [], error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
   );
 }

@@ -7,7 +7,7 @@ import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, Benchmark
 import type { AdapterSummary } from '../engine/gpu';
 import type { ModelLoadStep } from '../engine/model';
 import type { BudgetPolicy } from '../sparsemm/budgets';
-import type { AskOptions, BenchmarkRequestData, BudgetPlan, CompareResult, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, AttentionSnapshot, RunResult, TokenCallback } from '../session/types';
+import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, CompareResult, ContextUsage, ConversationImageInfo, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, RunResult, TokenCallback } from '../session/types';
 
 /** The policies' names and labels (one table, in src/sparsemm/policies.ts): the one value the UI takes from below. */
 export { policyTable } from '../sparsemm/policies';
@@ -86,24 +86,33 @@ export interface ModelSummary {
   files: ModelFileSummary[];
 }
 
-/** A picture the worker decoded and will put on the first user message of the conversation. */
-export interface ImageInfo {
+/** A picture file for the conversation, as the person dropped, pasted or picked it. */
+export interface ImageFile {
+  file: Blob;
   /** File name as given (shown as text only). */
   name: string;
+}
+
+/** A picture of the conversation as the UI shows it: the session's facts plus the file's. */
+export interface ChatImageInfo extends ConversationImageInfo {
   /** Size of the file in bytes. */
   bytes: number;
-  /** Size the picture had in the file. */
+  /** Size the picture had in the file (width and height are what the processor gets). */
   originalWidth: number;
   originalHeight: number;
-  /** Size handed to the image processor (smaller when the picture was scaled down first). */
-  width: number;
-  height: number;
   /** True when the picture was larger than the processor would use and was scaled down in the worker. */
   scaledDown: boolean;
   /** A small PNG of the picture for the UI (at most 512 px on its longest side). */
   thumbnail: Blob;
-  /** True when setting this image started a new conversation (the old messages referred to another picture). */
-  conversationReset: boolean;
+}
+
+/** What addImages did with each file: the pictures it added, and the files it left out with why. */
+export interface AddImagesResult {
+  added: ChatImageInfo[];
+  /** Each message names its file (non-images, empty and corrupt files). */
+  rejected: { name: string; message: string }[];
+  /** Null before a model is loaded. */
+  usage: ContextUsage | null;
 }
 
 /** A model the browser cache holds. */
@@ -149,20 +158,33 @@ export interface EngineApi {
   features(): EngineFeatures;
 
   /**
-   * Decodes a picture for the conversation. Rejects (with a message for people) non-images, empty and corrupt
-   * files; the previous picture then stays. Pictures larger than the processor uses are scaled down first.
+   * Decodes pictures for the next question, in order, after the ones already added. A non-image, empty or corrupt
+   * file is left out and named in `rejected`; the others are added. Pictures larger than the processor uses are
+   * scaled down first. Rejects (nothing added) while a job runs.
    */
-  setImage(image: Blob, name: string): Promise<ImageInfo>;
+  addImages(files: ImageFile[]): Promise<AddImagesResult>;
+  /** Takes a picture that waits for the next question off it (a sent one goes only with New chat); returns the usage. */
+  removeImage(id: number): ContextUsage | null;
+  /** Every picture of the conversation in prompt order: the sent ones, then the ones waiting for the next question. */
+  listImages(): ChatImageInfo[];
+  /** How full the model's context is (text and image tokens), and what the next picture would add; null without a model. */
+  contextUsage(): ContextUsage | null;
   /**
-   * Answers a question about the current picture, following the conversation so far; streams text through
-   * onToken. Rejects at once when another question is being answered (questions are never interleaved).
+   * The longest picture edge the processor resizes to (null: the model's own, preprocessor size.longest_edge); at least
+   * one tile. Lower means fewer tiles and image tokens. Features made at another edge are computed again.
+   */
+  setLongestImageEdge(edge: number | null): ContextUsage | null;
+  /**
+   * Answers a question about the conversation's pictures, following the conversation so far; the pictures waiting
+   * for it go with it. Streams text through onToken. Rejects at once when another question is being answered
+   * (questions are never interleaved), and before any GPU work when the prompt would not fit the context.
    */
   ask(question: string, options: AskOptions, onToken: TokenCallback): Promise<RunResult>;
   /** The same question with the full cache, then with options.policy; the conversation keeps the policy's answer. */
   compare(question: string, options: AskOptions, onToken: TokenCallback): Promise<CompareResult>;
   /** Aborts the running answer (it resolves with stoppedBy 'cancel'); the engine stays ready. */
   stop(): void;
-  /** Drops the conversation (the picture stays). */
+  /** Drops the conversation and its pictures (their features are freed). */
   newChat(): void;
   /** KV budgets the policy would give the last prompt; null before the first question. */
   planBudgets(options: AskOptions): BudgetPlan | null;

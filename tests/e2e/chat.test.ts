@@ -1,17 +1,18 @@
 /**
  * The chat end to end in headless Chromium on SwiftShader WebGPU, on the tiny random-weight fixture served with the
- * real CSP: load the model, give it a picture (file picker, synthetic drop and paste), ask and watch tokens stream,
- * switch to SparseMM, Compare (two answers, two metric columns), Stop (the engine answers again afterwards), bad
- * files (error shown, picture and chat kept), and markup in questions and file names shown as characters.
+ * real CSP: load the model, give it pictures (file picker, synthetic drop and paste: three pictures for the first
+ * question), ask and watch tokens stream, switch to SparseMM, Compare (two answers, two metric columns), Stop (the
+ * engine answers again afterwards), bad files (error shown, pictures and chat kept), and markup in questions and file
+ * names shown as characters. The multi-picture conversation itself is tests/e2e/multi-image.test.ts.
  * Screenshots of each state go to test-results/chat-*.png.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDeflate } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+import { plainPng } from '../helpers/png';
 
 const fixtureMount = '/fixtures/tiny/';
 const samplePng = readFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'));
@@ -23,46 +24,6 @@ const maxNewTokens = 6;
  */
 const streamedTokens = 48;
 const xssText = '<img src=x onerror=alert(1)>';
-
-/** CRC-32 of a PNG chunk's type and data. */
-function crc32(bytes: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A real (valid) grey RGB PNG of width x height, compressed row by row so the raw pixels never sit in memory at once. */
-async function plainPng(width: number, height: number): Promise<Buffer> {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
-  const row = Buffer.alloc(1 + width * 3, 0x80);
-  row[0] = 0; // filter: none
-  const deflate = createDeflate();
-  const parts: Buffer[] = [];
-  deflate.on('data', (chunk: Buffer) => parts.push(chunk));
-  const done = new Promise((resolve) => deflate.on('end', resolve));
-  for (let y = 0; y < height; y++) {
-    if (!deflate.write(row)) await new Promise((resolve) => deflate.once('drain', resolve));
-  }
-  deflate.end();
-  await done;
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, pngChunk('IHDR', header), pngChunk('IDAT', Buffer.concat(parts)), pngChunk('IEND', Buffer.alloc(0))]);
-}
 
 let server: AppServer;
 let session: BrowserSession;
@@ -92,6 +53,7 @@ const transcript = () => page.getByTestId('transcript');
 const policyControls = () => page.getByTestId('policy-controls');
 const turns = () => page.getByTestId('turn');
 const alertText = () => page.getByTestId('alert-text');
+const pendingNames = () => page.getByTestId('pending-image-name').allInnerTexts();
 
 async function setMaxNewTokens(count: number): Promise<void> {
   await policyControls().getByRole('spinbutton', { name: 'Max new tokens' }).fill(String(count));
@@ -135,9 +97,8 @@ describe('chat', () => {
 
   test('takes a picture from the file picker, a drop and a paste', async () => {
     await page.getByTestId('image-input').setInputFiles({ name: 'shapes.png', mimeType: 'image/png', buffer: samplePng });
-    await page.getByTestId('image-thumbnail').waitFor({ timeout: 60_000 });
+    await expect.poll(pendingNames, { timeout: 60_000 }).toEqual(['shapes.png']);
     await failOnAlert();
-    expect(await page.getByTestId('image-name').innerText()).toContain('shapes.png');
 
     // A synthetic drop of a File built in the page (what a drag from the desktop delivers).
     await page.evaluate(async (bytes) => {
@@ -149,7 +110,7 @@ describe('chat', () => {
       zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
       zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
     }, [...samplePng]);
-    await expect.poll(() => page.getByTestId('image-name').innerText(), { timeout: 60_000 }).toContain('dropped.png');
+    await expect.poll(pendingNames, { timeout: 60_000 }).toEqual(['shapes.png', 'dropped.png']);
 
     // A paste of an image (e.g. a screenshot from the clipboard).
     await page.evaluate(async (bytes) => {
@@ -158,7 +119,7 @@ describe('chat', () => {
       data.items.add(file);
       document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
     }, [...samplePng]);
-    await expect.poll(() => page.getByTestId('image-name').innerText(), { timeout: 60_000 }).toContain('pasted.png');
+    await expect.poll(pendingNames, { timeout: 60_000 }).toEqual(['shapes.png', 'dropped.png', 'pasted.png']);
     await failOnAlert();
     await screenshot(page, 'chat-2-image');
   });
@@ -319,8 +280,9 @@ describe('chat', () => {
     expect(Number(await lastTurn().getByTestId('answer-text').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(1);
   });
 
-  test('a non-image, an empty and a corrupt file give errors and keep the picture and the chat', async () => {
-    const thumbnailSrc = await page.getByTestId('image-thumbnail').getAttribute('src');
+  test('a non-image, an empty and a corrupt file give errors and keep the pictures and the chat', async () => {
+    const sentThumbnails = await transcript().getByTestId('turn-image').count();
+    expect(sentThumbnails).toBe(3);
     const chatBefore = await transcript().innerText();
     const turnCount = await turns().count();
 
@@ -333,16 +295,16 @@ describe('chat', () => {
       await page.getByTestId('image-input').setInputFiles(file);
       await expect.poll(async () => ((await alertText().isVisible()) ? alertText().innerText() : ''), { timeout: 60_000 }).toMatch(message);
       expect(await alertText().innerText()).toContain(file.name);
-      expect(await page.getByTestId('image-thumbnail').getAttribute('src')).toBe(thumbnailSrc);
-      expect(await page.getByTestId('image-name').innerText()).toContain('pasted.png');
+      expect(await page.getByTestId('pending-image').count()).toBe(0);
+      expect(await transcript().getByTestId('turn-image').count()).toBe(sentThumbnails);
       expect(await turns().count()).toBe(turnCount);
       expect(await transcript().innerText()).toBe(chatBefore);
       if (file.name === 'notes.txt') await screenshot(page, 'chat-6-bad-file');
       await page.getByRole('button', { name: 'Dismiss' }).first().click();
     }
 
-    // The engine still answers about the kept picture.
-    await askByEnter('Is the picture still there?');
+    // The engine still answers about the kept pictures.
+    await askByEnter('Are the pictures still there?');
     await waitForIdle();
     await failOnAlert();
     expect(await turns().count()).toBe(turnCount + 1);
@@ -351,11 +313,11 @@ describe('chat', () => {
   test('a 12000 x 12000 picture is scaled down and answered about', async () => {
     const huge = await plainPng(12_000, 12_000);
     await page.getByTestId('image-input').setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: huge });
-    await expect.poll(() => page.getByTestId('image-name').innerText(), { timeout: 120_000 }).toContain('huge.png');
+    await expect.poll(pendingNames, { timeout: 120_000 }).toEqual(['huge.png']);
     await failOnAlert();
-    const meta = await page.getByTestId('image-name').innerText();
+    const meta = await page.getByTestId('pending-image-facts').innerText();
     expect(meta).toContain('12000 x 12000 px');
-    expect(meta).toMatch(/scaled to \d+ x \d+ before processing/);
+    expect(meta).toMatch(/scaled to \d+ x \d+ · \d+ tiles, \d+ tokens/);
     await askByEnter('What colour is it?');
     await waitForIdle();
     await failOnAlert();
@@ -363,17 +325,17 @@ describe('chat', () => {
   });
 
   test('markup in a file name and in a question is shown as characters', async () => {
-    // A new picture starts a new conversation, so the file comes first and the question second.
     await page.getByTestId('image-input').setInputFiles({ name: `${xssText}.png`, mimeType: 'image/png', buffer: samplePng });
-    await expect.poll(() => page.getByTestId('image-name').innerText(), { timeout: 60_000 }).toContain(`${xssText}.png`);
-    // The only image in the drop zone is the thumbnail itself.
-    expect(await page.getByTestId('image-drop').locator('img').count()).toBe(1);
+    await expect.poll(pendingNames, { timeout: 60_000 }).toEqual([`${xssText}.png`]);
+    // The only image of the pending picture is its thumbnail.
+    expect(await page.getByTestId('pending-images').locator('img').count()).toBe(1);
 
     await askByEnter(xssText);
     await waitForIdle();
     await failOnAlert();
     expect(await lastTurn().getByTestId('question-text').innerText()).toContain(xssText);
-    expect(await transcript().locator('img').count()).toBe(0);
+    // The transcript's only images are the sent pictures' thumbnails (blob: URLs made by the app).
+    expect(await transcript().locator('img:not([src^="blob:"])').count()).toBe(0);
     expect(await page.locator('img[src="x"]').count()).toBe(0);
     expect(dialogs).toEqual([]);
     await screenshot(page, 'chat-7-markup-as-text');

@@ -40,6 +40,8 @@ async function cliTokens(extra: string[]): Promise<GenerateReport> {
 
 async function appAnswer(options: Partial<AskOptions>): Promise<RunResult> {
   engine.newChat(); // one question each, as each CLI run is
+  const { added, rejected } = await engine.addImages([{ file: new Blob([new Uint8Array(await readFile(sample))]), name: 'shapes.png' }]);
+  expect([added.length, rejected]).toEqual([1, []]);
   return engine.ask(question, { policy: 'full', budget: 256, window: 32, ratio: 0.1, maxNewTokens, ...options }, () => {});
 }
 
@@ -65,7 +67,6 @@ describe('CLI and app paths', () => {
     const files = new Map<string, Blob>();
     for (const name of await readdir(fixture)) files.set(name, new Blob([new Uint8Array(await readFile(join(fixture, name)))]));
     await engine.loadModel({ kind: 'files', files }, () => {});
-    await engine.setImage(new Blob([new Uint8Array(await readFile(sample))]), 'shapes.png');
   }, 120_000);
 
   afterAll(() => {

@@ -207,6 +207,19 @@ describe('createProcessor on the tiny fixture', () => {
     expect(processor.imageTokensFor(320, 240)).toBe(5 * 16);
   });
 
+  it('imagePromptTokensFor is what one more picture adds to the prompt, markers included', async () => {
+    const processor = await createProcessor(tinySource());
+    // The template writes "User: x" without a picture and "User:<image>x" with one: compare one picture with two.
+    const first = pattern(64, 64);
+    for (const [width, height, edge] of [[64, 64, 128], [320, 240, 128], [2000, 6, 128], [6, 2000, 64], [800, 600, 200], [50, 40, 64]] as const) {
+      const one = await processor.prepare([first], [{ role: 'user', text: 'x', imageCount: 1 }], { longestEdge: edge });
+      const two = await processor.prepare([first, pattern(width, height)], [{ role: 'user', text: 'x', imageCount: 2 }], { longestEdge: edge });
+      const added = two.inputIds.length - one.inputIds.length;
+      expect({ width, height, edge, added }).toEqual({ width, height, edge, added: processor.imagePromptTokensFor(width, height, edge) });
+      expect(added).toBeGreaterThan(two.images[1].imageTokenCount);
+    }
+  });
+
   it('a lower longest image edge means fewer tiles; below one tile is refused', async () => {
     const processor = await createProcessor(tinySource());
     expect([processor.defaultLongestEdge, processor.tileSize]).toEqual([128, 64]);

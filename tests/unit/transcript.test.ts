@@ -4,7 +4,7 @@ import { applyToken, failTurn, finishTurn, type ChatTurn } from '../../src/ui/tr
 import type { RunResult } from '../../src/worker/api';
 
 function turn(id: number, answers: number): ChatTurn {
-  return { id, question: 'q', compare: answers > 1, answers: Array.from({ length: answers }, (_, i) => ({ label: `run ${i}`, text: '', tokens: 0, streaming: true })) };
+  return { id, question: 'q', images: [], compare: answers > 1, answers: Array.from({ length: answers }, (_, i) => ({ label: `run ${i}`, text: '', tokens: 0, streaming: true })) };
 }
 
 const result = (answer: string, tokens: number): RunResult => ({ answer, tokenIds: Array.from({ length: tokens }, (_, i) => i) }) as unknown as RunResult;

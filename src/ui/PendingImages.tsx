@@ -1,0 +1,49 @@
+import type { ShownImage } from './hooks/useConversationImages';
+import { formatCount } from './format';
+import './images.css';
+
+interface PendingImagesProps {
+  /** The pictures that go with the next question, in order. */
+  images: ShownImage[];
+  onRemove: (id: number) => void;
+  disabled: boolean;
+}
+
+/** Size, scaling and token cost of one picture, as text. */
+export function pictureFacts({ info }: ShownImage): string {
+  const size = `${info.originalWidth} x ${info.originalHeight} px`;
+  const scaled = info.scaledDown ? `, scaled to ${info.width} x ${info.height}` : '';
+  const tokens = info.tiles !== null && info.imageTokens !== null ? ` · ${info.tiles} ${info.tiles === 1 ? 'tile' : 'tiles'}, ${formatCount(info.imageTokens)} tokens` : '';
+  return `${size}${scaled}${tokens}`;
+}
+
+/** Thumbnails of the pictures waiting for the next question, each with a Remove button. File names as text only. */
+export function PendingImages({ images, onRemove, disabled }: PendingImagesProps) {
+  if (images.length === 0) return null;
+  return (
+    <ul className="pending-images" aria-label="Pictures for the next question" data-testid="pending-images">
+      {images.map((image) => (
+        <li key={image.info.id} className="pending-image" data-testid="pending-image" data-image-name={image.info.name}>
+          <img className="picture-thumb" src={image.url} alt={`Picture for the next question: ${image.info.name}`} />
+          <div className="pending-meta">
+            <span className="file-name" data-testid="pending-image-name">
+              {image.info.name}
+            </span>
+            <span className="muted small" data-testid="pending-image-facts">
+              {pictureFacts(image)}
+            </span>
+          </div>
+          <button
+            type="button"
+            className="secondary small-button remove-picture"
+            aria-label={`Remove ${image.info.name}`}
+            disabled={disabled}
+            onClick={() => onRemove(image.info.id)}
+          >
+            Remove
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,18 @@
+/** One picture's share of an attention snapshot: the overlay shows the picture the person chose. */
+import type { AttentionSnapshot, PromptImage } from '../worker/api';
+
+export interface PictureAttention {
+  image: PromptImage;
+  /** One weight per image token of this picture (its tiles row-major, then its global image). */
+  weights: Float32Array;
+}
+
+/** The weights of picture `index` for (layer, head), or null when the snapshot has no such head or picture. */
+export function pictureAttention(snapshot: AttentionSnapshot, layer: number, head: number, index: number): PictureAttention | null {
+  const image = snapshot.images[index];
+  const row = snapshot.weights[layer]?.[head];
+  if (!image || !row) return null;
+  const end = image.firstImageToken + image.imageTokens;
+  if (image.firstImageToken < 0 || end > row.length) return null;
+  return { image, weights: row.subarray(image.firstImageToken, end) };
+}

@@ -1,0 +1,118 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { ChatImageInfo, ContextUsage } from '../../worker/api';
+import { errorMessage } from '../../errors';
+import { getEngine } from '../engine-client';
+import { fetchSampleImages } from '../sample-images';
+
+/** A picture of the conversation with the object URL of its thumbnail (revoked when the picture goes). */
+export interface ShownImage {
+  info: ChatImageInfo;
+  url: string;
+}
+
+/** Where the committed samples are served (public/samples, beside the app). */
+const samplesBase = (): string => new URL('samples/', document.baseURI).href;
+
+/**
+ * The conversation's pictures and context as the worker keeps them: adding files (a drop, paste or pick of several,
+ * or the samples), removing a pending one, the longest-edge setting, the context meter's numbers. Every change goes
+ * to the worker, and the lists come back from it (the worker is the one source).
+ */
+export function useConversationImages(showError: (message: string) => void, modelLoaded: boolean) {
+  const [images, setImages] = useState<ShownImage[]>([]);
+  const [usage, setUsage] = useState<ContextUsage | null>(null);
+  const [busy, setBusy] = useState(false);
+  const urls = useRef(new Map<number, string>());
+
+  /** Re-reads the pictures and the usage; thumbnails of pictures gone are revoked. */
+  const refresh = useCallback(async () => {
+    const engine = getEngine();
+    const [list, nextUsage] = await Promise.all([engine.listImages(), engine.contextUsage()]);
+    const live = new Set(list.map((info) => info.id));
+    for (const [id, url] of urls.current) {
+      if (!live.has(id)) {
+        URL.revokeObjectURL(url);
+        urls.current.delete(id);
+      }
+    }
+    const shown = list.map((info) => {
+      let url = urls.current.get(info.id);
+      if (!url) {
+        url = URL.createObjectURL(info.thumbnail);
+        urls.current.set(info.id, url);
+      }
+      return { info, url };
+    });
+    setImages(shown);
+    setUsage(nextUsage);
+  }, []);
+
+  const report = useCallback((error: unknown) => showError(errorMessage(error)), [showError]);
+
+  // The tokens per picture and the context depend on the model.
+  useEffect(() => {
+    void refresh().catch(report);
+  }, [modelLoaded, refresh, report]);
+
+  // Every thumbnail goes with the page.
+  useEffect(() => {
+    const owned = urls.current;
+    return () => {
+      for (const url of owned.values()) URL.revokeObjectURL(url);
+      owned.clear();
+    };
+  }, []);
+
+  const addFiles = useCallback(
+    (files: File[]) => {
+      if (files.length === 0) return;
+      setBusy(true);
+      getEngine()
+        .addImages(files.map((file) => ({ file, name: file.name })))
+        .then(async (result) => {
+          await refresh();
+          if (result.rejected.length > 0) {
+            const kept = result.added.length > 0 ? ` The other ${result.added.length === 1 ? 'picture was' : `${result.added.length} pictures were`} added.` : '';
+            showError(`${result.rejected.map((r) => r.message).join(' ')}${kept}`);
+          }
+        }, report)
+        .finally(() => setBusy(false));
+    },
+    [refresh, report, showError],
+  );
+
+  const addSamples = useCallback(() => {
+    setBusy(true);
+    fetchSampleImages(samplesBase())
+      .then(
+        (files) => {
+          setBusy(false);
+          addFiles(files);
+        },
+        (error: unknown) => {
+          setBusy(false);
+          report(error);
+        },
+      );
+  }, [addFiles, report]);
+
+  const remove = useCallback(
+    (id: number) => {
+      getEngine()
+        .removeImage(id)
+        .then(() => refresh(), report);
+    },
+    [refresh, report],
+  );
+
+  const setLongestEdge = useCallback(
+    (edge: number | null) => {
+      getEngine()
+        .setLongestImageEdge(edge)
+        .then(() => refresh(), report);
+    },
+    [refresh, report],
+  );
+
+  return { images, usage, busy, refresh, addFiles, addSamples, remove, setLongestEdge };
+}

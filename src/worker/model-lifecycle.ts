@@ -1,0 +1,203 @@
+/**
+ * The worker's model lifecycle around one ChatSession: the GPU device (made once, re-made after a loss), model loading
+ * (cache, progress throttling, kernels compiled at load), the browser cache of models and of visual-head scores, and
+ * the recovery after a device loss (the model is reloaded from the cache; the conversation and its pictures stay).
+ */
+import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
+import { VlmModel } from '../engine/model';
+import { checkTensorsFit, WeightTooLargeError } from '../engine/weights';
+import type { ModelCache } from '../model-io/cache';
+import { loadModel as loadModelFiles, type LoadedModel } from '../model-io/loader';
+import { createProcessor } from '../model-io/processor';
+import { parseScoreFile, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
+import type { ChatSession } from '../session/chat-session';
+import { errorMessage } from '../errors';
+import type { CachedModelInfo, EngineApi, EngineEvent, InitResult, LoadStepCallback, ModelSourceSpec, ModelSummary } from './api';
+import { releasingAfter } from './callbacks';
+import { sourceDisplayName, summarizeModel } from './model-summary';
+import { throttleProgress } from './progress-throttle';
+
+const scoresCacheFile = '.visual-head-scores.json';
+const manifestSuffix = '/.manifest.json';
+
+/** Where visual-head scores of a model are cached (beside its files). */
+export function saveScoresTo(modelCache: ModelCache): (sourceId: string, file: HeadScoreFile) => Promise<void> {
+  return (sourceId, file) => modelCache.put(`${sourceId}/${scoresCacheFile}`, new TextEncoder().encode(serializeScoreFile(file)));
+}
+
+function readLongestEdge(files: Map<string, ArrayBuffer>): number {
+  const bytes = files.get('preprocessor_config.json');
+  try {
+    const parsed = bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as { size?: { longest_edge?: unknown } }) : null;
+    const edge = parsed?.size?.longest_edge;
+    return typeof edge === 'number' && edge > 0 ? edge : 2048;
+  } catch {
+    return 2048; // createProcessor reports a broken file itself
+  }
+}
+
+function groupCachedModels(entries: { key: string; bytes: number }[]): CachedModelInfo[] {
+  const sourceIds = entries.filter((e) => e.key.endsWith(manifestSuffix)).map((e) => e.key.slice(0, -manifestSuffix.length));
+  return sourceIds
+    .map((sourceId) => {
+      const own = entries.filter((e) => e.key.startsWith(`${sourceId}/`));
+      return { sourceId, bytes: own.reduce((sum, e) => sum + e.bytes, 0), files: own.filter((e) => !e.key.endsWith(manifestSuffix)).length };
+    })
+    .sort((a, b) => a.sourceId.localeCompare(b.sourceId));
+}
+
+export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
+
+export function createModelLifecycle(
+  session: ChatSession,
+  platform: { createGpu(): Promise<GpuContext>; modelCache: ModelCache },
+  emit: (event: EngineEvent) => void,
+): ModelLifecycleApi {
+  const { modelCache } = platform;
+  let gpu: GpuContext | null = null;
+  let initResult: Promise<InitResult> | null = null;
+  /** Where the loaded model came from, to reload it after a device loss. */
+  let loadedSource: ModelSourceSpec | null = null;
+
+  async function createGpu(): Promise<InitResult> {
+    try {
+      const created = await platform.createGpu();
+      gpu = created;
+      void created.device.lost.then((info) => {
+        if (gpu !== created) return; // an old device we replaced on purpose
+        void handleDeviceLoss(`${info.reason === 'destroyed' ? 'The device was destroyed' : 'The GPU reset'}${info.message ? `: ${info.message}` : ''}`);
+      });
+      return { ok: true, adapter: created.adapter };
+    } catch (error) {
+      // The page lists how to enable WebGPU itself; it only needs what is missing.
+      return { ok: false, error: error instanceof WebGpuUnavailableError ? error.reason : errorMessage(error) };
+    }
+  }
+
+  async function requireGpu(): Promise<GpuContext> {
+    initResult ??= createGpu();
+    const result = await initResult;
+    if (!result.ok || !gpu) throw new Error(result.ok ? 'The GPU device is not available.' : result.error);
+    return gpu;
+  }
+
+  /**
+   * A lost device invalidates every buffer: stop what runs, make a new device and reload the model from the cache.
+   * The pictures and the conversation live on the CPU and stay.
+   */
+  function handleDeviceLoss(reason: string): Promise<void> {
+    console.error(`WebGPU device lost: ${reason}`);
+    session.stop();
+    const lostModel = session.detachModel();
+    gpu = null;
+    initResult = null;
+    emit({ type: 'device-lost', message: `The GPU device was lost (${reason}). Reloading the model on a new device…` });
+    const source = loadedSource;
+    if (!lostModel || !source) return Promise.resolve();
+    const reload = (async () => {
+      try {
+        const ctx = await requireGpu();
+        const loaded = await loadModelFiles(source, { cache: modelCache });
+        const model = await VlmModel.load(ctx, loaded.weights, loaded.config);
+        session.restoreModel({ ...lostModel, model });
+        emit({ type: 'device-restored', message: 'A new GPU device is ready and the model was reloaded from the cache; the chat is kept.' });
+      } catch (error) {
+        emit({ type: 'device-restore-failed', message: `The model could not be reloaded after the device loss: ${errorMessage(error)}` });
+      }
+    })();
+    session.whileReloading(reload);
+    return reload;
+  }
+
+  async function readCachedScores(sourceId: string): Promise<HeadScoreFile | null> {
+    try {
+      const bytes = await modelCache.get(`${sourceId}/${scoresCacheFile}`);
+      return bytes ? parseScoreFile(new TextDecoder().decode(bytes)) : null;
+    } catch (error) {
+      console.warn(`Ignoring the cached visual-head scores of ${sourceId}: ${errorMessage(error)}`);
+      return null;
+    }
+  }
+
+  /** Uploads the weights and builds the processor; a model that cannot fit is refused before the old one is freed. */
+  async function activateModel(loaded: LoadedModel, source: ModelSourceSpec, onStep?: LoadStepCallback): Promise<void> {
+    const ctx = await requireGpu();
+    const processor = await createProcessor(loaded);
+    let model: VlmModel;
+    try {
+      // Refused before the old model is freed (GpuWeights.upload applies the same rule), so the loaded one survives.
+      checkTensorsFit(ctx.device.limits, loaded.weights.tensors);
+      // Free the old model's buffers first: two models may not fit the GPU together.
+      session.detachModel()?.model.destroy();
+      loadedSource = null;
+      model = await VlmModel.load(ctx, loaded.weights, loaded.config, { onStep: (step) => void onStep?.(step) });
+    } catch (error) {
+      if (error instanceof WeightTooLargeError) throw new Error(`This model cannot run on this GPU: ${error.message}`);
+      throw error;
+    }
+    const ready = { sourceId: loaded.sourceId, model, processor, processorLongestEdge: readLongestEdge(loaded.files) };
+    loadedSource = source;
+    session.attachModel(ready, await readCachedScores(loaded.sourceId));
+  }
+
+  return {
+    init() {
+      initResult ??= createGpu();
+      return initResult;
+    },
+
+    loadModel(source, onProgress, onStep) {
+      const controller = session.beginLoad();
+      let finished = false; // progress that arrives after the end (e.g. from an aborted read) is dropped
+      const load = (): Promise<ModelSummary> => releasingAfter(onProgress, async () => {
+        try {
+          session.checkIdle('loading another model');
+          await requireGpu();
+          const model = await loadModelFiles(source, {
+            cache: modelCache,
+            onProgress: throttleProgress((progress) => {
+              if (!finished) void onProgress(progress);
+            }),
+            signal: controller.signal,
+          });
+          if (controller.signal.aborted) throw controller.signal.reason ?? new DOMException('The load was cancelled.', 'AbortError');
+          const summary = summarizeModel(model, sourceDisplayName(source));
+          await activateModel(model, source, onStep);
+          return summary;
+        } finally {
+          session.endLoad(controller);
+          finished = true;
+        }
+      });
+      return onStep ? releasingAfter(onStep, load) : load();
+    },
+
+    cancelLoad() {
+      session.cancelLoad();
+    },
+
+    async listCachedModels() {
+      return groupCachedModels(await modelCache.list());
+    },
+
+    async removeCachedModel(sourceId) {
+      let freed = 0;
+      for (const entry of await modelCache.list()) {
+        if (!entry.key.startsWith(`${sourceId}/`)) continue;
+        await modelCache.delete(entry.key);
+        freed += entry.bytes;
+      }
+      return freed;
+    },
+
+    async simulateDeviceLoss() {
+      const lost = gpu;
+      if (!lost) throw new Error('There is no GPU device to lose.');
+      lost.device.destroy();
+      // The lost promise resolves asynchronously; wait for the recovery it starts.
+      await lost.device.lost;
+      await Promise.resolve();
+      await session.reloaded();
+    },
+  };
+}

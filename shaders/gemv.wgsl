@@ -9,6 +9,7 @@
 // is not defined here: the module is compiled with one of two preludes, chosen once per device (ops/gemv.ts):
 //   gemv_team_subgroup.wgsl  - subgroupShuffleXor butterflies (adapters with `subgroups`; TEAM <= subgroup size)
 //   gemv_team_workgroup.wgsl - a tree in workgroup memory with barriers (every adapter)
+// followed by rope_angle.wgsl (sin_cos, for gemv_qkv_rope).
 // Teams past the last output read row 0 and drop the result instead of returning early: team_sum must be reached by
 // every lane of a team (subgroup operations and barriers need uniform control flow).
 //
@@ -16,7 +17,8 @@
 //   NORM        xn = RMSNorm(x) * norm_weight: each team also sums x^2 over the row it streams (the same 16-byte x
 //               loads), so the norm costs no dispatch and no extra pass over x.
 //   ACCUMULATE  out += result (the residual add of o_proj / down_proj), instead of out = result.
-// Entry points: gemv (one weight), gemv_swiglu (gate and up rows of the same feature: out = silu(gate.xn) * (up.xn)).
+// Entry points: gemv (one weight), gemv_swiglu (gate and up rows of the same feature: out = silu(gate.xn) * (up.xn)),
+// gemv_qkv_rope (a decode layer's q, k and v projections with RoPE and the KV-cache append, below).
 struct Params {
   in_features: u32,  // K
   out_features: u32, // N
@@ -73,12 +75,12 @@ fn norm_chunk(c: u32) -> array<vec4<f32>, 2> {
   return array<vec4<f32>, 2>(vec4<f32>(1.0), vec4<f32>(1.0));
 }
 
-// 1 / rms of x row m from the team's partial sum of squares (1 without NORM).
-fn inv_rms(sumsq: f32, lid: u32) -> f32 {
+// 1 / rms of an x row of `features` values from the team's partial sum of squares (1 without NORM).
+fn inv_rms(sumsq: f32, lid: u32, features: u32, eps: f32) -> f32 {
   if (!NORM) {
     return 1.0;
   }
-  return inverseSqrt(team_sum(sumsq, lid) / f32(p.in_features) + p.eps);
+  return inverseSqrt(team_sum(sumsq, lid) / f32(features) + eps);
 }
 
 fn store(m: u32, n: u32, value: f32) {
@@ -131,7 +133,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   for (var m = 0u; m < ROWS; m++) {
-    let scale = inv_rms(sumsq[m], lid);
+    let scale = inv_rms(sumsq[m], lid, p.in_features, p.eps);
     for (var r = 0u; r < OUTS; r++) {
       let total = team_sum(acc[r * MAX_ROWS + m], lid) * scale;
       let n = n0 + r;
@@ -175,7 +177,7 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
   }
   for (var m = 0u; m < ROWS; m++) {
-    let scale = inv_rms(sumsq[m], lid);
+    let scale = inv_rms(sumsq[m], lid, p.in_features, p.eps);
     for (var r = 0u; r < OUTS; r++) {
       let gate = team_sum(acc_gate[r * MAX_ROWS + m], lid) * scale;
       let up = team_sum(acc_up[r * MAX_ROWS + m], lid) * scale;
@@ -183,6 +185,131 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       if (lane == 0u && n < p.out_features) {
         store(m, n, silu(gate) * up);
       }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ gemv_qkv_rope
+// One decode token's attention inputs in one dispatch: xn = RMSNorm(x) (NORM), then for the num_heads query heads and
+// the num_kv_heads key and value heads (one output space: q heads, then k heads, then v heads, HEAD_DIM rows each)
+// the GEMV rows; RoPE (rotate_half: dims i and i + HEAD_DIM/2, angle f32(position) * inv_freq[i], as shaders/rope.wgsl)
+// on q and k; q goes to `out` f32 [num_heads * HEAD_DIM], k and v are packed to f16 (pack2x16float, dims 2w and 2w + 1
+// in word w) into row cache_row[g] of the layer's ragged cache (the layout kv_cache.wgsl:append_token writes).
+// A team computes PAIRS consecutive dims i of one head together with their partners i + HEAD_DIM/2, so it holds both
+// halves RoPE mixes and whole f16 words: PAIRS is even and divides HEAD_DIM/2 (ops/gemv.ts checks), hence a team never
+// straddles two heads. Each dim's dot product is summed exactly as gemv sums it.
+struct QkvParams {
+  in_features: u32,
+  num_heads: u32,
+  num_kv_heads: u32,
+  position: u32,
+  eps: f32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+  cache_row: array<vec4<u32>, 4>, // row of this token in KV head g's slice: [g / 4][g % 4] (num_kv_heads <= 16)
+  inv_freq: array<vec4<f32>, 8>,  // RoPE inverse frequencies [HEAD_DIM / 2] (HEAD_DIM <= 64)
+}
+
+override HEAD_DIM: u32 = 64u;
+override PAIRS: u32 = 4u;
+const MAX_PAIRS: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> qp: QkvParams;
+@group(0) @binding(3) var<storage, read> weight_k: array<vec4<u32>>;
+@group(0) @binding(6) var<storage, read> weight_v: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(8) var<storage, read_write> v_cache: array<u32>;
+
+// Chunk `index` of projection `proj` (0 q, 1 k, 2 v); proj is the same for every lane of a team.
+fn qkv_weight(proj: u32, index: u32) -> vec4<u32> {
+  if (proj == 0u) {
+    return weight[index];
+  }
+  if (proj == 1u) {
+    return weight_k[index];
+  }
+  return weight_v[index];
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn gemv_qkv_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let half = HEAD_DIM / 2u;
+  let lane = lid % TEAM;
+  let chunks = qp.in_features / 8u;
+  let total = (qp.num_heads + 2u * qp.num_kv_heads) * half; // (i, i + half) pairs over all heads
+  let team = (wid.x + wid.y * nwg.x) * (WORKGROUP / TEAM) + lid / TEAM;
+  // Teams past the end redo the last pairs and drop them (team_sum must be reached by every lane).
+  let valid = team * PAIRS < total;
+  let j0 = min(team * PAIRS, total - PAIRS);
+  let head = j0 / half;
+  let i0 = j0 % half;
+  var proj = 0u;
+  var h = head;
+  if (head >= qp.num_heads + qp.num_kv_heads) {
+    proj = 2u;
+    h = head - qp.num_heads - qp.num_kv_heads;
+  } else if (head >= qp.num_heads) {
+    proj = 1u;
+    h = head - qp.num_heads;
+  }
+  let row0 = h * HEAD_DIM + i0; // rows row0 + r and row0 + half + r of the projection
+  var acc_lo: array<f32, MAX_PAIRS>;
+  var acc_hi: array<f32, MAX_PAIRS>;
+  var sumsq = 0.0;
+  for (var c = lane; c < chunks; c += TEAM) {
+    let g = norm_chunk(c);
+    let raw_lo = x[2u * c];
+    let raw_hi = x[2u * c + 1u];
+    if (NORM) {
+      sumsq += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+    }
+    let lo = normed_x(raw_lo, g[0]);
+    let hi = normed_x(raw_hi, g[1]);
+    for (var r = 0u; r < PAIRS; r++) {
+      let wa = unpack_bf16x8(qkv_weight(proj, (row0 + r) * chunks + c));
+      let wb = unpack_bf16x8(qkv_weight(proj, (row0 + half + r) * chunks + c));
+      acc_lo[r] += dot(wa[0], lo) + dot(wa[1], hi);
+      acc_hi[r] += dot(wb[0], lo) + dot(wb[1], hi);
+    }
+  }
+  let scale = inv_rms(sumsq, lid, qp.in_features, qp.eps);
+  var a: array<f32, MAX_PAIRS>;
+  var b: array<f32, MAX_PAIRS>;
+  for (var r = 0u; r < PAIRS; r++) {
+    a[r] = team_sum(acc_lo[r], lid) * scale;
+    b[r] = team_sum(acc_hi[r], lid) * scale;
+    if (proj < 2u) {
+      let i = i0 + r;
+      let sc = sin_cos(f32(qp.position) * qp.inv_freq[i / 4u][i % 4u]);
+      let rotated_a = a[r] * sc.y - b[r] * sc.x;
+      let rotated_b = b[r] * sc.y + a[r] * sc.x;
+      a[r] = rotated_a;
+      b[r] = rotated_b;
+    }
+  }
+  if (lane != 0u || !valid) {
+    return;
+  }
+  if (proj == 0u) {
+    for (var r = 0u; r < PAIRS; r++) {
+      out[row0 + r] = a[r];
+      out[row0 + half + r] = b[r];
+    }
+    return;
+  }
+  let base = qp.cache_row[h / 4u][h % 4u] * half; // u32 words per cache row: HEAD_DIM / 2
+  for (var r = 0u; r < PAIRS; r += 2u) {
+    let word_lo = base + (i0 + r) / 2u;
+    let word_hi = base + (half + i0 + r) / 2u;
+    let packed_lo = pack2x16float(vec2<f32>(a[r], a[r + 1u]));
+    let packed_hi = pack2x16float(vec2<f32>(b[r], b[r + 1u]));
+    if (proj == 1u) {
+      k_cache[word_lo] = packed_lo;
+      k_cache[word_hi] = packed_hi;
+    } else {
+      v_cache[word_lo] = packed_lo;
+      v_cache[word_hi] = packed_hi;
     }
   }
 }

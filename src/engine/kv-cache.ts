@@ -142,9 +142,7 @@ export class RaggedKvCache {
 
   /** Appends one decoded token to every KV head of this layer; k/v [numKvHeads, headDim] (post-RoPE). */
   append(layer: number, k: GPUBuffer, v: GPUBuffer): void {
-    this.checkLayer(layer);
-    if (this.step >= this.layout.maxNewTokens) throw new Error(`KV cache is full (${this.layout.maxNewTokens} new tokens)`);
-    if (this.appendedPerLayer[layer] !== this.step) throw new Error(`layer ${layer} already appended in decode step ${this.step}`);
+    this.reserveAppend(layer);
     const pipeline = this.ctx.pipelines.get('kv_cache', 'append_token', { HEAD_DIM: this.layout.headDim });
     this.ctx
       .record()
@@ -154,7 +152,18 @@ export class RaggedKvCache {
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer]],
         Math.ceil((this.layout.numKvHeads * this.layout.headDim) / 2 / 64),
       );
+  }
+
+  /**
+   * Counts this decode step's token as appended to this layer and returns the row it goes to in each KV head's slice
+   * (slot offset + kept + step): for a kernel that writes the token itself (the fused q/k/v GEMV), recorded next.
+   */
+  reserveAppend(layer: number): number[] {
+    this.checkLayer(layer);
+    if (this.step >= this.layout.maxNewTokens) throw new Error(`KV cache is full (${this.layout.maxNewTokens} new tokens)`);
+    if (this.appendedPerLayer[layer] !== this.step) throw new Error(`layer ${layer} already appended in decode step ${this.step}`);
     this.appendedPerLayer[layer] = this.step + 1;
+    return this.layout.keptPerHead[layer].map((kept, g) => this.slotOffsets[layer][g] + kept + this.step);
   }
 
   /** Ends a decode step; every layer must have appended its token. */

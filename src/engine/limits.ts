@@ -107,13 +107,17 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     fixedKernel('matmul', 'gemm', 2 * 16 * 16 * 4 * f32Bytes, 64, 4, { TILE_K: 16 }),
     // The decode GEMV family with each team reduction: subgroup shuffles need no workgroup memory, the tree needs
     // team_partial [WORKGROUP = 64] f32. x, weight, bias or up, norm weight, out.
-    ...['gemv', 'gemv_swiglu'].flatMap((entry) => [
-      { ...fixedKernel('gemv', entry, 0, 64, 5), prelude: 'gemv_team_subgroup' },
-      { ...fixedKernel('gemv', entry, 64 * f32Bytes, 64, 5), prelude: 'gemv_team_workgroup' },
-    ]),
+    ...(['gemv', 'gemv_swiglu', 'gemv_qkv_rope'] as const).flatMap((entry) => {
+      // gemv_qkv_rope also binds the k and v weights and the layer's K and V cache.
+      const buffers = entry === 'gemv_qkv_rope' ? 8 : 5;
+      return [
+        { ...fixedKernel('gemv', entry, 0, 64, buffers), prelude: 'gemv_team_subgroup+rope_angle' },
+        { ...fixedKernel('gemv', entry, 64 * f32Bytes, 64, buffers), prelude: 'gemv_team_workgroup+rope_angle' },
+      ];
+    }),
     fixedKernel('norm', 'rms_norm', 256 * f32Bytes, 256, 3),
     fixedKernel('norm', 'layer_norm', 256 * f32Bytes, 256, 4),
-    fixedKernel('rope', 'main', 0, 256, 3),
+    { ...fixedKernel('rope', 'main', 0, 256, 3), prelude: 'rope_angle' },
     // red_f, red_u (256 each) and the non-finite flag; top-p also keeps three scalars.
     { ...fixedKernel('sampling', 'argmax', (2 * 256 + 1) * f32Bytes, 256, 2), prelude: 'logit_reductions' },
     { ...fixedKernel('sampling', 'sample_top_p', (2 * 256 + 4) * f32Bytes, 256, 2), prelude: 'logit_reductions' },

@@ -7,20 +7,29 @@
 import type { ModelConfig } from '../model-io/config';
 import type { GpuContext } from './gpu';
 import { prefillAttentionPipeline } from './ops/attention';
-import { gemvPipelines } from './ops/gemv';
+import { gemvPipelines, qkvRopePipeline, type QkvRopeShape } from './ops/gemv';
 import { matmulPipelines } from './ops/matmul';
+import { ropePrelude } from './ops/rope';
 import { logitReductions } from './ops/sampling';
 import type { PipelineSpec } from './pipelines';
+
+/** The text decoder's q/k/v projection shape (gemv_qkv_rope). */
+export function decodeQkvShape(config: ModelConfig): QkvRopeShape {
+  const { text } = config;
+  return { inFeatures: text.hiddenSize, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim };
+}
 
 export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSpec[] {
   const { text, vision } = config;
   const textHead = { HEAD_DIM: text.headDim };
   const decodeAttention = { HEAD_DIM: text.headDim, GROUP: text.numHeads / text.numKvHeads };
+  // The decode step's q/k/v + RoPE + cache append in one kernel where the shape allows, else the separate kernels.
+  const qkvRope = qkvRopePipeline(decodeQkvShape(config), ctx.gemv);
   return [
     // Elementwise, norms, embeddings, RoPE, sampling: no specialisation.
     { shader: 'add' },
     { shader: 'embedding' },
-    { shader: 'rope' },
+    { shader: 'rope', prelude: ropePrelude },
     { shader: 'activation', entryPoint: 'swiglu' },
     { shader: 'activation', entryPoint: 'gelu_tanh' },
     { shader: 'norm', entryPoint: 'rms_norm' },
@@ -36,7 +45,7 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
     // The head-wise KV cache and decode attention.
     { shader: 'kv_cache', entryPoint: 'store_prefill', constants: textHead },
-    { shader: 'kv_cache', entryPoint: 'append_token', constants: textHead },
+    qkvRope ?? { shader: 'kv_cache', entryPoint: 'append_token', constants: textHead },
     { shader: 'decode_attention', entryPoint: 'attend_partial', constants: decodeAttention },
     { shader: 'decode_attention', entryPoint: 'attend_reduce', constants: decodeAttention },
     // SparseMM / SnapKV selection and the attention probes (visual-head search, heatmaps).

@@ -10,6 +10,7 @@ export interface PipelineSpec {
   /**
    * Another shaders/ file placed before the shader's text in the same module: a kernel family whose body is shared and
    * whose one helper differs by adapter (the GEMV's team reduction: subgroups or workgroup memory) keeps one body.
+   * Several files are joined with '+' ('gemv_team_subgroup+rope_angle'), placed in that order.
    */
   prelude?: string;
 }
@@ -115,7 +116,7 @@ export class PipelineCache {
     const key = prelude ? `${prelude}+${shader}` : shader;
     let module = this.modules.get(key);
     if (!module) {
-      const code = prelude ? `${this.shaderSource(prelude)}\n${this.shaderSource(shader)}` : this.shaderSource(shader);
+      const code = [...(prelude ? prelude.split('+') : []), shader].map((name) => this.shaderSource(name)).join('\n');
       module = this.device.createShaderModule({ label: key, code });
       this.modules.set(key, module);
     }

@@ -26,7 +26,8 @@ import { imageTokenRuns, mergeImageFeatures } from './connector';
 import { add } from './ops/add';
 import { embedding } from './ops/embedding';
 import { matmul } from './ops/matmul';
-import { gemv, gemvSwiglu } from './ops/gemv';
+import { gemv, gemvQkvRope, gemvSwiglu, qkvRopePairs } from './ops/gemv';
+import { decodeQkvShape } from './model-kernels';
 import { rmsNorm } from './ops/norm';
 import { rope } from './ops/rope';
 import { swiglu } from './ops/activation';
@@ -250,21 +251,30 @@ export class TextModel {
     const w = (name: string): GPUBuffer => this.weights.get(name);
     // The previous step was submitted, so these writes cannot overtake commands that still read the old values.
     ctx.upload(ws.tokenId, Uint32Array.of(tokenId));
-    ctx.upload(ws.position, Uint32Array.of(position));
     // The residual stream stays in ws.hidden: o_proj and down_proj add into it (GEMV epilogue), and every RMSNorm is
     // computed inside the GEMV that consumes it.
     const hidden = ws.hidden;
     const eps = text.rmsNormEps;
     embedding(ctx, w(idefics3Names.embedTokens), ws.tokenId, hidden, 1, dim);
+    const qkvShape = decodeQkvShape(this.config);
+    const fusedQkv = qkvRopePairs(qkvShape, ctx.gemv) !== null;
+    if (!fusedQkv) ctx.upload(ws.position, Uint32Array.of(position));
     for (let layer = 0; layer < text.numLayers; layer++) {
       const lw = (part: string): GPUBuffer => w(idefics3Names.textLayer(layer, part));
-      const inputNorm = { normWeight: lw('input_layernorm.weight'), eps };
-      gemv(ctx, hidden, lw('self_attn.q_proj.weight'), null, ws.q, 1, dim, qDim, inputNorm);
-      gemv(ctx, hidden, lw('self_attn.k_proj.weight'), null, ws.k, 1, dim, kvDim, inputNorm);
-      gemv(ctx, hidden, lw('self_attn.v_proj.weight'), null, ws.v, 1, dim, kvDim, inputNorm);
-      rope(ctx, ws.q, ws.position, 1, text.numHeads, text.headDim, text.ropeTheta);
-      rope(ctx, ws.k, ws.position, 1, text.numKvHeads, text.headDim, text.ropeTheta);
-      cache.append(layer, ws.k, ws.v);
+      const qkvWeights = { q: lw('self_attn.q_proj.weight'), k: lw('self_attn.k_proj.weight'), v: lw('self_attn.v_proj.weight'), norm: lw('input_layernorm.weight') };
+      if (fusedQkv) {
+        // One dispatch: RMSNorm, q/k/v, RoPE, and this token's K/V written into the cache.
+        const rows = cache.reserveAppend(layer);
+        gemvQkvRope(ctx, hidden, qkvWeights, eps, ws.q, { keys: cache.keys(layer), values: cache.values(layer), rows }, qkvShape, { position, theta: text.ropeTheta });
+      } else {
+        const inputNorm = { normWeight: qkvWeights.norm, eps };
+        gemv(ctx, hidden, qkvWeights.q, null, ws.q, 1, dim, qDim, inputNorm);
+        gemv(ctx, hidden, qkvWeights.k, null, ws.k, 1, dim, kvDim, inputNorm);
+        gemv(ctx, hidden, qkvWeights.v, null, ws.v, 1, dim, kvDim, inputNorm);
+        rope(ctx, ws.q, ws.position, 1, text.numHeads, text.headDim, text.ropeTheta);
+        rope(ctx, ws.k, ws.position, 1, text.numKvHeads, text.headDim, text.ropeTheta);
+        cache.append(layer, ws.k, ws.v);
+      }
       options.attentionHooks?.onLayerQuery(layer, ws.q, cache, options.stepIndex ?? cache.decodeSteps + 1);
       decodeAttention(ctx, ws.q, cache, layer, ws.attention, text.numHeads);
       gemv(ctx, ws.attention, lw('self_attn.o_proj.weight'), null, hidden, 1, qDim, dim, { accumulate: true });

@@ -132,7 +132,8 @@ const uses = (body: string, name: string): boolean => new RegExp(`\\b${name}\\b`
 /** What one entry point needs: the code it reaches is its body plus the functions it calls, transitively. */
 function analyse(shader: string, entryPoint: string, overrides: Record<string, number>, prelude?: string) {
   // A prelude is compiled in the same module, before the shader (PipelineCache).
-  const text = (prelude ? readFileSync(join(shaderDir, `${prelude}.wgsl`), 'utf8') + '\n' : '') + readFileSync(join(shaderDir, `${shader}.wgsl`), 'utf8');
+  const files = [...(prelude ? prelude.split('+') : []), shader];
+  const text = files.map((name) => readFileSync(join(shaderDir, `${name}.wgsl`), 'utf8')).join('\n');
   const module = parseWgsl(text);
   const entry = module.functions.get(entryPoint);
   if (!entry?.workgroupSize) throw new Error(`${shader}.wgsl has no @compute entry point ${entryPoint}`);
@@ -261,7 +262,7 @@ describe('checkRequiredLimits', () => {
         'maxStorageBuffersPerShaderStage',
         'maxComputeInvocationsPerWorkgroup',
       ]);
-      expect((error as Error).message).toContain('maxStorageBuffersPerShaderStage is 4, but 6 is needed (kernel kv_cache.wgsl:store_prefill');
+      expect((error as Error).message).toContain('maxStorageBuffersPerShaderStage is 4, but 8 is needed (kernel gemv.wgsl:gemv_qkv_rope');
     }
   });
 });

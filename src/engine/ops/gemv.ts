@@ -1,5 +1,6 @@
 import { params, type GemvVariant, type GpuContext } from '../gpu';
 import type { PipelineSpec } from '../pipelines';
+import { ropeInverseFrequencies, ropePrelude } from './rope';
 
 /** Up to this many rows the decode GEMV runs (MAX_ROWS in shaders/gemv.wgsl); more rows take the tiled GEMM. */
 export const gemvMaxRows = 4;
@@ -20,9 +21,9 @@ export function gemvOutputsPerWorkgroup(variant: GemvVariant): number {
   return (gemvWorkgroupSize / variant.team) * gemvOutputsPerTeam(variant);
 }
 
-/** The prelude file that defines team_sum for this variant. */
+/** The prelude files of the GEMV module: team_sum for this variant, then sin_cos (gemv_qkv_rope's RoPE). */
 export function gemvPrelude(variant: GemvVariant): string {
-  return variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup';
+  return `${variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup'}+${ropePrelude}`;
 }
 
 // A 4-byte placeholder bound where a kernel expects a bias or a norm weight it does not use (flags keep it unread).
@@ -65,6 +66,77 @@ export function gemvPipelines(variant: GemvVariant): PipelineSpec[] {
   const norm = { normWeight: {} as GPUBuffer };
   specs.push(spec('gemv', 1, norm), spec('gemv', 1, { accumulate: true }), spec('gemv_swiglu', 1, norm));
   return specs;
+}
+
+/** Largest head dim and KV-head count gemv_qkv_rope takes (its uniform holds inv_freq [headDim / 2] and a row per KV head). */
+export const qkvRopeMaxHeadDim = 64;
+export const qkvRopeMaxKvHeads = 16;
+
+export interface QkvRopeShape {
+  inFeatures: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+}
+
+/**
+ * The (i, i + headDim/2) dim pairs each team of gemv_qkv_rope computes (PAIRS): even, dividing headDim / 2, at most the
+ * GEMV's outputs per team / 2; null when the fused kernel cannot take this shape (the caller then runs the separate
+ * q/k/v GEMVs, RoPE and cache append).
+ */
+export function qkvRopePairs(shape: QkvRopeShape, variant: GemvVariant): number | null {
+  const { inFeatures, numKvHeads, headDim } = shape;
+  if (inFeatures % 8 !== 0 || headDim > qkvRopeMaxHeadDim || numKvHeads > qkvRopeMaxKvHeads) return null;
+  const half = headDim / 2;
+  for (let pairs = Math.min(4, gemvOutputsPerTeam(variant) / 2); pairs >= 2; pairs /= 2) if (half % pairs === 0) return pairs;
+  return null;
+}
+
+/** gemv_qkv_rope's pipeline for this shape (RMSNorm prologue on), or null where the shape is not supported. */
+export function qkvRopePipeline(shape: QkvRopeShape, variant: GemvVariant): PipelineSpec | null {
+  const pairs = qkvRopePairs(shape, variant);
+  if (pairs === null) return null;
+  return { shader: 'gemv', entryPoint: 'gemv_qkv_rope', constants: { TEAM: variant.team, NORM: 1, HEAD_DIM: shape.headDim, PAIRS: pairs }, prelude: gemvPrelude(variant) };
+}
+
+// inv_freq per (headDim, theta), as the f32 words of the uniform block (constant per model).
+const invFreqWords = new Map<string, Uint32Array>();
+
+/**
+ * A decode layer's q, k and v in one dispatch: xn = RMSNorm(x) * normWeight, q = RoPE(xn Wq^T) into `q` f32
+ * [numHeads * headDim]; k = RoPE(xn Wk^T) and v = xn Wv^T packed to f16 into row cacheRows[g] of KV head g in
+ * kCache / vCache (the ragged layout of kv_cache.wgsl). x f32 [inFeatures]; weights packed bf16 [rows, inFeatures].
+ * The shape must have qkvRopePairs (checked).
+ */
+export function gemvQkvRope(
+  ctx: GpuContext,
+  x: GPUBuffer,
+  weights: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; norm: GPUBuffer },
+  eps: number,
+  q: GPUBuffer,
+  cache: { keys: GPUBuffer; values: GPUBuffer; rows: readonly number[] },
+  shape: QkvRopeShape,
+  rope: { position: number; theta: number },
+  variant: GemvVariant = ctx.gemv,
+): void {
+  const spec = qkvRopePipeline(shape, variant);
+  if (!spec) throw new Error(`gemvQkvRope: shape ${JSON.stringify(shape)} is not supported (see qkvRopePairs)`);
+  if (cache.rows.length !== shape.numKvHeads) throw new Error(`gemvQkvRope: ${cache.rows.length} cache rows for ${shape.numKvHeads} KV heads`);
+  const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants, spec.prelude);
+  const block = new Uint32Array(56);
+  block.set([shape.inFeatures, shape.numHeads, shape.numKvHeads, rope.position]);
+  new Float32Array(block.buffer)[4] = eps;
+  block.set(cache.rows, 8);
+  const key = `${shape.headDim}:${rope.theta}`;
+  let freqs = invFreqWords.get(key);
+  if (!freqs) {
+    freqs = new Uint32Array(ropeInverseFrequencies(shape.headDim, rope.theta).buffer);
+    invFreqWords.set(key, freqs);
+  }
+  block.set(freqs, 24);
+  const pairsPerWorkgroup = (gemvWorkgroupSize / variant.team) * (spec.constants?.PAIRS ?? 1);
+  const pairs = (shape.numHeads + 2 * shape.numKvHeads) * (shape.headDim / 2);
+  ctx.record().dispatch(pipeline, block, [x, weights.q, weights.k, weights.norm, q, weights.v, cache.keys, cache.values], Math.ceil(pairs / pairsPerWorkgroup));
 }
 
 function constantsOf(variant: GemvVariant, rows: number, fusion: GemvFusion): Record<string, number> {

@@ -1,6 +1,8 @@
 import { params, type GpuContext } from '../gpu';
 
 const workgroupSize = 256;
+/** The prelude with sin_cos (shaders/rope_angle.wgsl), shared with the fused q/k/v GEMV. */
+export const ropePrelude = 'rope_angle';
 
 /**
  * RoPE inverse frequencies as torch's LlamaRotaryEmbedding computes them, in f32:
@@ -43,6 +45,6 @@ function invFreqBuffer(ctx: GpuContext, headDim: number, theta: number): GPUBuff
 export function rope(ctx: GpuContext, x: GPUBuffer, positions: GPUBuffer, tokens: number, heads: number, headDim: number, theta: number): void {
   if (headDim % 2 !== 0) throw new Error(`rope: headDim ${headDim} must be even`);
   const half = headDim / 2;
-  const pipeline = ctx.pipelines.get('rope');
+  const pipeline = ctx.pipelines.get('rope', 'main', {}, ropePrelude);
   ctx.record().dispatch(pipeline, params([tokens, heads, half]), [x, positions, invFreqBuffer(ctx, headDim, theta)], Math.ceil((tokens * heads * half) / workgroupSize));
 }

@@ -17,6 +17,10 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { type ModelConfig } from './config';
+import { idefics3Grid, idefics3TileCount } from './image-grid';
+import { ProcessorError } from './processor-error';
+
+export { ProcessorError };
 
 /** What the processor needs of a loaded model (a LoadedModel or weight-less LoadedModelFiles both fit). */
 export interface ProcessorSource {
@@ -117,12 +121,6 @@ export interface VlmProcessor {
   vocabSize: number;
 }
 
-export class ProcessorError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProcessorError';
-  }
-}
 
 type JsonObject = Record<string, unknown>;
 
@@ -212,42 +210,6 @@ class SideKeepingIdefics3ImageProcessor extends Idefics3ImageProcessor {
     const { height, width } = super.get_resize_for_vision_encoder(pixelValues, visionEncoderMaxSize);
     return { height: Math.max(visionEncoderMaxSize, height), width: Math.max(visionEncoderMaxSize, width) };
   }
-}
-
-/**
- * Tiles the Idefics3 processor cuts a width x height picture into, with the arithmetic of transformers.js'
- * Idefics3ImageProcessor (resize to the longest edge, then to multiples of the tile, split when larger than a tile)
- * and the 1 px / one-tile floor of SideKeepingIdefics3ImageProcessor. A unit test checks it against the processor.
- */
-export function idefics3TileCount(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): number {
-  const { rows, cols } = idefics3Grid(width, height, longestEdge, tileSize, splitting);
-  return rows * cols + 1;
-}
-
-/** The grid of local tiles idefics3TileCount counts (0 x 0 when the picture stays one tile: the global image alone). */
-export function idefics3Grid(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): { rows: number; cols: number } {
-  if (!(width >= 1 && height >= 1)) throw new ProcessorError(`A picture needs at least 1 x 1 px, got ${width} x ${height}.`);
-  if (!splitting) return { rows: 0, cols: 0 };
-  // ImageProcessor.get_resize_output_image_size with size { longest_edge } (no shortest edge: factor 1 first).
-  const factor = Math.min(longestEdge / width, longestEdge / height);
-  let w = Math.max(1, Math.floor(Number((width * factor).toFixed(2))));
-  let h = Math.max(1, Math.floor(Number((height * factor).toFixed(2))));
-  // Idefics3ImageProcessor.get_resize_for_vision_encoder.
-  const aspectRatio = w / h;
-  if (w >= h) {
-    w = Math.ceil(w / tileSize) * tileSize;
-    h = Math.floor(w / aspectRatio);
-    h = Math.ceil(h / tileSize) * tileSize;
-  } else {
-    h = Math.ceil(h / tileSize) * tileSize;
-    w = Math.floor(h * aspectRatio);
-    w = Math.ceil(w / tileSize) * tileSize;
-  }
-  w = Math.max(tileSize, w);
-  h = Math.max(tileSize, h);
-  // split_image: local tiles plus the global one, or the picture alone when it is one tile.
-  if (h > tileSize || w > tileSize) return { rows: Math.ceil(h / tileSize), cols: Math.ceil(w / tileSize) };
-  return { rows: 0, cols: 0 };
 }
 
 /** Builds the tokenizer and Idefics3 processor from the model's files (no network). */

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { ShownImage } from './hooks/useConversationImages';
 import { formatCount } from './format';
 import './images.css';
@@ -19,10 +20,21 @@ export function pictureFacts({ info }: ShownImage): string {
 
 /** Thumbnails of the pictures waiting for the next question, each with a Remove button. File names as text only. */
 export function PendingImages({ images, onRemove, disabled }: PendingImagesProps) {
+  const list = useRef<HTMLUListElement>(null);
+  /** Where a removal by keyboard or click was, so the focus goes to the next Remove button instead of the page. */
+  const removedAt = useRef<number | null>(null);
+  useEffect(() => {
+    const index = removedAt.current;
+    if (index === null) return;
+    removedAt.current = null;
+    const buttons = list.current?.querySelectorAll<HTMLButtonElement>('button.remove-picture');
+    if (buttons && buttons.length > 0) buttons[Math.min(index, buttons.length - 1)].focus();
+  }, [images]);
+
   if (images.length === 0) return null;
   return (
-    <ul className="pending-images" aria-label="Pictures for the next question" data-testid="pending-images">
-      {images.map((image) => (
+    <ul ref={list} className="pending-images" aria-label="Pictures for the next question" data-testid="pending-images">
+      {images.map((image, index) => (
         <li key={image.info.id} className="pending-image" data-testid="pending-image" data-image-name={image.info.name}>
           <img className="picture-thumb" src={image.url} alt={`Picture for the next question: ${image.info.name}`} />
           <div className="pending-meta">
@@ -38,7 +50,10 @@ export function PendingImages({ images, onRemove, disabled }: PendingImagesProps
             className="secondary small-button remove-picture"
             aria-label={`Remove ${image.info.name}`}
             disabled={disabled}
-            onClick={() => onRemove(image.info.id)}
+            onClick={() => {
+              removedAt.current = index;
+              onRemove(image.info.id);
+            }}
           >
             Remove
           </button>

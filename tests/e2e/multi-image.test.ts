@@ -1,15 +1,17 @@
 /**
  * A multi-picture conversation end to end in headless Chromium on the tiny fixture (real CSP, SwiftShader WebGPU):
  * "Add sample images" plus a picked file (a 2000 x 6 strip, with a text file among the picks that is named and left
- * out), pending thumbnails with keyboard removal, the context meter, a question about three pictures and two
+ * out), a drop of several files at once, pending thumbnails with keyboard removal, the context meter, a question about three pictures and two
  * follow-ups that reuse their vision features (the answers say how many pictures went through the vision tower), the
  * attention overlay per picture, the longest-edge setting and the over-context warning and refusal, New chat.
  * Screenshots: test-results/multi-image.png (the conversation) and multi-image-over-context.png.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
-import { launchBrowser, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
 import { plainPng } from '../helpers/png';
 
 const fixtureMount = '/fixtures/tiny/';
@@ -109,12 +111,14 @@ describe('several pictures in one conversation', () => {
     expect(markers).toBeGreaterThan(0);
     expect(used).toBe(markers + images);
 
-    for (const name of ['text-page.png', 'bar-chart.png']) {
-      const remove = page.getByRole('button', { name: `Remove ${name}` });
-      await remove.focus();
-      await page.keyboard.press('Enter');
-      await expect.poll(pendingNames, { timeout: 30_000 }).not.toContain(name);
-    }
+    await page.getByRole('button', { name: 'Remove text-page.png' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(pendingNames, { timeout: 30_000 }).not.toContain('text-page.png');
+    // The focus moves to the next picture's Remove button (table.png), so the keyboard can go on from there.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Remove table.png');
+    await page.getByRole('button', { name: 'Remove bar-chart.png' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(pendingNames, { timeout: 30_000 }).not.toContain('bar-chart.png');
     expect(await pendingNames()).toEqual(['shapes.png', 'table.png']);
     await expect.poll(async () => (await meterSplit())[1]).toBe(await pendingTokens());
     expect((await meterNumbers())[0]).toBeLessThan(used);
@@ -199,10 +203,23 @@ describe('several pictures in one conversation', () => {
 
   test('over the context: the meter warns, the question is refused with what to do, a lower edge makes room', async () => {
     await page.getByTestId('policy-controls').getByRole('spinbutton', { name: 'Max new tokens' }).fill('1024');
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       await page.getByTestId('add-samples').click();
       await expect.poll(async () => page.getByTestId('pending-image').count(), { timeout: 60_000 }).toBe(4 * (i + 1));
     }
+    // Four more in one synthetic drop (what a drag of several files from the desktop delivers).
+    const files = samples.map((name) => ({ name, bytes: [...readFileSync(join(projectRoot, 'public', 'samples', name))] }));
+    await page.evaluate((dropped) => {
+      const data = new DataTransfer();
+      for (const { name, bytes } of dropped) data.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/png' }));
+      const zone = document.querySelector('[data-testid="image-drop"]');
+      if (!zone) throw new Error('no drop zone');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, files);
+    await expect.poll(async () => page.getByTestId('pending-image').count(), { timeout: 60_000 }).toBe(12);
+    expect((await pendingNames()).slice(8)).toEqual(samples);
+    await failOnAlert();
     const [used, context] = await meterNumbers();
     expect(used + 1024).toBeGreaterThan(context);
     const warning = page.getByTestId('context-warning');

@@ -2,6 +2,7 @@
  * A small hand-written SVG chart for the benchmark (recharts needs a DOM; this runs in plain Node): two panels side
  * by side, decode ms/token and KV-cache MiB against prompt length, one line per policy (policy + budget).
  * The x axis is log2 of the prompt length, so the usual doubling lengths (1K, 2K, 4K, 8K) are evenly spaced.
+ * panelsSvg, the two-panel document over any log2 x axis, also draws the fidelity sweep (fidelity-plot.ts).
  */
 
 /** The fields of a benchmark run the plot needs (a BenchmarkRun fits). */
@@ -19,15 +20,23 @@ export interface PlotOptions {
   subtitle?: string;
 }
 
-interface Series {
+export interface Series {
   label: string;
   points: { x: number; y: number }[];
 }
 
-interface Panel {
+export interface Panel {
   title: string;
   yLabel: string;
   series: Series[];
+}
+
+/** The x axis every panel shares: log2 scale over `domain`, tick marks at `ticks`, labelled with `format`. */
+export interface XAxis {
+  domain: [number, number];
+  ticks: number[];
+  label: string;
+  format: (value: number) => string;
 }
 
 // Okabe-Ito: distinguishable with the common colour-vision deficiencies; dashes separate lines beyond the palette.
@@ -86,14 +95,13 @@ export function buildSeries(runs: PlotRun[], value: (run: PlotRun) => number): S
   return [...byLabel.values()];
 }
 
-function renderPanel(panel: Panel, originX: number, originY: number, lengths: number[]): string {
+function renderPanel(panel: Panel, originX: number, originY: number, axis: XAxis): string {
   const plotW = panelWidth - margin.left - margin.right;
   const plotH = panelHeight - margin.top - margin.bottom;
   const left = originX + margin.left;
   const top = originY + margin.top;
-  const logs = lengths.map((n) => Math.log2(n));
-  const minLog = Math.min(...logs);
-  const maxLog = Math.max(...logs);
+  const minLog = Math.log2(axis.domain[0]);
+  const maxLog = Math.log2(axis.domain[1]);
   const xOf = (n: number): number => (maxLog === minLog ? left + plotW / 2 : left + ((Math.log2(n) - minLog) / (maxLog - minLog)) * plotW);
   const maxY = Math.max(0, ...panel.series.flatMap((s) => s.points.map((p) => p.y)));
   const ticks = niceTicks(maxY);
@@ -107,13 +115,13 @@ function renderPanel(panel: Panel, originX: number, originY: number, lengths: nu
     out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#ddd"/>`);
     out.push(`<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="11">${formatTick(tick)}</text>`);
   }
-  for (const n of lengths) {
+  for (const n of axis.ticks) {
     const x = xOf(n).toFixed(1);
     out.push(`<line x1="${x}" y1="${top + plotH}" x2="${x}" y2="${top + plotH + 4}" stroke="#333"/>`);
-    out.push(`<text x="${x}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${formatLength(n)}</text>`);
+    out.push(`<text x="${x}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${escapeXml(axis.format(n))}</text>`);
   }
   out.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
-  out.push(`<text x="${left + plotW / 2}" y="${top + plotH + 36}" text-anchor="middle" font-size="12">prompt length (tokens)</text>`);
+  out.push(`<text x="${left + plotW / 2}" y="${top + plotH + 36}" text-anchor="middle" font-size="12">${escapeXml(axis.label)}</text>`);
   out.push(
     `<text x="${originX + 16}" y="${top + plotH / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${originX + 16} ${top + plotH / 2})">${escapeXml(panel.yLabel)}</text>`,
   );
@@ -125,7 +133,7 @@ function renderPanel(panel: Panel, originX: number, originY: number, lengths: nu
       `<polyline class="series" data-series="${escapeXml(series.label)}" points="${points}" fill="none" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
     );
     for (const p of series.points) {
-      out.push(`<circle cx="${xOf(p.x).toFixed(1)}" cy="${yOf(p.y).toFixed(1)}" r="3" fill="${colour}"><title>${escapeXml(`${series.label}, ${p.x} tokens: ${formatTick(p.y)}`)}</title></circle>`);
+      out.push(`<circle cx="${xOf(p.x).toFixed(1)}" cy="${yOf(p.y).toFixed(1)}" r="3" fill="${colour}"><title>${escapeXml(`${series.label}, ${axis.format(p.x)}: ${formatTick(p.y)}`)}</title></circle>`);
     }
   });
   out.push('</g>');
@@ -140,6 +148,12 @@ export function benchmarkSvg(runs: PlotRun[], options: PlotOptions = {}): string
     { title: 'Decode time per token', yLabel: 'ms / token', series: buildSeries(runs, (r) => r.decodeMsPerToken) },
     { title: 'KV cache size', yLabel: 'KV cache (MiB)', series: buildSeries(runs, (r) => r.kvBytes / 2 ** 20) },
   ];
+  const axis: XAxis = { domain: [lengths[0], lengths[lengths.length - 1]], ticks: lengths, label: 'prompt length (tokens)', format: formatLength };
+  return panelsSvg(panels, axis, { ...options, title: options.title ?? 'SparseMM benchmark' });
+}
+
+/** Two panels side by side over one x axis, with the legend (series in the first panel's order) below them. */
+export function panelsSvg(panels: Panel[], axis: XAxis, options: PlotOptions & { title: string }): string {
   const labels = panels[0].series.map((s) => s.label);
   for (const s of panels[1].series) if (!labels.includes(s.label)) labels.push(s.label);
   const header = options.subtitle ? 48 : 30;
@@ -149,7 +163,7 @@ export function benchmarkSvg(runs: PlotRun[], options: PlotOptions = {}): string
   const height = header + panelHeight + legendHeight;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" role="img">`);
-  const title = options.title ?? 'SparseMM benchmark';
+  const title = options.title;
   out.push(`<title>${escapeXml(title)}</title>`);
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   out.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(title)}</text>`);
@@ -157,7 +171,7 @@ export function benchmarkSvg(runs: PlotRun[], options: PlotOptions = {}): string
   panels.forEach((panel, i) => {
     // Colours follow the legend's order in both panels.
     const ordered = labels.map((label) => panel.series.find((s) => s.label === label) ?? { label, points: [] });
-    out.push(renderPanel({ ...panel, series: ordered }, i * panelWidth, header, lengths));
+    out.push(renderPanel({ ...panel, series: ordered }, i * panelWidth, header, axis));
   });
   const legendTop = header + panelHeight + 4;
   out.push('<g class="legend">');

@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
-import { ChatSession, ContextOverflowError } from '../session/chat-session';
+import { ContextOverflowError } from '../session/chat-session';
 import { budgetOptions, budgetParamsOption, integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
-import { ImageDecodeError, openNodeSession, readImageFile } from './node-session';
+import { cliChatSession, ImageDecodeError, openNodeSession, readImageFile } from './node-session';
 import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
 import { errorMessage } from '../errors';
@@ -219,10 +219,7 @@ export async function run(args: string[]): Promise<void> {
 
   const node = await openNodeSession(modelPath);
   try {
-    // The same ChatSession the app's worker uses: one policy rule, one prompt, one answer path.
-    const session = new ChatSession({ noScoresHint: 'Pass --scores FILE (see the heads command).', recordAttention: false });
-    // The CLI hands the processor the picture as read (no scaling down first), so no longest edge applies.
-    session.attachModel({ sourceId: node.loaded.sourceId, model: node.model, processor: node.processor, processorLongestEdge: Infinity }, null);
+    const session = cliChatSession(node);
     if (longestEdge !== null) {
       try {
         session.setLongestImageEdge(longestEdge);

@@ -7,6 +7,7 @@ import { RawImage } from '@huggingface/transformers';
 import { createNodeGpuContext } from '../engine/node-gpu';
 import type { GpuContext } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
+import { ChatSession } from '../session/chat-session';
 import { loadModelFromPathOrUrl } from '../model-io/node-loader';
 import type { LoadedModel, LoadProgress } from '../model-io/loader';
 import { createProcessor, type VlmProcessor } from '../model-io/processor';
@@ -72,6 +73,14 @@ export async function openNodeSession(pathOrUrl: string): Promise<NodeSession> {
     ctx.destroy();
     throw error;
   }
+}
+
+/** The same ChatSession the app's worker uses (one policy rule, one prompt, one answer path), on the CLI's model. */
+export function cliChatSession(node: NodeSession): ChatSession {
+  const session = new ChatSession({ noScoresHint: 'Pass --scores FILE (see the heads command).', recordAttention: false });
+  // The CLI hands the processor the picture as read (no scaling down first), so no longest edge applies.
+  session.attachModel({ sourceId: node.loaded.sourceId, model: node.model, processor: node.processor, processorLongestEdge: Infinity }, null);
+  return session;
 }
 
 /** A file that was read but is not an image the decoder knows (among several pictures it is left out with a warning). */

@@ -18,6 +18,8 @@ import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionMode
 import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
 import { HeadScoreStore } from './head-score-store';
 import { JobGuard } from './job-guard';
+import { checkSweepRequest, runFidelitySweep } from './fidelity';
+import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
 import { benchmarkHeadScores, choosePolicy } from './policy';
 import type {
   AskOptions,
@@ -249,12 +251,29 @@ export class ChatSession {
     );
   }
 
+  /**
+   * The question about the pictures with the full cache and with each policy x budget (session/fidelity.ts): how far
+   * each policy's answer drifts from the full cache's. A measurement: the conversation is left as it was.
+   */
+  async fidelitySweep(question: string, request: FidelitySweepRequest, onProgress?: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult> {
+    checkSweepRequest(request);
+    const options: SessionAskOptions = { policy: 'full', budget: request.budgets[0], window: request.window, ratio: request.ratio, maxNewTokens: request.maxNewTokens };
+    return this.asQuestion(
+      question,
+      options,
+      (ready, prepared, signal, _askedAt, pictures) =>
+        runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress }),
+      null,
+    );
+  }
+
   /** Runs `body` as the one running question: refuses a second, prepares the prompt, records the exchange. */
   private async asQuestion<T>(
     question: string,
     options: SessionAskOptions,
     body: (ready: SessionModel, prepared: PreparedInputs, signal: AbortSignal, askedAt: number, pictures: PictureInputs) => Promise<T>,
-    answerOf: (result: T) => RunResult,
+    /** The answer the conversation keeps; null for a measurement that leaves the conversation as it was. */
+    answerOf: ((result: T) => RunResult) | null,
   ): Promise<T> {
     this.checkIdle('asking another question');
     const trimmed = question.trim();
@@ -274,6 +293,7 @@ export class ChatSession {
       options.onPrepared?.(prepared);
       const inputs = this.pictures.inputsFor(ready.model, prepared, pictures);
       const result = await body(ready, prepared, signal, askedAt, inputs);
+      if (!answerOf) return result;
       const kept = answerOf(result);
       this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: kept.answer }];
       this.pictures.markSent();

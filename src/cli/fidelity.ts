@@ -1,0 +1,176 @@
+/**
+ * `npm run cli -- fidelity --model M --image I --prompt P [options]`: how far each KV policy's answer drifts from the
+ * full cache's on one question (ChatSession.fidelitySweep: one prefill, the full-cache reference, every policy x budget
+ * teacher-forced along it). Prints a table, or with --json one object; --plot FILE writes the sweep as an SVG.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { defaultBudgetParams } from '../sparsemm/budgets';
+import { parseBudgetList, parsePolicyList, sweepPolicies } from '../sparsemm/fidelity';
+import { parseScoreFile } from '../sparsemm/score-file';
+import { ContextOverflowError } from '../session/chat-session';
+import type { FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
+import { integerOption, numberOption, parseCommandArgs, readText, UsageError } from './args';
+import { cliChatSession, openNodeSession, readImageFile, stderrProgress } from './node-session';
+import { fidelitySvg, formatBytes } from './fidelity-plot';
+import { errorMessage } from '../errors';
+
+const defaultBudgets = '64,128,256,512';
+const defaultMaxNewTokens = 32;
+
+const help = `Usage: npm run cli -- fidelity --model DIR_OR_URL --prompt TEXT [--image FILE ...] [options]
+
+Answers the question with the full KV cache (the reference), then feeds the same tokens to each policy's compressed
+cache (teacher forcing) and compares the next-token distributions on the GPU at every step: top-1 agreement, mean and
+largest KL(full || policy). Each policy's own greedy answer is decoded too, with the index of its first token that
+differs from the reference. One prefill serves every policy and budget.
+
+Options:
+  --model M           model folder, http(s) base URL, or hub id
+  --image FILE        image (PNG, JPEG, WebP), more than once for several; omitted: a text-only prompt
+  --prompt TEXT       the question
+  --policies P,...    policies to compare (default all: ${sweepPolicies.join(',')})
+  --budgets B,...     average tokens kept per KV head, window included (default ${defaultBudgets})
+  --window W          recent prompt tokens every head keeps (default ${defaultBudgetParams.window}); budgets must exceed it
+  --ratio R           sparsemm/random: share of the budget every head gets (default ${defaultBudgetParams.ratio})
+  --scores FILE       visual-head scores {"<layer>-<head>": [...]} for sparsemm (omitted: uniform scores, with a warning)
+  --max-new-tokens N  tokens of the reference answer at most (default ${defaultMaxNewTokens})
+  --json              print {reference: {tokenIds, text}, rows: [{policy, budget, kvBytes, top1Agreement, meanKl,
+                      maxKl, firstDifference, tokenIds, text, ...}]} (firstDifference null when the answers agree)
+  --plot FILE         write an SVG: top-1 agreement and mean KL against KV bytes, one line per policy
+  -h, --help          this text
+
+With random weights (the test fixture) the numbers only show the mechanics; with the real model they say how much a
+policy changes what the model would have said on this image and question.
+`;
+
+interface FidelityArgs {
+  model: string;
+  prompt: string;
+  images: string[];
+  request: FidelitySweepRequest;
+  scoresPath: string | null;
+  json: boolean;
+  plotPath: string | null;
+}
+
+export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      image: { type: 'string', multiple: true },
+      prompt: { type: 'string' },
+      policies: { type: 'string' },
+      budgets: { type: 'string' },
+      window: { type: 'string' },
+      ratio: { type: 'string' },
+      scores: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      json: { type: 'boolean' },
+      plot: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!values.model) throw new UsageError('--model is required');
+  if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
+  const window = integerOption('window', values.window, defaultBudgetParams.window);
+  if (window < 1) throw new UsageError('--window must be at least 1');
+  const ratio = numberOption('ratio', values.ratio, defaultBudgetParams.ratio);
+  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError('--ratio must be in [0, 1]');
+  const maxNewTokens = integerOption('max-new-tokens', values['max-new-tokens'], defaultMaxNewTokens);
+  if (maxNewTokens < 1) throw new UsageError('--max-new-tokens must be at least 1');
+  let request: FidelitySweepRequest;
+  try {
+    request = {
+      policies: parsePolicyList(values.policies ?? sweepPolicies.join(',')),
+      budgets: parseBudgetList(values.budgets ?? defaultBudgets, window),
+      window,
+      ratio,
+      maxNewTokens,
+    };
+  } catch (error) {
+    throw new UsageError(errorMessage(error));
+  }
+  return {
+    model: values.model,
+    prompt: values.prompt,
+    images: values.image ?? [],
+    request,
+    scoresPath: values.scores ?? null,
+    json: values.json === true,
+    plotPath: values.plot ?? null,
+  };
+}
+
+function fixed(value: number, digits: number): string {
+  return value.toFixed(digits);
+}
+
+/** The table a person reads: one line per (policy, budget) under the reference answer. */
+export function fidelityTable(result: FidelitySweepResult): string {
+  const header = ['policy', 'budget', 'kvBytes', 'top-1 agreement', 'mean KL', 'max KL', 'first difference'];
+  const lines = result.rows.map((row) => [
+    row.policy,
+    String(row.budget),
+    `${row.kvBytes} (${formatBytes(row.kvBytes)})`,
+    `${row.agreedSteps}/${row.steps} (${fixed(row.top1Agreement, 3)})`,
+    fixed(row.meanKl, 4),
+    fixed(row.maxKl, 4),
+    row.firstDifference === null ? 'none' : `token ${row.firstDifference}`,
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i].length)));
+  const format = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  const reference = `reference (full cache, ${result.reference.kvBytes} bytes = ${formatBytes(result.reference.kvBytes)}), ` +
+    `${result.reference.tokenIds.length} tokens: ${JSON.stringify(result.reference.text)}`;
+  const stopped = result.stoppedBy === 'cancel' ? ['(stopped: the rows above are the ones finished)'] : [];
+  return [reference, '', format(header), ...lines.map(format), ...stopped].join('\n') + '\n';
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseCommandArgs('fidelity', help, () => parseFidelityArgs(args));
+  if (!options) return;
+  const { model: modelPath, prompt, images, request, scoresPath, json, plotPath } = options;
+  let scoreText: string | null;
+  let pictures: Awaited<ReturnType<typeof readImageFile>>[];
+  try {
+    scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
+    pictures = await Promise.all(images.map((file) => readImageFile(file)));
+  } catch (error) {
+    process.stderr.write(`fidelity: ${errorMessage(error)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+
+  const node = await openNodeSession(modelPath);
+  try {
+    const session = cliChatSession(node);
+    if (scoreText !== null) await session.useHeadScores(parseScoreFile(scoreText), 'import');
+    pictures.forEach((image, i) => session.addImage(image, images[i]));
+    const bar = stderrProgress('fidelity');
+    const result = await session.fidelitySweep(prompt, request, ({ done, total, row }) =>
+      bar.update(done, total, row ? `${row.policy} ${row.budget}` : 'reference'),
+    );
+    bar.end();
+    for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+    if (plotPath !== null && result.rows.length > 0) {
+      writeFileSync(plotPath, fidelitySvg(result, `${node.loaded.sourceId}: ${JSON.stringify(prompt)}`));
+      process.stderr.write(`plot: ${plotPath}\n`);
+    }
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ promptTokens: result.promptTokens, reference: result.reference, rows: result.rows, stoppedBy: result.stoppedBy })}\n`);
+    } else {
+      process.stdout.write(fidelityTable(result));
+    }
+  } catch (error) {
+    if (!(error instanceof ContextOverflowError)) throw error;
+    process.stderr.write(`fidelity: ${error.message}\n`);
+    process.exitCode = 2;
+  } finally {
+    node.destroy();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What a fidelity sweep takes and gives (session/fidelity.ts): plain data, the same for the CLI's --json and the
+ * worker API (structured-cloneable).
+ */
+import type { BudgetPolicy } from '../sparsemm/policies';
+
+/** The policies and budgets to compare with the full cache on one question. */
+export interface FidelitySweepRequest {
+  /** Compressing policies (not 'full': that is the reference). */
+  policies: BudgetPolicy[];
+  /** Average tokens kept per KV head, window included; each above `window`. */
+  budgets: number[];
+  /** Most recent prompt tokens every head keeps. */
+  window: number;
+  /** SparseMM: share of the prefix budget every head gets regardless of its score. */
+  ratio: number;
+  /** Tokens of the reference answer (and of each policy's own answer) at most. */
+  maxNewTokens: number;
+}
+
+/** One (policy, budget) against the full cache. */
+export interface FidelityRow {
+  policy: BudgetPolicy;
+  budget: number;
+  /** Bytes of this policy's KV cache (room for the new tokens included). */
+  kvBytes: number;
+  /** False when the budget is not below the prompt length: the cache is the full one. */
+  compressed: boolean;
+  /** Teacher-forced steps whose top-1 token is the full cache's, over all steps (agreedSteps / steps), in [0, 1]. */
+  top1Agreement: number;
+  agreedSteps: number;
+  steps: number;
+  /** KL(full || compressed) of the next-token distributions, in nats: mean and largest over the steps. */
+  meanKl: number;
+  maxKl: number;
+  /** Index of the first token of the policy's own answer that differs from the reference; null when none does. */
+  firstDifference: number | null;
+  /** The policy's own greedy answer. */
+  tokenIds: number[];
+  text: string;
+}
+
+export interface FidelitySweepResult {
+  promptTokens: number;
+  /** The full-cache answer every row is compared with. */
+  reference: { tokenIds: number[]; text: string; kvBytes: number };
+  /** One per (policy, budget), policies in the order asked, budgets ascending; fewer when stopped. */
+  rows: FidelityRow[];
+  stoppedBy: 'done' | 'cancel';
+  /** Things the person should know (e.g. SparseMM ran on uniform head scores). */
+  warnings: string[];
+}
+
+/** Progress of a sweep: the reference counts as the first of total parts. */
+export interface FidelitySweepProgress {
+  done: number;
+  total: number;
+  /** The row just finished, if the part was a row. */
+  row?: FidelityRow;
+}

@@ -1,0 +1,95 @@
+/**
+ * The fidelity sweep of a chat session: the person's policies x budgets on the prepared prompt, through the engine's
+ * one-prefill sweep (engine/fidelity-run.ts), turned into rows with the answers as text.
+ */
+import { runFidelity } from '../engine/fidelity-run';
+import type { KvPolicy } from '../engine/kv-policy';
+import type { PreparedInputs } from '../model-io/processor';
+import { parseBudgetList, SweepInputError } from '../sparsemm/fidelity';
+import { policyTable } from '../sparsemm/policies';
+import type { SessionModel } from './answer-run';
+import type { PictureInputs } from './conversation-pictures';
+import type { FidelityRow, FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
+import type { AskOptions } from './types';
+
+export interface FidelitySweepRun {
+  ready: SessionModel;
+  prepared: PreparedInputs;
+  pictures: PictureInputs;
+  request: FidelitySweepRequest;
+  /** The session's one policy rule (head scores, uniform-scores warning). */
+  policyOf: (options: AskOptions) => { kvPolicy: KvPolicy | undefined; warnings: string[] };
+  signal: AbortSignal;
+  onProgress?: (progress: FidelitySweepProgress) => void;
+}
+
+/** Refuses a request that cannot run (no policy, full, bad budgets), with the message to show; nothing has started. */
+export function checkSweepRequest(request: FidelitySweepRequest): void {
+  if (request.policies.length === 0) throw new SweepInputError('Pick at least one policy to compare with the full cache.');
+  for (const policy of request.policies) {
+    if (!Object.hasOwn(policyTable, policy)) throw new SweepInputError(`Unknown policy "${policy}".`);
+    if (policy === 'full') throw new SweepInputError('"full" is the reference every row is compared with; pick compressing policies.');
+  }
+  // The same rules as a typed list: whole numbers above the window, no repeats.
+  parseBudgetList(request.budgets.join(','), request.window);
+}
+
+/** Answer text without special tokens (the tokenizer refuses an empty list). */
+function answerText(ready: SessionModel, ids: number[]): string {
+  const eos = new Set(ready.processor.eosTokenIds);
+  const shown = ids.filter((id) => !eos.has(id));
+  return shown.length === 0 ? '' : ready.processor.decode(shown, { skipSpecialTokens: true });
+}
+
+export async function runFidelitySweep(run: FidelitySweepRun): Promise<FidelitySweepResult> {
+  const { ready, prepared, pictures, request, policyOf, signal, onProgress } = run;
+  checkSweepRequest(request);
+  const budgets = [...request.budgets].sort((a, b) => a - b);
+  const cases: { policy: FidelityRow['policy']; budget: number; kvPolicy: KvPolicy }[] = [];
+  const warnings = new Set<string>();
+  for (const policy of request.policies) {
+    for (const budget of budgets) {
+      const chosen = policyOf({ policy, budget, window: request.window, ratio: request.ratio, maxNewTokens: request.maxNewTokens });
+      if (!chosen.kvPolicy) throw new Error(`Policy "${policy}" gave no KV policy.`);
+      for (const warning of chosen.warnings) warnings.add(warning);
+      cases.push({ policy, budget, kvPolicy: chosen.kvPolicy });
+    }
+  }
+  const rows: FidelityRow[] = [];
+  const result = await runFidelity(ready.model, {
+    inputIds: prepared.inputIds,
+    pixelValues: prepared.pixelValues,
+    numTiles: prepared.numTiles,
+    imageFeatures: pictures.features.length > 0 ? pictures.features : undefined,
+    maxNewTokens: request.maxNewTokens,
+    eosTokenIds: ready.processor.eosTokenIds,
+    policies: cases.map((c) => c.kvPolicy),
+    signal,
+    onProgress: ({ done, total }) => onProgress?.({ done, total, row: done > 1 ? rows[done - 2] : undefined }),
+    onCase: (row, index) => {
+      const { summary } = row;
+      rows.push({
+        policy: cases[index].policy,
+        budget: cases[index].budget,
+        kvBytes: row.kvBytes,
+        compressed: row.compressed,
+        top1Agreement: summary.top1Agreement,
+        agreedSteps: summary.agreedSteps,
+        steps: summary.steps,
+        meanKl: summary.meanKl,
+        maxKl: summary.maxKl,
+        firstDifference: row.firstDifference,
+        tokenIds: row.tokenIds,
+        text: answerText(ready, row.tokenIds),
+      });
+    },
+  });
+  const { tokenIds, kvBytes } = result.reference;
+  return {
+    promptTokens: result.promptTokens,
+    reference: { tokenIds, text: answerText(ready, tokenIds), kvBytes },
+    rows,
+    stoppedBy: result.stoppedBy,
+    warnings: [...warnings],
+  };
+}

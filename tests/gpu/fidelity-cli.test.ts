@@ -1,0 +1,83 @@
+/**
+ * `npm run cli -- fidelity` end to end on the tiny fixture through dawn.node: the real loader, processor, session and
+ * engine sweep, as the issue's "done when" command runs it.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureTinyFixture } from '../../src/model-io/fixture';
+import type { FidelitySweepResult } from '../../src/session/fidelity-types';
+import { repoRoot, runCli as runMain } from '../helpers/cli';
+
+const scratch = mkdtempSync(join(tmpdir(), 'fidelity-cli-'));
+const sample = join(repoRoot, 'public', 'samples', 'shapes.png');
+// A private model cache, so the test neither reads nor fills the user's.
+const runCli = (args: string[]) => runMain(args, { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') });
+
+describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
+  let fixture = '';
+  beforeAll(async () => {
+    fixture = await ensureTinyFixture();
+  }, 120_000);
+
+  it('budget 100000 rows are the reference; budget 40 rows compress and carry their KL; --plot writes the SVG', async () => {
+    const plot = join(scratch, 'sweep.svg');
+    const out = await runCli([
+      'fidelity', '--model', fixture, '--image', sample, '--prompt', 'Describe the image.',
+      '--policies', 'sparsemm,snapkv', '--budgets', '40,100000', '--json', '--plot', plot,
+    ]);
+    expect(out.code, out.stderr).toBe(0);
+    const result = JSON.parse(out.stdout.trim().split('\n').pop() ?? '') as FidelitySweepResult;
+    const { reference } = result;
+    expect(reference.tokenIds).toHaveLength(32);
+    expect(typeof reference.text).toBe('string');
+    expect(result.rows.map((row) => `${row.policy} ${row.budget}`)).toEqual(['sparsemm 40', 'sparsemm 100000', 'snapkv 40', 'snapkv 100000']);
+    for (const row of result.rows) {
+      const what = `${row.policy} ${row.budget}`;
+      expect(row.steps, what).toBe(reference.tokenIds.length);
+      expect(row.top1Agreement, what).toBe(row.agreedSteps / row.steps);
+      expect(row.maxKl, what).toBeGreaterThanOrEqual(row.meanKl);
+      if (row.budget === 100000) {
+        expect(row, what).toMatchObject({ compressed: false, top1Agreement: 1, meanKl: 0, maxKl: 0, firstDifference: null, kvBytes: reference.kvBytes });
+        expect(row.tokenIds, what).toEqual(reference.tokenIds);
+        expect(row.text, what).toBe(reference.text);
+      } else {
+        expect(row.compressed, what).toBe(true);
+        expect(row.kvBytes, what).toBeLessThan(reference.kvBytes);
+        // The tiny random model drifts at budget 40 of its ~100-token prompt (a fixed fixture: fixed numbers).
+        expect(row.meanKl, what).toBeGreaterThan(0);
+        expect(row.firstDifference, what).not.toBeNull();
+        expect(row.tokenIds.slice(0, row.firstDifference ?? 0), what).toEqual(reference.tokenIds.slice(0, row.firstDifference ?? 0));
+      }
+    }
+    expect(out.stderr).toMatch(/SparseMM uses uniform scores/);
+    const svg = readFileSync(plot, 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    for (const label of ['Full cache', 'SparseMM', 'SnapKV', 'Top-1 agreement']) expect(svg).toContain(label);
+  });
+
+  it('prints the table without --json', async () => {
+    const out = await runCli(['fidelity', '--model', fixture, '--image', sample, '--prompt', 'Describe the image.', '--policies', 'adakv', '--budgets', '40', '--max-new-tokens', '4']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^reference \(full cache, \d+ bytes/);
+    expect(out.stdout).toMatch(/policy\s+budget\s+kvBytes\s+top-1 agreement\s+mean KL\s+max KL\s+first difference/);
+    expect(out.stdout).toMatch(/\nadakv\s+40\s+\d+ \(.*\)\s+\d\/4 \(/);
+  });
+
+  it('refuses bad lists before loading the model', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--budgets', ''], /budget list is empty/],
+      [['--budgets', '64,abc'], /Budget "abc" is not a whole number/],
+      [['--budgets', '16'], /must exceed the observation window \(32/],
+      [['--policies', 'sparsemm,h2o'], /Unknown policy "h2o"/],
+      [['--policies', 'full'], /reference/],
+    ];
+    for (const [extra, message] of cases) {
+      const out = await runCli(['fidelity', '--model', fixture, '--prompt', 'Hi', ...extra]);
+      expect(out.code, extra.join(' ')).toBe(2);
+      expect(out.stderr, extra.join(' ')).toMatch(message);
+      expect(out.stderr).not.toMatch(/^model:/m);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { useId, useState } from 'react';
 import type { AttentionSnapshot, BudgetPlan, HeadScoresInfo, HeadSearchProgress } from '../worker/api';
-import { pictureAttention } from './attention-images';
+import { pictureAttention, pictureAttentionMatrix } from './attention-images';
 import { AttentionOverlay } from './views/AttentionOverlay';
 import { BudgetBars } from './views/BudgetBars';
 import { HeadHeatmap } from './views/HeadHeatmap';
@@ -51,12 +51,17 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
   const { scores, budgets, selected, attention, images } = props;
   const samplesId = useId();
   const pictureChoiceId = useId();
+  const heatmapChoiceId = useId();
+  /** What the heatmap colours: the visual-head scores, or the last answer's attention on one picture (its index). */
+  const [heatmapPicture, setHeatmapPicture] = useState<number | null>(null);
   /** Which picture of the recorded prompt the overlay shows (index into attention.images). */
   const [pictureIndex, setPictureIndex] = useState(0);
   const promptImages = attention?.images ?? [];
   const shownIndex = pictureIndex < promptImages.length ? pictureIndex : 0;
   const picked = attention && selected ? pictureAttention(attention, selected.layer, selected.head, shownIndex) : null;
   const image = picked ? (images.find((candidate) => candidate.id === picked.image.id) ?? null) : null;
+  const heatmapIndex = heatmapPicture !== null && heatmapPicture < promptImages.length ? heatmapPicture : null;
+  const heatmapImage = heatmapIndex !== null ? promptImages[heatmapIndex] : null;
 
   return (
     <section className="panel heads-panel" aria-labelledby="heads-heading" data-testid="visual-heads-panel">
@@ -100,9 +105,29 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
           Scores {originLabels[scores.origin]}, {scores.samples} probe {scores.samples === 1 ? 'sample' : 'samples'} per head.
         </p>
       )}
+      {props.modelLoaded && promptImages.length > 0 && (
+        <div className="field inline-field">
+          <label htmlFor={heatmapChoiceId}>Heatmap</label>
+          <select
+            id={heatmapChoiceId}
+            data-testid="heatmap-source"
+            value={heatmapIndex ?? 'scores'}
+            onChange={(event) => setHeatmapPicture(event.target.value === 'scores' ? null : Number(event.target.value))}
+          >
+            <option value="scores">Visual-head scores</option>
+            {promptImages.map((promptImage, index) => (
+              <option key={promptImage.id} value={index}>
+                Attention on {index + 1}. {promptImage.name} (last answer)
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
       {props.modelLoaded && (
         <HeadHeatmap
-          scores={scores?.matrix ?? []}
+          scores={heatmapImage && attention ? pictureAttentionMatrix(attention, heatmapIndex ?? 0) : (scores?.matrix ?? [])}
+          label={heatmapImage ? `Share of the last token's attention on ${heatmapImage.name}, by layer and head` : undefined}
+          valueLabel={heatmapImage ? `Attention on ${heatmapImage.name}` : undefined}
           kvHeads={scores?.kvHeads ?? 0}
           capacities={budgets?.capacities}
           selected={selected}

@@ -16,3 +16,20 @@ export function pictureAttention(snapshot: AttentionSnapshot, layer: number, hea
   if (image.firstImageToken < 0 || end > row.length) return null;
   return { image, weights: row.subarray(image.firstImageToken, end) };
 }
+
+/**
+ * Per [layer][query head]: the share of the last token's attention that went to picture `index` (the sum of its image
+ * tokens' weights; the rest went to the other pictures and the text). Empty when there is no such picture.
+ */
+export function pictureAttentionMatrix(snapshot: AttentionSnapshot, index: number): number[][] {
+  const image = snapshot.images[index];
+  if (!image) return [];
+  const end = image.firstImageToken + image.imageTokens;
+  return snapshot.weights.map((layer) =>
+    layer.map((row) => {
+      let sum = 0;
+      for (let i = image.firstImageToken; i < Math.min(end, row.length); i++) sum += Number.isFinite(row[i]) ? row[i] : 0;
+      return sum;
+    }),
+  );
+}

@@ -196,6 +196,12 @@ describe('several pictures in one conversation', () => {
       const tokens = Number(/\((\d+) tokens\)$/.exec(option)?.[1]);
       expect(await overlay.locator('rect').count()).toBe(tokens === 16 ? 16 : tokens - 16);
     }
+    // The heatmap can colour the heads by their attention on one picture instead of their scores.
+    await panel.getByTestId('heatmap-source').selectOption({ label: 'Attention on 3. strip.png (last answer)' });
+    await panel.getByRole('grid', { name: /Share of the last token's attention on strip\.png/ }).waitFor({ timeout: 10_000 });
+    expect(await panel.getByRole('gridcell').count()).toBe(8);
+    await panel.getByTestId('heatmap-source').selectOption({ label: 'Visual-head scores' });
+    await panel.getByRole('grid', { name: /Visual-head scores by layer and head/ }).waitFor({ timeout: 10_000 });
     await choice.selectOption('0');
     await page.mouse.move(0, 0); // no heatmap tooltip over the picture
     await screenshot(page, 'multi-image');

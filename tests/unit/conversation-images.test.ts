@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChatSession } from '../../src/session/chat-session';
 import type { ContextUsage, PromptImage } from '../../src/session/types';
-import { pictureAttention } from '../../src/ui/attention-images';
+import { pictureAttention, pictureAttentionMatrix } from '../../src/ui/attention-images';
 import { longestEdgeChoices, readContext } from '../../src/ui/context-meter';
 import { fetchSampleImages, parseSampleList } from '../../src/ui/sample-images';
 import { createConversationState } from '../../src/worker/conversation-state';
@@ -134,5 +134,15 @@ describe("one picture's attention", () => {
     expect(pictureAttention(snapshot, 0, 0, 2)).toBeNull();
     expect(pictureAttention(snapshot, 1, 0, 0)).toBeNull();
     expect(pictureAttention({ ...snapshot, images: [{ ...images[1], imageTokens: 8 }] }, 0, 0, 0)).toBeNull();
+  });
+
+  it("per head, the share of attention on one picture (for the heatmap)", () => {
+    const weights = [[Float32Array.from([0.1, 0.1, 0.1, 0.1, 0.2, 0, 0, 0.2]), Float32Array.from([0, 0, 0, 0, 0.5, 0.5, 0, 0])]];
+    const two = { ...snapshot, heads: 2, weights };
+    const first = pictureAttentionMatrix(two, 0);
+    const second = pictureAttentionMatrix(two, 1);
+    expect(first.map((row) => row.map((v) => Number(v.toFixed(4))))).toEqual([[0.4, 0]]);
+    expect(second.map((row) => row.map((v) => Number(v.toFixed(4))))).toEqual([[0.4, 1]]);
+    expect(pictureAttentionMatrix(two, 2)).toEqual([]);
   });
 });

@@ -17,6 +17,8 @@ export interface HeadHeatmapProps {
   onSelect: (layer: number, head: number) => void;
   /** Accessible name of the grid. */
   label?: string;
+  /** What the values are, for the legend (default "Visual-head score"; e.g. an attention share). */
+  valueLabel?: string;
 }
 
 // Cell size in SVG user units; the SVG scales with its container width.
@@ -36,7 +38,7 @@ function tooltipPosition(cell: HeadPosition, heads: number, width: number, heigh
  * Layers x query heads grid of visual-head scores (viridis, legend below). Click or arrow keys select a
  * head; hovering or focusing shows its score, rank, KV head and that KV head's budget.
  */
-export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, label = 'Visual-head scores by layer and head' }: HeadHeatmapProps) {
+export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, label = 'Visual-head scores by layer and head', valueLabel = 'Visual-head score' }: HeadHeatmapProps) {
   const idPrefix = useId();
   const [hovered, setHovered] = useState<HeadPosition | null>(null);
   const [focused, setFocused] = useState(false);
@@ -169,7 +171,7 @@ export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, l
       <p className="vw-caption">
         Rows are layers (0 at the top), columns query heads; lines separate the {kvHeads} KV-head groups.
       </p>
-      <ColorLegend label="Visual-head score" minLabel={formatScore(range.min)} maxLabel={formatScore(range.max)} />
+      <ColorLegend label={valueLabel} minLabel={formatScore(range.min)} maxLabel={formatScore(range.max)} />
       <p className="vw-sr-only" aria-live="polite">
         {selectedDetails ? `Selected: ${describeHead(selectedDetails)}` : ''}
       </p>

@@ -7,6 +7,10 @@
 override HEAD_DIM: u32 = 64u;
 const WG: u32 = 256u;
 const MASKED: f32 = -3.0e38;
+// One metadata record per (layer, KV head): META_FIELDS u32 (kvMetaLayout in src/engine/kv-cache.ts; a test checks both).
+const META_FIELDS: u32 = 4u;
+const META_SLOT_OFFSET: u32 = 0u;
+const META_KEPT: u32 = 1u;
 
 struct Params {
   num_heads: u32,
@@ -46,8 +50,8 @@ struct HeadSlice {
 
 fn head_slice(head: u32) -> HeadSlice {
   let g = head / (p.num_heads / p.num_kv_heads);
-  let m = p.meta_base + g * 4u;
-  return HeadSlice(cache_meta[m], cache_meta[m + 1u] + p.appended);
+  let m = p.meta_base + g * META_FIELDS;
+  return HeadSlice(cache_meta[m + META_SLOT_OFFSET], cache_meta[m + META_KEPT] + p.appended);
 }
 
 /** Softmax max and denominator of this head's row, and its arg-max; results in red_*[0]. */

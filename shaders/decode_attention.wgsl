@@ -16,6 +16,11 @@ override GROUP: u32 = 1u; // query heads per KV head
 const CHUNK: u32 = 64u; // keys per workgroup in attend_partial, also its workgroup size
 override HALF: u32 = HEAD_DIM / 2u; // u32 words per cache row (not set by the engine)
 const MAX_GROUP: u32 = 16u;
+// One metadata record per (layer, KV head): META_FIELDS u32 (kvMetaLayout in src/engine/kv-cache.ts; a test checks both).
+const META_FIELDS: u32 = 4u;
+const META_SLOT_OFFSET: u32 = 0u;
+const META_KEPT: u32 = 1u;
+const META_LIST_START: u32 = 2u;
 const MASKED: f32 = -3.0e38;
 
 struct AttendParams {
@@ -55,9 +60,9 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   if (g >= attend_p.num_kv_heads) {
     return;
   }
-  let head_meta = attend_p.meta_base + g * 4u;
-  let slot = meta_r[head_meta];
-  let length = meta_r[head_meta + 1u] + attend_p.appended;
+  let head_meta = attend_p.meta_base + g * META_FIELDS;
+  let slot = meta_r[head_meta + META_SLOT_OFFSET];
+  let length = meta_r[head_meta + META_KEPT] + attend_p.appended;
   let start = chunk * CHUNK;
   // Uniform exit: heads shorter than the longest one have fewer chunks.
   if (start >= length) {
@@ -129,8 +134,8 @@ fn attend_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     return;
   }
   let g = h / GROUP;
-  let head_meta = attend_p.meta_base + g * 4u;
-  let length = meta_reduce[head_meta + 1u] + attend_p.appended;
+  let head_meta = attend_p.meta_base + g * META_FIELDS;
+  let length = meta_reduce[head_meta + META_KEPT] + attend_p.appended;
   let chunks = (length + CHUNK - 1u) / CHUNK;
   let stride = HEAD_DIM + 2u;
   let head_base = h * attend_p.max_chunks * stride;

@@ -29,6 +29,11 @@ struct AppendParams {
 @group(0) @binding(6) var<storage, read> positions: array<u32>;
 
 override HALF: u32 = HEAD_DIM / 2u; // u32 words per cache row (not set by the engine)
+// One metadata record per (layer, KV head): META_FIELDS u32 (kvMetaLayout in src/engine/kv-cache.ts; a test checks both).
+const META_FIELDS: u32 = 4u;
+const META_SLOT_OFFSET: u32 = 0u;
+const META_KEPT: u32 = 1u;
+const META_LIST_START: u32 = 2u;
 
 fn pack_pair(src_k: u32) -> vec2<u32> {
   return vec2<u32>(pack2x16float(vec2<f32>(k_src[src_k], k_src[src_k + 1u])), pack2x16float(vec2<f32>(v_src[src_k], v_src[src_k + 1u])));
@@ -37,7 +42,7 @@ fn pack_pair(src_k: u32) -> vec2<u32> {
 fn store_kv_head(row: u32) -> u32 {
   var g = 0u;
   for (var h = 1u; h < store_p.num_kv_heads; h++) {
-    if (row >= cache_meta[store_p.meta_base + h * 4u + 2u]) {
+    if (row >= cache_meta[store_p.meta_base + h * META_FIELDS + META_LIST_START]) {
       g = h;
     }
   }
@@ -53,14 +58,14 @@ fn store_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let row = e / HALF;
   let word = e % HALF;
   let g = store_kv_head(row);
-  let head_meta = store_p.meta_base + g * 4u;
-  let index_in_head = row - cache_meta[head_meta + 2u];
+  let head_meta = store_p.meta_base + g * META_FIELDS;
+  let index_in_head = row - cache_meta[head_meta + META_LIST_START];
   var position = index_in_head;
   if (store_p.has_positions != 0u) {
     position = positions[row];
   }
   let packed = pack_pair((position * store_p.num_kv_heads + g) * HEAD_DIM + 2u * word);
-  let dst = (cache_meta[head_meta] + index_in_head) * HALF + word;
+  let dst = (cache_meta[head_meta + META_SLOT_OFFSET] + index_in_head) * HALF + word;
   k_cache[dst] = packed.x;
   v_cache[dst] = packed.y;
 }
@@ -73,9 +78,9 @@ fn append_token(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   let g = e / HALF;
   let word = e % HALF;
-  let head_meta = append_p.meta_base + g * 4u;
+  let head_meta = append_p.meta_base + g * META_FIELDS;
   let packed = pack_pair(g * HEAD_DIM + 2u * word);
-  let dst = (cache_meta[head_meta] + cache_meta[head_meta + 1u] + append_p.step) * HALF + word;
+  let dst = (cache_meta[head_meta + META_SLOT_OFFSET] + cache_meta[head_meta + META_KEPT] + append_p.step) * HALF + word;
   k_cache[dst] = packed.x;
   v_cache[dst] = packed.y;
 }

@@ -2,8 +2,12 @@
  * What the adapter itself can do, measured: the speed limits that kernel efficiencies are reported against, so that
  * the benchmark's figures mean the same on SwiftShader and on a real GPU. Kernels in shaders/adapter_limits.wgsl.
  */
-import { params, type GpuContext } from './gpu';
+import type { GpuContext } from './gpu';
 import { GpuTimer } from './gpu-timer';
+import { kernelParams, paramLayout } from './params';
+
+const peakParams = paramLayout('adapter_limits', 'PeakParams', { iterations: 'u32', magic: 'u32', multiplier: 'f32', addend: 'f32' });
+const readParams = paramLayout('adapter_limits', 'ReadParams', { words: 'u32', magic: 'u32' });
 
 export interface ComputePeak {
   /** Best of the measured passes, in GFLOP/s (1e9 f32 floating-point operations per second; a multiply-add is 2). */
@@ -38,7 +42,7 @@ export async function measureComputePeak(ctx: GpuContext, passes = 2): Promise<C
   const timePass = async (grid: number, iterations: number): Promise<number> => {
     await ctx.finish();
     const started = performance.now();
-    ctx.record().dispatch(pipeline, params([iterations, magic, { f: 0.999 }, { f: 1e-3 }]), [sink], grid);
+    ctx.record().dispatch(pipeline, kernelParams(peakParams, { iterations, magic, multiplier: 0.999, addend: 1e-3 }), [sink], grid);
     await ctx.finish();
     return performance.now() - started;
   };
@@ -116,7 +120,7 @@ export async function measureReadBandwidth(ctx: GpuContext, bytes = defaultReadB
       const words = size / 16;
       const workgroups = Math.max(1, Math.min(grid, Math.ceil(words / readWorkgroupSize)));
       // The buffer is zero-filled, so the sum is 0: 1 never matches and the store never happens.
-      ctx.record().dispatch(pipeline, params([words, 1]), [{ buffer: source, offset, size }, sink], workgroups);
+      ctx.record().dispatch(pipeline, kernelParams(readParams, { words, magic: 1 }), [{ buffer: source, offset, size }, sink], workgroups);
     }
   };
   const passMs: number[] = [];

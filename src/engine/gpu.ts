@@ -58,7 +58,8 @@ const paramArenaSlots = 4096;
 
 /**
  * One GPUDevice with its allocator, pipeline cache and a uniform-parameter arena.
- * Kernels follow one convention: binding 0 is a uniform `Params` struct, bindings 1.. are storage buffers in order.
+ * Kernels follow one convention: binding 0 is a uniform `Params` struct (written by name: params.ts), bindings 1.. are
+ * storage buffers in order.
  */
 export class GpuContext {
   readonly allocator: GpuAllocator;
@@ -275,17 +276,6 @@ export function foldWorkgroups(count: number): [number, number, number] {
   if (count <= max) return [count, 1, 1];
   const y = Math.ceil(count / max);
   return [Math.ceil(count / y), y, 1];
-}
-
-/** Builds a kernel's params block: numbers are u32, `{ f: x }` is f32; padded to a multiple of 16 bytes. */
-export function params(fields: (number | { f: number })[]): Uint32Array {
-  const out = new Uint32Array(Math.max(4, Math.ceil(fields.length / 4) * 4));
-  const asFloat = new Float32Array(out.buffer);
-  fields.forEach((v, i) => {
-    if (typeof v === 'number') out[i] = v >>> 0;
-    else asFloat[i] = v.f;
-  });
-  return out;
 }
 
 /**

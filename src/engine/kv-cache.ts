@@ -1,4 +1,8 @@
-import { params, type GpuContext } from './gpu';
+import type { GpuContext } from './gpu';
+import { kernelParams, paramLayout } from './params';
+
+const storeParams = paramLayout('kv_cache', 'StoreParams', { num_kv_heads: 'u32', meta_base: 'u32', total_rows: 'u32', has_positions: 'u32' });
+const appendParams = paramLayout('kv_cache', 'AppendParams', { num_kv_heads: 'u32', meta_base: 'u32', step: 'u32' });
 
 export interface KvCacheLayout {
   numLayers: number;
@@ -12,8 +16,13 @@ export interface KvCacheLayout {
 
 // A function, not a constant: in Node, GPUBufferUsage exists only once dawn.node's globals are installed.
 const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-/** u32 fields per (layer, kv head) in the metadata buffer; must match shaders/decode_attention.wgsl. */
-const metaFields = 4;
+/**
+ * One metadata record per (layer, KV head): `fields` u32, these at their offsets (the fourth is unused). The shaders
+ * that read it (kv_cache, decode_attention, attention_probe) declare the same as META_* constants;
+ * tests/unit/param-layouts.test.ts checks that they agree.
+ */
+export const kvMetaLayout = { fields: 4, slotOffset: 0, kept: 1, listStart: 2 } as const;
+const metaFields = kvMetaLayout.fields;
 /** Bytes per cached K or V element: f16, two per u32 (shaders/kv_cache.wgsl). */
 export const kvElementBytes = 2;
 
@@ -66,9 +75,9 @@ export class RaggedKvCache {
           throw new Error(`layer ${layer} head ${g}: kept ${count} is not in 0..${promptLength}`);
         }
         const m = (layer * numKvHeads + g) * metaFields;
-        meta[m] = rows;
-        meta[m + 1] = count;
-        meta[m + 2] = listStart;
+        meta[m + kvMetaLayout.slotOffset] = rows;
+        meta[m + kvMetaLayout.kept] = count;
+        meta[m + kvMetaLayout.listStart] = listStart;
         offsets.push(rows);
         rows += count + maxNewTokens;
         listStart += count;
@@ -106,7 +115,7 @@ export class RaggedKvCache {
       .record()
       .dispatch(
         pipeline,
-        params([this.layout.numKvHeads, this.metaBase(layer), totalRows, keptPositions ? 1 : 0]),
+        kernelParams(storeParams, { num_kv_heads: this.layout.numKvHeads, meta_base: this.metaBase(layer), total_rows: totalRows, has_positions: Boolean(keptPositions) }),
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer], positions],
         Math.ceil((totalRows * this.layout.headDim) / 2 / 256),
       );
@@ -129,9 +138,9 @@ export class RaggedKvCache {
     let listStart = 0;
     keptPerHead.forEach((count, g) => {
       if (!Number.isInteger(count) || count < 0 || count > promptLength) throw new Error(`layer ${layer} head ${g}: kept ${count} is not in 0..${promptLength}`);
-      meta[g * metaFields] = rows;
-      meta[g * metaFields + 1] = count;
-      meta[g * metaFields + 2] = listStart;
+      meta[g * metaFields + kvMetaLayout.slotOffset] = rows;
+      meta[g * metaFields + kvMetaLayout.kept] = count;
+      meta[g * metaFields + kvMetaLayout.listStart] = listStart;
       this.slotOffsets[layer][g] = rows;
       rows += count + maxNewTokens;
       listStart += count;
@@ -148,7 +157,7 @@ export class RaggedKvCache {
       .record()
       .dispatch(
         pipeline,
-        params([this.layout.numKvHeads, this.metaBase(layer), this.step]),
+        kernelParams(appendParams, { num_kv_heads: this.layout.numKvHeads, meta_base: this.metaBase(layer), step: this.step }),
         [k, v, this.metadata, this.keyBuffers[layer], this.valueBuffers[layer]],
         Math.ceil((this.layout.numKvHeads * this.layout.headDim) / 2 / 64),
       );

@@ -10,6 +10,7 @@
  */
 import type { ModelConfig } from '../model-io/config';
 import { flashWorkgroupBytes, flashWorkgroupSize, maxAttentionHeadDim } from './ops/attention';
+import { decodeChunkKeys as decodeChunk, maxDecodeGroup } from './ops/decode-attention';
 import { packedBf16Bytes } from './weights';
 
 /** The limits we check. All are "at least" limits except minUniformBufferOffsetAlignment ("at most"). */
@@ -64,9 +65,6 @@ export interface KernelShapes {
 /** Must match shaders/attention.wgsl (BQ) and the smallest key tile ops/attention.ts falls back to. */
 const attentionQueryRows = 16;
 const smallestAttentionKeyTile = 1;
-/** Must match CHUNK and MAX_GROUP in shaders/decode_attention.wgsl (and maxGroup in ops/decode-attention.ts). */
-const decodeChunk = 64;
-export const maxDecodeGroup = 16;
 /** The uniform parameter slot of GpuContext (one per dispatch, bound at a multiple of 256 bytes). */
 const paramSlotBytes = 256;
 /** foldWorkgroups in gpu.ts folds dispatches above this many workgroups into y. */

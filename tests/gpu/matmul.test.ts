@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gemvMaxRows, matmul } from '../../src/engine/ops/matmul';
-import { params } from '../../src/engine/gpu';
+import { gemmParams, gemvMaxRows, matmul } from '../../src/engine/ops/matmul';
+import { kernelParams } from '../../src/engine/params';
 import { linear } from '../reference/cpu-ops';
 import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
 import { packedBf16 } from './packed-bf16';
@@ -77,7 +77,7 @@ describe('tiled gemm with the 16-wide K slice (devices without 16 KiB of workgro
     const out = empty(ctx, rows * outFeatures);
     // The dispatch ops/matmul.ts makes, with the K slice it picks on small devices.
     const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: 16 });
-    ctx.record().dispatch(pipeline, params([rows, inFeatures, outFeatures, 1]), [storage(ctx, x), storage(ctx, w.packed), storage(ctx, b.packed), out], [2, 2, 1]);
+    ctx.record().dispatch(pipeline, kernelParams(gemmParams, { rows, in_features: inFeatures, out_features: outFeatures, has_bias: true }), [storage(ctx, x), storage(ctx, w.packed), storage(ctx, b.packed), out], [2, 2, 1]);
     const got = await ctx.readF32(out, rows * outFeatures);
     expect(maxAbsDiff(got, linear(x, w.rounded, rows, inFeatures, outFeatures, b.rounded))).toBeLessThan(2e-5);
   });

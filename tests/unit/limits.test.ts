@@ -3,7 +3,7 @@
  * (read here by a small WGSL reader: workgroup sizes, workgroup memory and storage bindings each entry point reaches),
  * the spec's default limits pass, and a limit below what is needed is refused naming the limit.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,8 +20,8 @@ import {
 import { packedBf16Bytes } from '../../src/engine/weights';
 import { parseModelConfig } from '../../src/model-io/config';
 import { defaultReferenceModelDir, randomWeightSpecs, tinyFixtureFiles } from '../../src/model-io/fixture';
+import { readShader, shaderNames, stripComments } from '../helpers/wgsl';
 
-const shaderDir = join(import.meta.dirname, '../../shaders');
 const smolVlmConfig = parseModelConfig(readFileSync(join(defaultReferenceModelDir(), 'config.json'), 'utf8'));
 const tinyConfig = parseModelConfig(new TextDecoder().decode(tinyFixtureFiles().get('config.json')));
 
@@ -53,10 +53,6 @@ interface WgslModule {
   workgroupVars: { name: string; bytes: string }[];
   storageVars: { name: string; binding: number }[];
   functions: Map<string, WgslFunction>;
-}
-
-function stripComments(source: string): string {
-  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
 }
 
 /** Element bytes of a WGSL type we use in workgroup memory (scalars and vectors of 32-bit values). */
@@ -133,7 +129,7 @@ const uses = (body: string, name: string): boolean => new RegExp(`\\b${name}\\b`
 function analyse(shader: string, entryPoint: string, overrides: Record<string, number>, prelude?: string) {
   // A prelude is compiled in the same module, before the shader (PipelineCache).
   const files = [...(prelude ? prelude.split('+') : []), shader];
-  const text = files.map((name) => readFileSync(join(shaderDir, `${name}.wgsl`), 'utf8')).join('\n');
+  const text = files.map(readShader).join('\n');
   const module = parseWgsl(text);
   const entry = module.functions.get(entryPoint);
   if (!entry?.workgroupSize) throw new Error(`${shader}.wgsl has no @compute entry point ${entryPoint}`);
@@ -158,9 +154,9 @@ function analyse(shader: string, entryPoint: string, overrides: Record<string, n
 
 function allEntryPoints(): string[] {
   const names: string[] = [];
-  for (const file of readdirSync(shaderDir).filter((name) => name.endsWith('.wgsl')).sort()) {
-    const module = parseWgsl(readFileSync(join(shaderDir, file), 'utf8'));
-    for (const fn of module.functions.values()) if (fn.workgroupSize) names.push(`${file.replace(/\.wgsl$/, '')}:${fn.name}`);
+  for (const shader of shaderNames()) {
+    const module = parseWgsl(readShader(shader));
+    for (const fn of module.functions.values()) if (fn.workgroupSize) names.push(`${shader}:${fn.name}`);
   }
   return names.sort();
 }

@@ -1,9 +1,12 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
+
+const addParams = paramLayout('add', 'Params', { count: 'u32' });
 
 const workgroupSize = 256;
 
 /** out = a + b over `count` f32 values. */
 export function add(ctx: GpuContext, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, count: number): void {
   const pipeline = ctx.pipelines.get('add');
-  ctx.record().dispatch(pipeline, params([count]), [a, b, out], Math.ceil(count / workgroupSize));
+  ctx.record().dispatch(pipeline, kernelParams(addParams, { count }), [a, b, out], Math.ceil(count / workgroupSize));
 }

@@ -1,5 +1,16 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import type { RaggedKvCache } from '../kv-cache';
+
+const probeParams = paramLayout('attention_probe', 'Params', {
+  num_heads: 'u32',
+  num_kv_heads: 'u32',
+  meta_base: 'u32',
+  appended: 'u32',
+  row_start: 'u32',
+  row_length: 'u32',
+  scale: 'f32',
+});
 
 export interface AttentionProbeOutputs {
   /** u32 [numHeads]: per query head the slot with the largest attention weight (lowest slot on ties). */
@@ -20,15 +31,15 @@ export function attentionProbe(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCac
   const row = out.row;
   const entryPoint = row ? 'probe_top1_row' : 'probe_top1';
   const pipeline = ctx.pipelines.get('attention_probe', entryPoint, { HEAD_DIM: headDim });
-  const block = params([
-    numHeads,
-    numKvHeads,
-    cache.metaBase(layer),
-    cache.appendedTokens(layer),
-    row?.start ?? 0,
-    row?.length ?? 0,
-    { f: 1 / Math.sqrt(headDim) },
-  ]);
+  const block = kernelParams(probeParams, {
+    num_heads: numHeads,
+    num_kv_heads: numKvHeads,
+    meta_base: cache.metaBase(layer),
+    appended: cache.appendedTokens(layer),
+    row_start: row?.start ?? 0,
+    row_length: row?.length ?? 0,
+    scale: 1 / Math.sqrt(headDim),
+  });
   const buffers = [q, cache.keys(layer), cache.metadata, out.top1];
   if (row) buffers.push(row.buffer);
   ctx.record().dispatch(pipeline, block, buffers, numHeads);

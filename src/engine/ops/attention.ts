@@ -1,5 +1,17 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import type { PipelineSpec } from '../pipelines';
+
+const attentionParams = paramLayout('attention', 'Params', {
+  queries: 'u32',
+  keys: 'u32',
+  num_heads: 'u32',
+  num_kv_heads: 'u32',
+  causal: 'u32',
+  query_offset: 'u32',
+  query_tiles: 'u32',
+  scale: 'f32',
+});
 
 export interface PrefillAttentionShape {
   queries: number;
@@ -76,7 +88,16 @@ export function prefillAttention(
     .record()
     .dispatch(
       pipeline,
-      params([queries, keys, numHeads, numKvHeads, causal ? 1 : 0, Math.max(0, keys - queries), queryTiles, { f: 1 / Math.sqrt(headDim) }]),
+      kernelParams(attentionParams, {
+        queries,
+        keys,
+        num_heads: numHeads,
+        num_kv_heads: numKvHeads,
+        causal,
+        query_offset: Math.max(0, keys - queries),
+        query_tiles: queryTiles,
+        scale: 1 / Math.sqrt(headDim),
+      }),
       [q, k, v, out],
       queryTiles * numHeads,
     );

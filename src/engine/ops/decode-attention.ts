@@ -1,9 +1,19 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import { growingScratch, type RaggedKvCache } from '../kv-cache';
 
-/** Keys per split-K workgroup; must match CHUNK in shaders/decode_attention.wgsl. */
+/** Keys per split-K workgroup: CHUNK in shaders/decode_attention.wgsl (tests/unit/param-layouts.test.ts checks it). */
 export const decodeChunkKeys = 64;
-const maxGroup = 16;
+/** Query heads per KV head at most: MAX_GROUP in shaders/decode_attention.wgsl (checked by the same test). */
+export const maxDecodeGroup = 16;
+const attendParams = paramLayout('decode_attention', 'AttendParams', {
+  num_heads: 'u32',
+  num_kv_heads: 'u32',
+  meta_base: 'u32',
+  appended: 'u32',
+  max_chunks: 'u32',
+  scale: 'f32',
+});
 
 /**
  * One decode step's attention over the ragged head-wise cache: query head h attends to exactly the rows its KV head
@@ -16,7 +26,7 @@ export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCa
   const { numKvHeads, headDim } = cache.layout;
   if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
   const group = numHeads / numKvHeads;
-  if (group > maxGroup) throw new Error(`GQA groups above ${maxGroup} query heads are not supported`);
+  if (group > maxDecodeGroup) throw new Error(`GQA groups above ${maxDecodeGroup} query heads are not supported`);
   const longest = Math.max(...cache.lengths(layer));
   if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
   // The scratch is sized for the cache's longest possible slice so that it does not grow during generation.
@@ -24,7 +34,14 @@ export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCa
   const partials = growingScratch(ctx, 'decode attention partials', numHeads * scratchChunks * (headDim + 2) * 4);
   const maxChunks = Math.ceil(longest / decodeChunkKeys);
   const constants = { HEAD_DIM: headDim, GROUP: group };
-  const block = params([numHeads, numKvHeads, cache.metaBase(layer), cache.appendedTokens(layer), maxChunks, { f: 1 / Math.sqrt(headDim) }]);
+  const block = kernelParams(attendParams, {
+    num_heads: numHeads,
+    num_kv_heads: numKvHeads,
+    meta_base: cache.metaBase(layer),
+    appended: cache.appendedTokens(layer),
+    max_chunks: maxChunks,
+    scale: 1 / Math.sqrt(headDim),
+  });
   const recorder = ctx.record();
   recorder.dispatch(
     ctx.pipelines.get('decode_attention', 'attend_partial', constants),

@@ -1,4 +1,7 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
+
+const embeddingParams = paramLayout('embedding', 'Params', { tokens: 'u32', half_dim: 'u32' });
 
 const workgroupSize = 256;
 
@@ -7,5 +10,5 @@ export function embedding(ctx: GpuContext, table: GPUBuffer, ids: GPUBuffer, out
   if (dim % 2 !== 0) throw new Error(`embedding: dim ${dim} must be even (two bf16 per packed word)`);
   const halfDim = dim / 2;
   const pipeline = ctx.pipelines.get('embedding');
-  ctx.record().dispatch(pipeline, params([tokens, halfDim]), [table, ids, out], Math.ceil((tokens * halfDim) / workgroupSize));
+  ctx.record().dispatch(pipeline, kernelParams(embeddingParams, { tokens, half_dim: halfDim }), [table, ids, out], Math.ceil((tokens * halfDim) / workgroupSize));
 }

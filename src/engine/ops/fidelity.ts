@@ -1,6 +1,9 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import type { FidelityStep } from '../../sparsemm/fidelity';
 import { logitReductions } from './sampling';
+
+const fidelityParams = paramLayout('fidelity', 'Params', { vocab: 'u32', reference_offset: 'u32', ref_token: 'u32', out_step: 'u32' });
 
 /** u32 fields per step record in the output buffer; must match shaders/fidelity.wgsl (kl, agree, rank, top-1). */
 export const fidelityRecordFields = 4;
@@ -32,7 +35,7 @@ export function stepFidelity(ctx: GpuContext, args: StepFidelityArgs): void {
   if ((referenceOffset + vocab) * 4 > reference.size) throw new Error(`stepFidelity: reference row at ${referenceOffset} runs past its buffer`);
   if ((step + 1) * fidelityRecordFields * 4 > out.size) throw new Error(`stepFidelity: record ${step} runs past the output buffer`);
   const pipeline = ctx.pipelines.get('fidelity', 'step_fidelity', {}, logitReductions);
-  ctx.record().dispatch(pipeline, params([vocab, referenceOffset, referenceToken, step]), [reference, compressed, out], 1);
+  ctx.record().dispatch(pipeline, kernelParams(fidelityParams, { vocab, reference_offset: referenceOffset, ref_token: referenceToken, out_step: step }), [reference, compressed, out], 1);
 }
 
 /** One read-back step record: the fidelity numbers plus the compressed cache's own top-1 token. */

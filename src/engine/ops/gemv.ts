@@ -1,4 +1,5 @@
-import { params, type GemvVariant, type GpuContext } from '../gpu';
+import type { GemvVariant, GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { ropeInverseFrequencies, ropePrelude } from './rope';
 
@@ -6,6 +7,7 @@ import { ropeInverseFrequencies, ropePrelude } from './rope';
 export const gemvMaxRows = 4;
 /** Invocations per GEMV workgroup (WORKGROUP in shaders/gemv.wgsl). */
 export const gemvWorkgroupSize = 64;
+const gemvParams = paramLayout('gemv', 'Params', { in_features: 'u32', out_features: 'u32', has_bias: 'u32', eps: 'f32' });
 
 /**
  * Output features per team (OUTS in shaders/gemv.wgsl): each x load then serves that many weight rows. Small teams
@@ -99,8 +101,21 @@ export function qkvRopePipeline(shape: QkvRopeShape, variant: GemvVariant): Pipe
   return { shader: 'gemv', entryPoint: 'gemv_qkv_rope', constants: { TEAM: variant.team, NORM: 1, HEAD_DIM: shape.headDim, PAIRS: pairs }, prelude: gemvPrelude(variant) };
 }
 
-// inv_freq per (headDim, theta), as the f32 words of the uniform block (constant per model).
-const invFreqWords = new Map<string, Uint32Array>();
+const qkvParams = paramLayout('gemv', 'QkvParams', {
+  in_features: 'u32',
+  num_heads: 'u32',
+  num_kv_heads: 'u32',
+  position: 'u32',
+  eps: 'f32',
+  _pad0: 'u32',
+  _pad1: 'u32',
+  _pad2: 'u32',
+  cache_row: 'array<vec4<u32>, 4>',
+  inv_freq: 'array<vec4<f32>, 8>',
+});
+
+// inv_freq per (headDim, theta) (constant per model).
+const invFreqTables = new Map<string, Float32Array>();
 
 /**
  * A decode layer's q, k and v in one dispatch: xn = RMSNorm(x) * normWeight, q = RoPE(xn Wq^T) into `q` f32
@@ -123,17 +138,21 @@ export function gemvQkvRope(
   if (!spec) throw new Error(`gemvQkvRope: shape ${JSON.stringify(shape)} is not supported (see qkvRopePairs)`);
   if (cache.rows.length !== shape.numKvHeads) throw new Error(`gemvQkvRope: ${cache.rows.length} cache rows for ${shape.numKvHeads} KV heads`);
   const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants, spec.prelude);
-  const block = new Uint32Array(56);
-  block.set([shape.inFeatures, shape.numHeads, shape.numKvHeads, rope.position]);
-  new Float32Array(block.buffer)[4] = eps;
-  block.set(cache.rows, 8);
   const key = `${shape.headDim}:${rope.theta}`;
-  let freqs = invFreqWords.get(key);
+  let freqs = invFreqTables.get(key);
   if (!freqs) {
-    freqs = new Uint32Array(ropeInverseFrequencies(shape.headDim, rope.theta).buffer);
-    invFreqWords.set(key, freqs);
+    freqs = ropeInverseFrequencies(shape.headDim, rope.theta);
+    invFreqTables.set(key, freqs);
   }
-  block.set(freqs, 24);
+  const block = kernelParams(qkvParams, {
+    in_features: shape.inFeatures,
+    num_heads: shape.numHeads,
+    num_kv_heads: shape.numKvHeads,
+    position: rope.position,
+    eps,
+    cache_row: cache.rows,
+    inv_freq: freqs,
+  });
   const pairsPerWorkgroup = (gemvWorkgroupSize / variant.team) * (spec.constants?.PAIRS ?? 1);
   const pairs = (shape.numHeads + 2 * shape.numKvHeads) * (shape.headDim / 2);
   ctx.record().dispatch(pipeline, block, [x, weights.q, weights.k, weights.norm, q, weights.v, cache.keys, cache.values], Math.ceil(pairs / pairsPerWorkgroup));
@@ -163,7 +182,7 @@ export function gemv(
   checkShape('gemv', x, out, rows, inFeatures);
   if (outFeatures === 0) return;
   const pipeline = ctx.pipelines.get('gemv', 'gemv', constantsOf(variant, rows, fusion), gemvPrelude(variant));
-  const block = params([inFeatures, outFeatures, bias ? 1 : 0, { f: fusion.eps ?? 0 }]);
+  const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias), eps: fusion.eps ?? 0 });
   const buffers = [x, weight, bias ?? placeholder(ctx), fusion.normWeight ?? placeholder(ctx), out];
   ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvOutputsPerWorkgroup(variant)));
 }
@@ -187,6 +206,6 @@ export function gemvSwiglu(
   checkShape('gemvSwiglu', x, out, rows, inFeatures);
   if (features === 0) return;
   const pipeline = ctx.pipelines.get('gemv', 'gemv_swiglu', constantsOf(variant, rows, fusion), gemvPrelude(variant));
-  const block = params([inFeatures, features, 0, { f: fusion.eps ?? 0 }]);
+  const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: features, has_bias: false, eps: fusion.eps ?? 0 });
   ctx.record().dispatch(pipeline, block, [x, gate, up, fusion.normWeight ?? placeholder(ctx), out], Math.ceil(features / gemvOutputsPerWorkgroup(variant)));
 }

@@ -1,5 +1,10 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import { growingScratch } from '../kv-cache';
+
+const scoreParams = paramLayout('kv_selection', 'ScoreParams', { tokens: 'u32', window: 'u32', num_heads: 'u32', num_kv_heads: 'u32', scale: 'f32' });
+const poolParams = paramLayout('kv_selection', 'PoolParams', { prefix: 'u32', num_kv_heads: 'u32', kernel: 'u32', use_max: 'u32' });
+const selectParams = paramLayout('kv_selection', 'SelectParams', { prefix: 'u32', window: 'u32', kv_head: 'u32', capacity: 'u32', out_start: 'u32' });
 
 export interface WindowScoreShape {
   tokens: number;
@@ -31,13 +36,13 @@ export function windowScores(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, out: G
   const stats = growingScratch(ctx, 'kv selection row stats', statsBytes);
   const means = growingScratch(ctx, 'kv selection window means', meansBytes);
   const constants = { HEAD_DIM: headDim };
-  const scoreBlock = params([tokens, window, numHeads, numKvHeads, { f: 1 / Math.sqrt(headDim) }]);
+  const scoreBlock = kernelParams(scoreParams, { tokens, window, num_heads: numHeads, num_kv_heads: numKvHeads, scale: 1 / Math.sqrt(headDim) });
   const recorder = ctx.record();
   recorder.dispatch(ctx.pipelines.get('kv_selection', 'row_stats', constants), scoreBlock, [q, k, stats], numHeads * window);
   recorder.dispatch(ctx.pipelines.get('kv_selection', 'window_mean', constants), scoreBlock, [q, k, stats, means], Math.ceil((numKvHeads * prefix) / 64));
   recorder.dispatch(
     ctx.pipelines.get('kv_selection', 'pool', constants),
-    params([prefix, numKvHeads, poolKernel, pooling === 'max' ? 1 : 0]),
+    kernelParams(poolParams, { prefix, num_kv_heads: numKvHeads, kernel: poolKernel, use_max: pooling === 'max' }),
     [means, out],
     Math.ceil((numKvHeads * prefix) / 64),
   );
@@ -67,7 +72,7 @@ export function selectKeptPositions(ctx: GpuContext, pooledScores: GPUBuffer, ca
   capacities.forEach((capacity, g) => {
     if (!Number.isInteger(capacity) || capacity < 0) throw new Error(`head ${g}: capacity ${capacity} is not a non-negative integer`);
     // One dispatch per head: each gets its own uniform block, so nothing is uploaded that a later call could overwrite.
-    recorder.dispatch(pipeline, params([prefix, window, g, capacity, outStart]), [pooledScores, out], 1);
+    recorder.dispatch(pipeline, kernelParams(selectParams, { prefix, window, kv_head: g, capacity, out_start: outStart }), [pooledScores, out], 1);
     outStart += kept[g];
   });
 }

@@ -1,9 +1,11 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { gemv, gemvMaxRows, gemvPipelines } from './gemv';
 
 export { gemvMaxRows };
 const gemmTile = 64;
+export const gemmParams = paramLayout('matmul', 'Params', { rows: 'u32', in_features: 'u32', out_features: 'u32', has_bias: 'u32' });
 
 // A 4-byte placeholder bound where the kernel expects a bias when there is none (has_bias = 0 keeps it unread).
 const noBiasBuffers = new WeakMap<GpuContext, GPUBuffer>();
@@ -56,7 +58,7 @@ export function matmul(
     gemv(ctx, x, weight, bias, out, rows, inFeatures, outFeatures);
     return;
   }
-  const block = params([rows, inFeatures, outFeatures, bias ? 1 : 0]);
+  const block = kernelParams(gemmParams, { rows, in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias) });
   const gemm = gemmPipeline(ctx);
   const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
   ctx.record().dispatch(pipeline, block, [x, weight, bias ?? noBias(ctx), out], [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);

@@ -1,8 +1,10 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
 
 const workgroupSize = 256;
 /** The prelude with sin_cos (shaders/rope_angle.wgsl), shared with the fused q/k/v GEMV. */
 export const ropePrelude = 'rope_angle';
+const ropeParams = paramLayout('rope', 'Params', { tokens: 'u32', heads: 'u32', half_dim: 'u32' });
 
 /**
  * RoPE inverse frequencies as torch's LlamaRotaryEmbedding computes them, in f32:
@@ -46,5 +48,5 @@ export function rope(ctx: GpuContext, x: GPUBuffer, positions: GPUBuffer, tokens
   if (headDim % 2 !== 0) throw new Error(`rope: headDim ${headDim} must be even`);
   const half = headDim / 2;
   const pipeline = ctx.pipelines.get('rope', 'main', {}, ropePrelude);
-  ctx.record().dispatch(pipeline, params([tokens, heads, half]), [x, positions, invFreqBuffer(ctx, headDim, theta)], Math.ceil((tokens * heads * half) / workgroupSize));
+  ctx.record().dispatch(pipeline, kernelParams(ropeParams, { tokens, heads, half_dim: half }), [x, positions, invFreqBuffer(ctx, headDim, theta)], Math.ceil((tokens * heads * half) / workgroupSize));
 }

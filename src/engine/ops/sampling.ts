@@ -1,4 +1,7 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
+
+const samplingParams = paramLayout('sampling', 'Params', { vocab: 'u32', temperature: 'f32', top_p: 'f32', uniform: 'f32' });
 
 /** The prelude of the kernels that reduce a row of logits (shaders/logit_reductions.wgsl). */
 export const logitReductions = 'logit_reductions';
@@ -12,7 +15,7 @@ export const sampledWords = 2;
  */
 export function argmax(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, vocab: number): void {
   const pipeline = ctx.pipelines.get('sampling', 'argmax', {}, logitReductions);
-  ctx.record().dispatch(pipeline, params([vocab]), [logits, out], 1);
+  ctx.record().dispatch(pipeline, kernelParams(samplingParams, { vocab, temperature: 0, top_p: 0, uniform: 0 }), [logits, out], 1);
 }
 
 /**
@@ -26,7 +29,7 @@ export function sampleTopP(ctx: GpuContext, logits: GPUBuffer, out: GPUBuffer, v
   if (!(temperature > 0)) throw new Error(`sampleTopP: temperature must be > 0 (use argmax for greedy), got ${temperature}`);
   if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampleTopP: uniform must be in [0, 1), got ${uniform}`);
   const pipeline = ctx.pipelines.get('sampling', 'sample_top_p', {}, logitReductions);
-  ctx.record().dispatch(pipeline, params([vocab, { f: temperature }, { f: topP }, { f: uniform }]), [logits, out], 1);
+  ctx.record().dispatch(pipeline, kernelParams(samplingParams, { vocab, temperature, top_p: topP, uniform }), [logits, out], 1);
 }
 
 /** Reads what argmax / sampleTopP wrote: the token and whether the logits held a NaN or an infinity (one readback). */

@@ -1,4 +1,26 @@
-import { params, type GpuContext } from '../gpu';
+import type { GpuContext } from '../gpu';
+import { kernelParams, paramLayout } from '../params';
+
+const patchifyParams = paramLayout('vision_prep', 'PatchifyParams', {
+  total: 'u32',
+  channels: 'u32',
+  height: 'u32',
+  width: 'u32',
+  patch_size: 'u32',
+  grid_w: 'u32',
+  patches_per_tile: 'u32',
+  patch_len: 'u32',
+});
+const shuffleParams = paramLayout('vision_prep', 'ShuffleParams', {
+  total: 'u32',
+  seq: 'u32',
+  dim: 'u32',
+  scale: 'u32',
+  side: 'u32',
+  out_side: 'u32',
+  out_seq: 'u32',
+  out_dim: 'u32',
+});
 
 const workgroupSize = 256;
 
@@ -26,7 +48,7 @@ export function patchify(
   const pipeline = ctx.pipelines.get('vision_prep', 'patchify');
   ctx.record().dispatch(
     pipeline,
-    params([total, channels, height, width, patch, gridW, patchesPerTile, patchLen]),
+    kernelParams(patchifyParams, { total, channels, height, width, patch_size: patch, grid_w: gridW, patches_per_tile: patchesPerTile, patch_len: patchLen }),
     [pixels, out],
     Math.ceil(total / workgroupSize),
   );
@@ -48,7 +70,7 @@ export function pixelShuffle(ctx: GpuContext, x: GPUBuffer, out: GPUBuffer, tile
   const pipeline = ctx.pipelines.get('vision_prep', 'pixel_shuffle');
   ctx.record().dispatch(
     pipeline,
-    params([total, seq, dim, scale, side, outSide, outSeq, outDim]),
+    kernelParams(shuffleParams, { total, seq, dim, scale, side, out_side: outSide, out_seq: outSeq, out_dim: outDim }),
     [x, out],
     Math.ceil(total / workgroupSize),
   );

@@ -1,0 +1,82 @@
+/**
+ * Kernel parameter blocks by name. Each kernel's uniform struct (`struct Params { rows: u32, eps: f32 }` in its
+ * shaders/ file) is declared once here as a ParamLayout with the same field names and types, in the same order;
+ * wrappers then write `kernelParams(layout, { rows, eps })`. tests/unit/param-layouts.test.ts reads every uniform
+ * struct of shaders/*.wgsl and fails when a layout's names, order or types differ from its struct, or a struct has no
+ * layout.
+ */
+
+/** A 4-byte scalar, or an array of 16-byte vectors (a uniform array's element stride is 16 bytes). */
+export type ParamType = 'u32' | 'i32' | 'f32' | `array<vec4<${'u32' | 'f32'}>, ${number}>`;
+
+/** One WGSL struct as TypeScript writes it: the file it lives in, its name, its fields in declaration order. */
+export interface ParamLayout<Fields extends Record<string, ParamType> = Record<string, ParamType>> {
+  shader: string;
+  struct: string;
+  fields: readonly { name: keyof Fields & string; type: ParamType }[];
+}
+
+/**
+ * A value per field: numbers (booleans are written as 1 / 0: WGSL flags are u32), up to 4 x N numbers for an array
+ * (the rest is 0). Fields named `_...` are padding and take no value.
+ */
+export type ParamValues<Fields extends Record<string, ParamType>> = {
+  [Name in keyof Fields as Name extends `_${string}` ? never : Name]: Fields[Name] extends `array<${string}` ? ArrayLike<number> : number | boolean;
+};
+
+const declared: ParamLayout[] = [];
+
+/**
+ * Declares the layout of `struct` in shaders/`shader`.wgsl. Field order is the object's key order (insertion order,
+ * which JavaScript keeps for non-numeric keys), so write the fields as the struct lists them, padding included.
+ */
+export function paramLayout<const Fields extends Record<string, ParamType>>(shader: string, struct: string, fields: Fields): ParamLayout<Fields> {
+  const layout = { shader, struct, fields: Object.entries(fields).map(([name, type]) => ({ name, type })) };
+  declared.push(layout);
+  return layout;
+}
+
+/** Every layout declared so far (the modules that declare them must have been imported). */
+export function declaredParamLayouts(): readonly ParamLayout[] {
+  return declared;
+}
+
+/** u32 words of a field and its alignment in words (WGSL uniform layout rules for the types we use). */
+function wordsOf(type: ParamType): { words: number; align: number; element: 'u32' | 'i32' | 'f32' } {
+  const array = /^array<vec4<(u32|f32)>, (\d+)>$/.exec(type);
+  if (array) return { words: 4 * Number(array[2]), align: 4, element: array[1] as 'u32' | 'f32' };
+  return { words: 1, align: 1, element: type as 'u32' | 'i32' | 'f32' };
+}
+
+/**
+ * Writes one parameter block: each field at its offset (scalars 4 bytes, vector arrays 16-byte aligned: a layout
+ * declares the padding before them as the struct does), typed as the layout says; padded to 16 bytes.
+ */
+export function kernelParams<Fields extends Record<string, ParamType>>(layout: ParamLayout<Fields>, values: ParamValues<Fields>): Uint32Array {
+  const given = values as Record<string, number | boolean | ArrayLike<number> | undefined>;
+  const placed: { name: string; at: number; words: number; element: 'u32' | 'i32' | 'f32'; value: number | boolean | ArrayLike<number> }[] = [];
+  let at = 0;
+  for (const { name, type } of layout.fields) {
+    const { words, align, element } = wordsOf(type);
+    if (at % align !== 0) throw new Error(`${layout.shader}.wgsl ${layout.struct}.${name}: not ${align * 4}-byte aligned (declare the padding)`);
+    if (!name.startsWith('_')) placed.push({ name, at, words, element, value: given[name] ?? Number.NaN });
+    at += words;
+  }
+  const out = new Uint32Array(Math.max(4, Math.ceil(at / 4) * 4));
+  const view = new DataView(out.buffer);
+  const write = (index: number, element: 'u32' | 'i32' | 'f32', value: number, name: string): void => {
+    if (!Number.isFinite(value)) throw new Error(`${layout.shader}.wgsl ${layout.struct}.${name}: ${value} is not a finite number`);
+    if (element === 'f32') view.setFloat32(index * 4, value, true);
+    else if (element === 'i32') view.setInt32(index * 4, value, true);
+    else view.setUint32(index * 4, value >>> 0, true);
+  };
+  for (const { name, at: start, words, element, value } of placed) {
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      write(start, element, Number(value), name);
+      continue;
+    }
+    if (value.length > words) throw new Error(`${layout.shader}.wgsl ${layout.struct}.${name}: ${value.length} values for ${words} places`);
+    for (let j = 0; j < value.length; j++) write(start + j, element, value[j], name);
+  }
+  return out;
+}

@@ -6,12 +6,9 @@
  *
  * One job runs at a time (a question, a search or a benchmark): a second one is refused, never interleaved.
  */
-import { budgetParamsFromOptions } from '../engine/kv-policy';
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
 import { findVisualHeads } from '../engine/visual-heads';
 import { messageImageCount, type ChatMessage, type PreparedInputs, type ProcessorImage } from '../model-io/processor';
-import { headCapacities } from '../sparsemm/budgets';
-import { policyLabel } from '../sparsemm/policies';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import type { HeadScoreFile } from '../sparsemm/score-file';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
@@ -20,7 +17,7 @@ import { HeadScoreStore } from './head-score-store';
 import { JobGuard } from './job-guard';
 import { checkSweepRequest, runFidelitySweep } from './fidelity';
 import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
-import { benchmarkHeadScores, choosePolicy } from './policy';
+import { benchmarkHeadScores, budgetPlan, choosePolicy } from './policy';
 import type {
   AskOptions,
   AttentionSnapshot,
@@ -338,20 +335,7 @@ export class ChatSession {
     const ready = this.ready;
     const promptLength = this.lastPromptLength;
     if (!ready || promptLength === null) return null;
-    const { text } = ready.model.config;
-    const { kvPolicy, warnings } = this.policyOn(options, ready);
-    const capacities = headCapacities(options.policy, {
-      layers: text.numLayers,
-      qHeads: text.numHeads,
-      kvHeads: text.numKvHeads,
-      promptLength,
-      params: budgetParamsFromOptions(options),
-      headScores: kvPolicy?.headScores,
-    });
-    if (capacities.attentionDependent && capacities.compress) {
-      warnings.push(`${policyLabel(options.policy)} splits each layer from the attention at prefill: the bars show the plan (every head the average).`);
-    }
-    return { promptLength, compressed: capacities.compress, capacities: capacities.capacity, windowLength: capacities.windowLength, warnings };
+    return budgetPlan(options, promptLength, ready.model.config.text, this.policyOn(options, ready));
   }
 
   /** Attention of the last full-cache answer's last token over the image, or null when none was recorded. */

@@ -3,8 +3,11 @@
  * go through the engine's one `kvPolicyFromOptions`, and a model without visual-head scores gets uniform scores
  * (`uniformHeadScores`) with a warning that says so.
  */
-import { kvPolicyFromOptions, type KvPolicy, type KvPolicyOptions } from '../engine/kv-policy';
+import { budgetParamsFromOptions, kvPolicyFromOptions, type KvPolicy, type KvPolicyOptions } from '../engine/kv-policy';
+import { headCapacities } from '../sparsemm/budgets';
+import { policyLabel } from '../sparsemm/policies';
 import { uniformHeadScores } from '../sparsemm/random';
+import type { BudgetPlan } from './types';
 
 export const uniformScoresWarning = 'No visual-head scores for this model: SparseMM uses uniform scores (every head the same budget).';
 
@@ -47,4 +50,26 @@ export function benchmarkHeadScores(
     headScores: uniformHeadScores(shape.numLayers, shape.numHeads),
     headScoresSource: 'uniform scores (no visual-head scores for this model yet)',
   };
+}
+
+/** KV budgets `chosen` (choosePolicy's answer for `options`) gives a prompt of `promptLength`, for the budget bars. */
+export function budgetPlan(
+  options: KvPolicyOptions,
+  promptLength: number,
+  text: HeadScoreShape & { numKvHeads: number },
+  chosen: { kvPolicy: KvPolicy | undefined; warnings: string[] },
+): BudgetPlan {
+  const capacities = headCapacities(options.policy, {
+    layers: text.numLayers,
+    qHeads: text.numHeads,
+    kvHeads: text.numKvHeads,
+    promptLength,
+    params: budgetParamsFromOptions(options),
+    headScores: chosen.kvPolicy?.headScores,
+  });
+  const warnings = [...chosen.warnings];
+  if (capacities.attentionDependent && capacities.compress) {
+    warnings.push(`${policyLabel(options.policy)} splits each layer from the attention at prefill: the bars show the plan (every head the average).`);
+  }
+  return { promptLength, compressed: capacities.compress, capacities: capacities.capacity, windowLength: capacities.windowLength, warnings };
 }

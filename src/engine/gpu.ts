@@ -1,5 +1,6 @@
 import { GpuAllocator } from './allocator';
 import { PipelineCache } from './pipelines';
+import { ScratchBuffers } from './scratch';
 import { checkRequiredLimits } from './limits';
 import type { ShaderSource } from './shader-source';
 
@@ -74,6 +75,7 @@ export class GpuContext {
   private dispatches = 0;
   private recorder: Recorder | null = null;
   private readonly bindGroups = new BindGroupCache();
+  private readonly buffers: ScratchBuffers;
 
   private constructor(
     readonly device: GPUDevice,
@@ -85,6 +87,7 @@ export class GpuContext {
     this.hasTimestampQuery = device.features.has('timestamp-query');
     this.hasSubgroups = device.features.has('subgroups');
     this.gemv = adapter.gemv;
+    this.buffers = new ScratchBuffers(this.allocator, () => this.submit());
     this.paramBuffer = this.allocator.create(
       'scratch',
       this.paramStaging.byteLength,
@@ -166,6 +169,24 @@ export class GpuContext {
     this.paramStaging.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
     this.paramSlot += 1;
     return { buffer: this.paramBuffer, offset, size: paramSlotBytes };
+  }
+
+  /**
+   * A 'scratch' buffer of at least `bytes` kept for `purpose` on this device, growing only (what was recorded is
+   * submitted before an outgrown one is freed). Kernels' intermediates that live between dispatches of one call.
+   */
+  scratch(purpose: string, bytes: number): GPUBuffer {
+    return this.buffers.scratch(purpose, bytes);
+  }
+
+  /** A small storage buffer to bind where a kernel expects a binding it does not read (a flag of its parameters says so). */
+  placeholder(): GPUBuffer {
+    return this.buffers.placeholder();
+  }
+
+  /** The buffer `make` creates for `key`, made once on this device (a constant table such as RoPE's inverse frequencies). */
+  constant(key: string, make: () => GPUBuffer): GPUBuffer {
+    return this.buffers.constant(key, make);
   }
 
   /** A bind group for these exact resources, reused across calls (decode steps repeat the same ones every token). */

@@ -255,26 +255,3 @@ export class RaggedKvCache {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.layout.numLayers) throw new Error(`layer ${layer} out of range`);
   }
 }
-
-const scratchBuffers = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
-
-/**
- * A 'scratch' buffer per (context, purpose) that only grows. Growing submits what was recorded first, so the old
- * buffer is never destroyed while an unsubmitted command still refers to it.
- */
-export function growingScratch(ctx: GpuContext, purpose: string, bytes: number): GPUBuffer {
-  let byPurpose = scratchBuffers.get(ctx);
-  if (!byPurpose) {
-    byPurpose = new Map();
-    scratchBuffers.set(ctx, byPurpose);
-  }
-  const existing = byPurpose.get(purpose);
-  if (existing && existing.size >= bytes) return existing;
-  if (existing) {
-    ctx.submit();
-    ctx.allocator.destroy(existing);
-  }
-  const buffer = ctx.allocator.create('scratch', Math.max(bytes, 256), storageUsage(), `scratch: ${purpose}`);
-  byPurpose.set(purpose, buffer);
-  return buffer;
-}

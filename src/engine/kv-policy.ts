@@ -9,7 +9,7 @@ import {
   type HeadCapacities,
 } from '../sparsemm/budgets';
 import type { GpuContext } from './gpu';
-import { growingScratch, type RaggedKvCache } from './kv-cache';
+import type { RaggedKvCache } from './kv-cache';
 import { keptPerHeadFromCapacities, selectKeptPositions, windowScores } from './ops/kv-selection';
 
 export interface KvPolicy {
@@ -102,7 +102,7 @@ export class KvCompressor {
     const tokens = this.promptLength;
     const { numKvHeads } = this.text;
     const keptTotal = this.keptPerHead[layer].reduce((a, b) => a + b, 0);
-    const positions = growingScratch(ctx, 'kept positions', keptTotal * 4);
+    const positions = ctx.scratch('kept positions', keptTotal * 4);
     if (this.streamingPositions) {
       // The same list for every layer, so a write that lands before an earlier layer's recorded copy runs is harmless.
       const all = new Uint32Array(this.streamingPositions.length * numKvHeads);
@@ -112,7 +112,7 @@ export class KvCompressor {
     }
     const prefix = this.capacities.prefixLength;
     const window = this.capacities.windowLength;
-    const pooled = growingScratch(ctx, 'pooled window scores', numKvHeads * prefix * 4);
+    const pooled = ctx.scratch('pooled window scores', numKvHeads * prefix * 4);
     windowScores(ctx, q, k, pooled, {
       tokens,
       window,

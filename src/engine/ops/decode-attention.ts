@@ -1,6 +1,6 @@
 import type { GpuContext } from '../gpu';
 import { kernelParams, paramLayout } from '../params';
-import { growingScratch, type RaggedKvCache } from '../kv-cache';
+import type { RaggedKvCache } from '../kv-cache';
 
 /** Keys per split-K workgroup: CHUNK in shaders/decode_attention.wgsl (tests/unit/param-layouts.test.ts checks it). */
 export const decodeChunkKeys = 64;
@@ -31,7 +31,7 @@ export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCa
   if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
   // The scratch is sized for the cache's longest possible slice so that it does not grow during generation.
   const scratchChunks = Math.ceil(cache.maxSliceLength / decodeChunkKeys);
-  const partials = growingScratch(ctx, 'decode attention partials', numHeads * scratchChunks * (headDim + 2) * 4);
+  const partials = ctx.scratch('decode attention partials', numHeads * scratchChunks * (headDim + 2) * 4);
   const maxChunks = Math.ceil(longest / decodeChunkKeys);
   const constants = { HEAD_DIM: headDim, GROUP: group };
   const block = kernelParams(attendParams, {

@@ -28,18 +28,6 @@ export function gemvPrelude(variant: GemvVariant): string {
   return `${variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup'}+${ropePrelude}`;
 }
 
-// A 4-byte placeholder bound where a kernel expects a bias or a norm weight it does not use (flags keep it unread).
-const placeholders = new WeakMap<GpuContext, GPUBuffer>();
-
-function placeholder(ctx: GpuContext): GPUBuffer {
-  let buffer = placeholders.get(ctx);
-  if (!buffer) {
-    buffer = ctx.allocator.create('scratch', 16, GPUBufferUsage.STORAGE, 'gemv unused-binding placeholder');
-    placeholders.set(ctx, buffer);
-  }
-  return buffer;
-}
-
 export interface GemvFusion {
   /** RMSNorm of each x row with this packed bf16 weight [inFeatures] before the product (eps below). */
   normWeight?: GPUBuffer;
@@ -183,7 +171,8 @@ export function gemv(
   if (outFeatures === 0) return;
   const pipeline = ctx.pipelines.get('gemv', 'gemv', constantsOf(variant, rows, fusion), gemvPrelude(variant));
   const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias), eps: fusion.eps ?? 0 });
-  const buffers = [x, weight, bias ?? placeholder(ctx), fusion.normWeight ?? placeholder(ctx), out];
+  // has_bias and NORM keep an absent bias or norm weight unread.
+  const buffers = [x, weight, bias ?? ctx.placeholder(), fusion.normWeight ?? ctx.placeholder(), out];
   ctx.record().dispatch(pipeline, block, buffers, Math.ceil(outFeatures / gemvOutputsPerWorkgroup(variant)));
 }
 
@@ -207,5 +196,5 @@ export function gemvSwiglu(
   if (features === 0) return;
   const pipeline = ctx.pipelines.get('gemv', 'gemv_swiglu', constantsOf(variant, rows, fusion), gemvPrelude(variant));
   const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: features, has_bias: false, eps: fusion.eps ?? 0 });
-  ctx.record().dispatch(pipeline, block, [x, gate, up, fusion.normWeight ?? placeholder(ctx), out], Math.ceil(features / gemvOutputsPerWorkgroup(variant)));
+  ctx.record().dispatch(pipeline, block, [x, gate, up, fusion.normWeight ?? ctx.placeholder(), out], Math.ceil(features / gemvOutputsPerWorkgroup(variant)));
 }

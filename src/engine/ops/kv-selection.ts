@@ -1,6 +1,5 @@
 import type { GpuContext } from '../gpu';
 import { kernelParams, paramLayout } from '../params';
-import { growingScratch } from '../kv-cache';
 
 const scoreParams = paramLayout('kv_selection', 'ScoreParams', { tokens: 'u32', window: 'u32', num_heads: 'u32', num_kv_heads: 'u32', scale: 'f32' });
 const poolParams = paramLayout('kv_selection', 'PoolParams', { prefix: 'u32', num_kv_heads: 'u32', kernel: 'u32', use_max: 'u32' });
@@ -33,8 +32,8 @@ export function windowScores(ctx: GpuContext, q: GPUBuffer, k: GPUBuffer, out: G
   const statsBytes = numHeads * window * 2 * 4;
   const meansBytes = numKvHeads * prefix * 4;
   // Two buffers: WebGPU forbids binding one buffer both read-only and writable in a dispatch, even at disjoint ranges.
-  const stats = growingScratch(ctx, 'kv selection row stats', statsBytes);
-  const means = growingScratch(ctx, 'kv selection window means', meansBytes);
+  const stats = ctx.scratch('kv selection row stats', statsBytes);
+  const means = ctx.scratch('kv selection window means', meansBytes);
   const constants = { HEAD_DIM: headDim };
   const scoreBlock = kernelParams(scoreParams, { tokens, window, num_heads: numHeads, num_kv_heads: numKvHeads, scale: 1 / Math.sqrt(headDim) });
   const recorder = ctx.record();

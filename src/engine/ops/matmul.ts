@@ -7,18 +7,6 @@ export { gemvMaxRows };
 const gemmTile = 64;
 export const gemmParams = paramLayout('matmul', 'Params', { rows: 'u32', in_features: 'u32', out_features: 'u32', has_bias: 'u32' });
 
-// A 4-byte placeholder bound where the kernel expects a bias when there is none (has_bias = 0 keeps it unread).
-const noBiasBuffers = new WeakMap<GpuContext, GPUBuffer>();
-
-function noBias(ctx: GpuContext): GPUBuffer {
-  let buffer = noBiasBuffers.get(ctx);
-  if (!buffer) {
-    buffer = ctx.allocator.create('scratch', 4, GPUBufferUsage.STORAGE, 'matmul no-bias placeholder');
-    noBiasBuffers.set(ctx, buffer);
-  }
-  return buffer;
-}
-
 /** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM and the plain GEMV per row count. */
 export function matmulPipelines(ctx: GpuContext): PipelineSpec[] {
   return [gemmPipeline(ctx), ...gemvPipelines(ctx.gemv).filter((spec) => spec.entryPoint === 'gemv' && !spec.constants?.NORM && !spec.constants?.ACCUMULATE)];
@@ -61,5 +49,6 @@ export function matmul(
   const block = kernelParams(gemmParams, { rows, in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias) });
   const gemm = gemmPipeline(ctx);
   const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
-  ctx.record().dispatch(pipeline, block, [x, weight, bias ?? noBias(ctx), out], [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
+  // has_bias = 0 keeps the placeholder unread.
+  ctx.record().dispatch(pipeline, block, [x, weight, bias ?? ctx.placeholder(), out], [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
 }

@@ -21,23 +21,14 @@ export function ropeInverseFrequencies(headDim: number, theta: number): Float32A
 }
 
 // The inverse-frequency table is tiny and constant per (headDim, theta): uploaded once per device.
-const invFreqTables = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
-
 function invFreqBuffer(ctx: GpuContext, headDim: number, theta: number): GPUBuffer {
-  let tables = invFreqTables.get(ctx);
-  if (!tables) {
-    tables = new Map();
-    invFreqTables.set(ctx, tables);
-  }
-  const key = `${headDim}:${theta}`;
-  let buffer = tables.get(key);
-  if (!buffer) {
+  const key = `rope inv_freq ${headDim}:${theta}`;
+  return ctx.constant(key, () => {
     const data = ropeInverseFrequencies(headDim, theta);
-    buffer = ctx.allocator.create('weights', data.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, `rope inv_freq ${key}`);
+    const buffer = ctx.allocator.create('weights', data.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, key);
     ctx.upload(buffer, data);
-    tables.set(key, buffer);
-  }
-  return buffer;
+    return buffer;
+  });
 }
 
 /**

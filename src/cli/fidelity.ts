@@ -5,17 +5,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defaultBudgetParams } from '../sparsemm/budgets';
-import { parseBudgetList, parsePolicyList, sweepPolicies } from '../sparsemm/fidelity';
 import { parseScoreFile } from '../sparsemm/score-file';
 import { ContextOverflowError } from '../session/chat-session';
 import type { FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
-import { integerOption, numberOption, parseCommandArgs, readText, UsageError } from './args';
+import { parseCommandArgs, readText, UsageError } from './args';
+import { sweepHelp, sweepOptions, sweepRequestOption } from './sweep-args';
 import { cliChatSession, openNodeSession, readImageFile, stderrProgress } from './node-session';
 import { fidelitySvg, formatBytes } from './fidelity-plot';
 import { errorMessage } from '../errors';
 
-const defaultBudgets = '64,128,256,512';
 const defaultMaxNewTokens = 32;
 
 const help = `Usage: npm run cli -- fidelity --model DIR_OR_URL --prompt TEXT [--image FILE ...] [options]
@@ -29,13 +27,7 @@ Options:
   --model M           model folder, http(s) base URL, or hub id
   --image FILE        image (PNG, JPEG, WebP), more than once for several; omitted: a text-only prompt
   --prompt TEXT       the question
-  --policies P,...    policies to compare (default all: ${sweepPolicies.join(',')})
-  --budgets B,...     average tokens kept per KV head, window included (default ${defaultBudgets})
-  --window W          recent prompt tokens every head keeps (default ${defaultBudgetParams.window}); budgets must exceed it
-  --ratio R           sparsemm/random: share of the budget every head gets (default ${defaultBudgetParams.ratio})
-  --scores FILE       visual-head scores {"<layer>-<head>": [...]} for sparsemm (omitted: uniform scores, with a warning)
-  --max-new-tokens N  tokens of the reference answer at most (default ${defaultMaxNewTokens})
-  --json              print {reference: {tokenIds, text}, rows: [{policy, budget, kvBytes, top1Agreement, meanKl,
+${sweepHelp(defaultMaxNewTokens)}  --json              print {reference: {tokenIds, text}, rows: [{policy, budget, kvBytes, top1Agreement, meanKl,
                       maxKl, firstDifference, tokenIds, text, ...}]} (firstDifference null when the answers agree)
   --plot FILE         write an SVG: top-1 agreement and mean KL against KV bytes, one line per policy
   -h, --help          this text
@@ -63,12 +55,7 @@ export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
       model: { type: 'string' },
       image: { type: 'string', multiple: true },
       prompt: { type: 'string' },
-      policies: { type: 'string' },
-      budgets: { type: 'string' },
-      window: { type: 'string' },
-      ratio: { type: 'string' },
-      scores: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
+      ...sweepOptions,
       json: { type: 'boolean' },
       plot: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -78,29 +65,11 @@ export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('--model is required');
   if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
-  const window = integerOption('window', values.window, defaultBudgetParams.window);
-  if (window < 1) throw new UsageError('--window must be at least 1');
-  const ratio = numberOption('ratio', values.ratio, defaultBudgetParams.ratio);
-  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError('--ratio must be in [0, 1]');
-  const maxNewTokens = integerOption('max-new-tokens', values['max-new-tokens'], defaultMaxNewTokens);
-  if (maxNewTokens < 1) throw new UsageError('--max-new-tokens must be at least 1');
-  let request: FidelitySweepRequest;
-  try {
-    request = {
-      policies: parsePolicyList(values.policies ?? sweepPolicies.join(',')),
-      budgets: parseBudgetList(values.budgets ?? defaultBudgets, window),
-      window,
-      ratio,
-      maxNewTokens,
-    };
-  } catch (error) {
-    throw new UsageError(errorMessage(error));
-  }
   return {
     model: values.model,
     prompt: values.prompt,
     images: values.image ?? [],
-    request,
+    request: sweepRequestOption(values, defaultMaxNewTokens),
     scoresPath: values.scores ?? null,
     json: values.json === true,
     plotPath: values.plot ?? null,

@@ -12,6 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   budgets: { summary: 'print per-KV-head capacities for a budget policy', load: () => import('./budgets') },
   heads: { summary: 'score visual heads on a synthetic OCR probe set', load: () => import('./heads') },
   bench: { summary: 'benchmark SparseMM against full-cache decoding', load: () => import('./bench') },
+  'ocr-eval': { summary: 'OCR accuracy (ANLS, word accuracy) of each KV policy on synthetic probes', load: () => import('./ocr-eval') },
   fidelity: { summary: 'compare KV policies\' answers with the full cache (top-1 agreement, KL)', load: () => import('./fidelity') },
   'gpu-info': { summary: 'print the WebGPU adapter dawn.node gets (software or hardware)', load: () => import('./gpu-info') },
 };

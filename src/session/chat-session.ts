@@ -16,7 +16,8 @@ import { checkContext, ContextOverflowError, ConversationPictures, type PictureI
 import { HeadScoreStore } from './head-score-store';
 import { JobGuard } from './job-guard';
 import { checkSweepRequest, runFidelitySweep } from './fidelity';
-import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
+import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult, OcrEvalRequest, OcrEvalResult } from './fidelity-types';
+import { runOcrEval, type OcrEvalRun } from './ocr-eval';
 import { benchmarkHeadScores, budgetPlan, choosePolicy } from './policy';
 import type {
   AskOptions,
@@ -379,6 +380,15 @@ export class ChatSession {
         onProgress: (done, total) => void onProgress({ done, total }),
       });
       return this.useHeadScores(file, 'search');
+    });
+  }
+
+  /** OCR accuracy (ANLS, word accuracy) of the full cache and each policy x budget on probes drawn by `renderer`. */
+  ocrEval(request: OcrEvalRequest, renderer: () => ProbeRenderer, onProgress?: OcrEvalRun['onProgress']): Promise<OcrEvalResult> {
+    return this.jobs.run('evaluating OCR accuracy', 'evaluating OCR accuracy', async (signal) => {
+      checkSweepRequest(request);
+      const ready = await this.requireReady();
+      return runOcrEval({ ready, request, renderer: renderer(), policyOf: (o) => this.policyOn(o, ready), signal, onProgress });
     });
   }
 

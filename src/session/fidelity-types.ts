@@ -58,3 +58,40 @@ export interface FidelitySweepProgress {
   /** The row just finished, if the part was a row. */
   row?: FidelityRow;
 }
+
+/** The OCR accuracy evaluation: the sweep's policies x budgets on `samples` synthetic OCR probes with known text. */
+export interface OcrEvalRequest extends FidelitySweepRequest {
+  samples: number;
+  /** Seed of the probe set (the visual-head search's probes with the same seed are the same pictures). */
+  seed: number;
+}
+
+/** One probe: its ground truth and each answer's scores. */
+export interface OcrEvalSample {
+  index: number;
+  /** The probe's text chunks in reading order, one per line. */
+  truth: string;
+  answers: { policy: FidelityRow['policy'] | 'full'; budget: number | null; text: string; anls: number; wordAccuracy: number }[];
+}
+
+/** The scores of one policy x budget (or the full cache, budget null) averaged over the probes. */
+export interface OcrEvalRow {
+  policy: FidelityRow['policy'] | 'full';
+  budget: number | null;
+  /** Mean ANLS (DocVQA's metric: thresholded normalized Levenshtein similarity), in [0, 1]. */
+  anls: number;
+  /** Mean share of the ground-truth words found in the answer, in [0, 1]. */
+  wordAccuracy: number;
+  /** Mean top-1 agreement with the full cache along its answer (1 for the full cache). */
+  top1Agreement: number;
+  meanKvBytes: number;
+  samples: number;
+}
+
+export interface OcrEvalResult {
+  /** The full cache first, then the policies in the order asked, budgets ascending. */
+  rows: OcrEvalRow[];
+  samples: OcrEvalSample[];
+  stoppedBy: 'done' | 'cancel';
+  warnings: string[];
+}

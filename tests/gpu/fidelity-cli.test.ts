@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
-import type { FidelitySweepResult } from '../../src/session/fidelity-types';
+import type { FidelitySweepResult, OcrEvalResult } from '../../src/session/fidelity-types';
+import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
+import { readingOrderText } from '../../src/sparsemm/head-scoring';
+import { anls, wordAccuracy } from '../../src/sparsemm/ocr-metrics';
+import { planProbeSample } from '../../src/sparsemm/probe-set';
 import { repoRoot, runCli as runMain } from '../helpers/cli';
 
 const scratch = mkdtempSync(join(tmpdir(), 'fidelity-cli-'));
@@ -63,6 +67,34 @@ describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
     expect(out.stdout).toMatch(/^reference \(full cache, \d+ bytes/);
     expect(out.stdout).toMatch(/policy\s+budget\s+kvBytes\s+top-1 agreement\s+mean KL\s+max KL\s+first difference/);
     expect(out.stdout).toMatch(/\nadakv\s+40\s+\d+ \(.*\)\s+\d\/4 \(/);
+  });
+
+  it('ocr-eval scores the full cache and each policy x budget against the probes\' text', async () => {
+    const out = await runCli(['ocr-eval', '--model', fixture, '--samples', '2', '--seed', '3', '--policies', 'snapkv', '--budgets', '40,100000', '--max-new-tokens', '8', '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    const result = JSON.parse(out.stdout.trim().split('\n').pop() ?? '') as OcrEvalResult;
+    expect(result.stoppedBy).toBe('done');
+    expect(result.rows.map((row) => `${row.policy} ${row.budget}`)).toEqual(['full null', 'snapkv 40', 'snapkv 100000']);
+    const renderer = nodeProbeRenderer();
+    expect(result.samples.map((sample) => sample.index)).toEqual([0, 1]);
+    for (const sample of result.samples) {
+      // The ground truth is the probe's own text, as the heads command's probes with this seed carry it.
+      expect(sample.truth).toBe(readingOrderText(planProbeSample(3, sample.index, renderer.measureText).chunks));
+      for (const answer of sample.answers) {
+        expect(answer.anls).toBe(anls(answer.text, sample.truth));
+        expect(answer.wordAccuracy).toBe(wordAccuracy(answer.text, sample.truth));
+      }
+      // Budget 100000 keeps the whole prompt: the same answer as the full cache.
+      expect(sample.answers[2].text).toBe(sample.answers[0].text);
+    }
+    const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+    result.rows.forEach((row, i) => {
+      expect(row.samples).toBe(2);
+      expect(row.anls).toBeCloseTo(mean(result.samples.map((sample) => sample.answers[i].anls)), 12);
+      expect(row.wordAccuracy).toBeCloseTo(mean(result.samples.map((sample) => sample.answers[i].wordAccuracy)), 12);
+    });
+    expect(result.rows[1].meanKvBytes).toBeLessThan(result.rows[0].meanKvBytes);
+    expect(result.rows[2]).toMatchObject({ top1Agreement: 1, meanKvBytes: result.rows[0].meanKvBytes });
   });
 
   it('refuses bad lists before loading the model', async () => {

@@ -255,14 +255,9 @@ export class ChatSession {
    */
   async fidelitySweep(question: string, request: FidelitySweepRequest, onProgress?: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult> {
     checkSweepRequest(request);
-    const options: SessionAskOptions = { policy: 'full', budget: request.budgets[0], window: request.window, ratio: request.ratio, maxNewTokens: request.maxNewTokens };
-    return this.asQuestion(
-      question,
-      options,
-      (ready, prepared, signal, _askedAt, pictures) =>
-        runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress }),
-      null,
-    );
+    const { window, ratio, maxNewTokens } = request;
+    return this.asQuestion(question, { policy: 'full', budget: request.budgets[0], window, ratio, maxNewTokens }, (ready, prepared, signal, _askedAt, pictures) =>
+      runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress }), null);
   }
 
   /** Runs `body` as the one running question: refuses a second, prepares the prompt, records the exchange. */

@@ -54,7 +54,7 @@ export function chooseGemvVariant(hasSubgroups: boolean, subgroupMinSize: number
   return { reduction: 'subgroup', team };
 }
 
-const paramSlotBytes = 256; // minUniformBufferOffsetAlignment is at most 256
+export const paramSlotBytes = 256; // minUniformBufferOffsetAlignment is at most 256
 const paramArenaSlots = 4096;
 
 /**
@@ -75,6 +75,8 @@ export class GpuContext {
   private dispatches = 0;
   private recorder: Recorder | null = null;
   private readonly bindGroups = new BindGroupCache();
+  /** While set (captureDispatches), Recorder.dispatch describes dispatches here instead of encoding them. */
+  private captureSink: CapturedDispatch[] | null = null;
   private readonly buffers: ScratchBuffers;
 
   private constructor(
@@ -159,6 +161,27 @@ export class GpuContext {
     }
     this.device.queue.submit([recorder.encoder.finish()]);
     this.paramSlot = 0;
+  }
+
+  /**
+   * Runs `record` and returns the dispatches it asked for, described instead of encoded (nothing is recorded or counted):
+   * a DispatchPlan keeps them to replay step after step.
+   */
+  captureDispatches(record: () => void): CapturedDispatch[] {
+    if (this.captureSink) throw new Error('captureDispatches does not nest');
+    const sink: CapturedDispatch[] = [];
+    this.captureSink = sink;
+    try {
+      record();
+    } finally {
+      this.captureSink = null;
+    }
+    return sink;
+  }
+
+  /** @internal The capture in progress (Recorder.dispatch). */
+  get capturing(): CapturedDispatch[] | null {
+    return this.captureSink;
   }
 
   /** Reserves a uniform slot for one dispatch. Submits early when the arena is full. */
@@ -247,6 +270,15 @@ export class GpuContext {
   }
 }
 
+/** A dispatch described instead of encoded (GpuContext.captureDispatches). */
+export interface CapturedDispatch {
+  pipeline: GPUComputePipeline;
+  /** The params block (binding 0), copied. */
+  params: Uint8Array;
+  buffers: (GPUBuffer | GPUBufferBinding)[];
+  workgroups: [number, number, number];
+}
+
 /** Records compute dispatches into one pass of one encoder. */
 export class Recorder {
   private pass: GPUComputePassEncoder | null = null;
@@ -262,6 +294,13 @@ export class Recorder {
    * as `wid.x + wid.y * num_workgroups.x`.
    */
   dispatch(pipeline: GPUComputePipeline, params: ArrayBufferView, buffers: (GPUBuffer | GPUBufferBinding)[], workgroups: number | [number, number, number]): void {
+    const sink = this.ctx.capturing;
+    if (sink) {
+      const copy = new Uint8Array(params.byteLength);
+      copy.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
+      sink.push({ pipeline, params: copy, buffers, workgroups: typeof workgroups === 'number' ? foldWorkgroups(workgroups) : workgroups });
+      return;
+    }
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.ctx.allocParams(params) }];
     buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
     const bindGroup = this.ctx.bindGroup(pipeline, entries);
@@ -269,6 +308,18 @@ export class Recorder {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y, z] = typeof workgroups === 'number' ? foldWorkgroups(workgroups) : workgroups;
+    if (x > 0 && y > 0 && z > 0) {
+      pass.dispatchWorkgroups(x, y, z);
+      this.ctx.countDispatch();
+    }
+  }
+
+  /** Dispatches with a bind group made ahead (DispatchPlan): no parameter slot, no bind-group lookup. */
+  replay(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: readonly [number, number, number]): void {
+    const pass = this.beginPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y, z] = workgroups;
     if (x > 0 && y > 0 && z > 0) {
       pass.dispatchWorkgroups(x, y, z);
       this.ctx.countDispatch();

@@ -26,14 +26,12 @@ import { imageTokenRuns, mergeImageFeatures } from './connector';
 import { add } from './ops/add';
 import { embedding } from './ops/embedding';
 import { matmul } from './ops/matmul';
-import { gemv, gemvQkvRope, gemvSwiglu, qkvRopePairs } from './ops/gemv';
-import { decodeQkvShape } from './model-kernels';
+import { DecodeStep, type DecodeStepBuffers } from './decode-step';
 import { rmsNorm } from './ops/norm';
 import { rope } from './ops/rope';
 import { swiglu } from './ops/activation';
 import { argmax, readSampled, sampledWords, sampleTopP } from './ops/sampling';
 import { prefillAttention } from './ops/attention';
-import { decodeAttention } from './ops/decode-attention';
 import type { ModelConfig } from '../model-io/config';
 import { idefics3Names } from '../model-io/idefics3';
 
@@ -110,31 +108,23 @@ export interface DecodeOptions {
 const maxMlpChunkRows = 2048;
 
 /** Buffers for one-token decode steps, allocated once and reused by every step (no allocation per token). */
-interface DecodeWorkspace {
-  tokenId: GPUBuffer;
-  position: GPUBuffer;
-  /** The residual stream (o_proj and down_proj add into it). */
-  hidden: GPUBuffer;
-  q: GPUBuffer;
-  k: GPUBuffer;
-  v: GPUBuffer;
-  attention: GPUBuffer;
-  /** silu(gate) * up. */
-  activated: GPUBuffer;
-  logits: GPUBuffer;
+interface DecodeWorkspace extends DecodeStepBuffers {
   sampled: GPUBuffer;
 }
 
 /** The text decoder's kernels over the uploaded weights, with its reusable decode buffers. */
 export class TextModel {
   private workspace: DecodeWorkspace | null = null;
+  private readonly steps: DecodeStep;
 
   constructor(
     private readonly ctx: GpuContext,
     private readonly config: ModelConfig,
     private readonly weights: GpuWeights,
-    private readonly lmHead: string,
-  ) {}
+    lmHead: string,
+  ) {
+    this.steps = new DecodeStep(ctx, config, weights, lmHead);
+  }
 
   /**
    * Text prefill over the whole prompt: fills `cache` (which must have promptLength == inputIds.length) and returns the
@@ -228,7 +218,7 @@ export class TextModel {
       }
       // Only the last position's logits are needed to start generating.
       ctx.record().copy(hidden, (tokens - 1) * dim * 4, workspace.hidden, 0, dim * 4);
-      this.finalLogits(workspace.hidden, workspace);
+      this.steps.finalLogits(workspace.hidden, workspace.logits);
       ctx.submit();
     } finally {
       scope.release();
@@ -241,52 +231,11 @@ export class TextModel {
    * every layer of the cache and advances it; returns the next-token logits f32 [vocab] in a model-owned buffer.
    */
   decodeStep(tokenId: number, position: number, cache: RaggedKvCache, options: DecodeOptions = {}): GPUBuffer {
-    const ctx = this.ctx;
     const { text } = this.config;
-    const dim = text.hiddenSize;
-    const qDim = text.numHeads * text.headDim;
-    const kvDim = text.numKvHeads * text.headDim;
     if (!Number.isInteger(tokenId) || tokenId < 0 || tokenId >= text.vocabSize) throw new Error(`decodeStep: token id ${tokenId} is outside the vocabulary`);
     const ws = this.decodeWorkspace();
-    const w = (name: string): GPUBuffer => this.weights.get(name);
-    // The previous step was submitted, so these writes cannot overtake commands that still read the old values.
-    ctx.upload(ws.tokenId, Uint32Array.of(tokenId));
-    // The residual stream stays in ws.hidden: o_proj and down_proj add into it (GEMV epilogue), and every RMSNorm is
-    // computed inside the GEMV that consumes it.
-    const hidden = ws.hidden;
-    const eps = text.rmsNormEps;
-    embedding(ctx, w(idefics3Names.embedTokens), ws.tokenId, hidden, 1, dim);
-    const qkvShape = decodeQkvShape(this.config);
-    const fusedQkv = qkvRopePairs(qkvShape, ctx.gemv) !== null;
-    if (!fusedQkv) ctx.upload(ws.position, Uint32Array.of(position));
-    for (let layer = 0; layer < text.numLayers; layer++) {
-      const lw = (part: string): GPUBuffer => w(idefics3Names.textLayer(layer, part));
-      const qkvWeights = { q: lw('self_attn.q_proj.weight'), k: lw('self_attn.k_proj.weight'), v: lw('self_attn.v_proj.weight'), norm: lw('input_layernorm.weight') };
-      if (fusedQkv) {
-        // One dispatch: RMSNorm, q/k/v, RoPE, and this token's K/V written into the cache.
-        const rows = cache.reserveAppend(layer);
-        gemvQkvRope(ctx, hidden, qkvWeights, eps, ws.q, { keys: cache.keys(layer), values: cache.values(layer), rows }, qkvShape, { position, theta: text.ropeTheta });
-      } else {
-        const inputNorm = { normWeight: qkvWeights.norm, eps };
-        gemv(ctx, hidden, qkvWeights.q, null, ws.q, 1, dim, qDim, inputNorm);
-        gemv(ctx, hidden, qkvWeights.k, null, ws.k, 1, dim, kvDim, inputNorm);
-        gemv(ctx, hidden, qkvWeights.v, null, ws.v, 1, dim, kvDim, inputNorm);
-        rope(ctx, ws.q, ws.position, 1, text.numHeads, text.headDim, text.ropeTheta);
-        rope(ctx, ws.k, ws.position, 1, text.numKvHeads, text.headDim, text.ropeTheta);
-        cache.append(layer, ws.k, ws.v);
-      }
-      options.attentionHooks?.onLayerQuery(layer, ws.q, cache, options.stepIndex ?? cache.decodeSteps + 1);
-      decodeAttention(ctx, ws.q, cache, layer, ws.attention, text.numHeads);
-      gemv(ctx, ws.attention, lw('self_attn.o_proj.weight'), null, hidden, 1, qDim, dim, { accumulate: true });
-      gemvSwiglu(ctx, hidden, lw('mlp.gate_proj.weight'), lw('mlp.up_proj.weight'), ws.activated, 1, dim, text.intermediateSize, {
-        normWeight: lw('post_attention_layernorm.weight'),
-        eps,
-      });
-      gemv(ctx, ws.activated, lw('mlp.down_proj.weight'), null, hidden, 1, text.intermediateSize, dim, { accumulate: true });
-    }
-    cache.advance();
-    this.finalLogits(hidden, ws);
-    ctx.submit();
+    this.steps.record(ws, tokenId, position, cache, options);
+    this.ctx.submit();
     return ws.logits;
   }
 
@@ -308,6 +257,7 @@ export class TextModel {
   releaseWorkspace(): void {
     if (!this.workspace) return;
     this.ctx.submit();
+    this.steps.releasePlans();
     for (const buffer of Object.values(this.workspace)) this.ctx.allocator.destroy(buffer);
     this.workspace = null;
   }
@@ -318,13 +268,6 @@ export class TextModel {
     const byLimit = Math.floor(limit / (this.config.text.intermediateSize * 4));
     if (byLimit < 1) throw new Error('The text MLP does not fit one row in this GPU\'s maxStorageBufferBindingSize.');
     return Math.max(1, Math.min(tokens, maxMlpChunkRows, byLimit));
-  }
-
-  /** final norm + lm_head of one row `hidden` into ws.logits (the norm inside the GEMV). */
-  private finalLogits(hidden: GPUBuffer, ws: DecodeWorkspace): void {
-    const { text } = this.config;
-    const norm = { normWeight: this.weights.get(idefics3Names.finalNorm), eps: text.rmsNormEps };
-    gemv(this.ctx, hidden, this.weights.get(this.lmHead), null, ws.logits, 1, text.hiddenSize, text.vocabSize, norm);
   }
 
   private decodeWorkspace(): DecodeWorkspace {

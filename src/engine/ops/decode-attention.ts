@@ -16,24 +16,16 @@ const attendParams = paramLayout('decode_attention', 'AttendParams', {
 });
 
 /**
- * One decode step's attention over the ragged head-wise cache: query head h attends to exactly the rows its KV head
- * (h / (numHeads / numKvHeads)) holds, i.e. cache.lengths(layer)[g] rows from that head's slot offset (append this
- * step's token first). Flash-decoding: pass 1 splits every head's keys into chunks of 64 (one workgroup per
- * (KV head, chunk), shared by the GQA group), pass 2 merges the chunks per query head, so an 8K-token cache yields
- * hundreds of workgroups. q [numHeads, headDim] (post-RoPE), out [numHeads, headDim]; scale 1/sqrt(headDim).
+ * What changes from token to token in a layer's decode attention: the params block of both passes and the number of
+ * pass-1 workgroups (one per (KV head, chunk of 64 keys) of the longest slice).
  */
-export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCache, layer: number, out: GPUBuffer, numHeads: number): void {
+export function decodeAttentionStep(cache: RaggedKvCache, layer: number, numHeads: number): { block: Uint32Array; partialWorkgroups: number } {
   const { numKvHeads, headDim } = cache.layout;
   if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
-  const group = numHeads / numKvHeads;
-  if (group > maxDecodeGroup) throw new Error(`GQA groups above ${maxDecodeGroup} query heads are not supported`);
+  if (numHeads / numKvHeads > maxDecodeGroup) throw new Error(`GQA groups above ${maxDecodeGroup} query heads are not supported`);
   const longest = Math.max(...cache.lengths(layer));
   if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
-  // The scratch is sized for the cache's longest possible slice so that it does not grow during generation.
-  const scratchChunks = Math.ceil(cache.maxSliceLength / decodeChunkKeys);
-  const partials = ctx.scratch('decode attention partials', numHeads * scratchChunks * (headDim + 2) * 4);
   const maxChunks = Math.ceil(longest / decodeChunkKeys);
-  const constants = { HEAD_DIM: headDim, GROUP: group };
   const block = kernelParams(attendParams, {
     num_heads: numHeads,
     num_kv_heads: numKvHeads,
@@ -42,12 +34,33 @@ export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCa
     max_chunks: maxChunks,
     scale: 1 / Math.sqrt(headDim),
   });
+  return { block, partialWorkgroups: numKvHeads * maxChunks };
+}
+
+/** The split-K scratch, sized for the cache's longest possible slice so that it does not grow during generation. */
+export function decodeAttentionScratch(ctx: GpuContext, cache: RaggedKvCache, numHeads: number): GPUBuffer {
+  const scratchChunks = Math.ceil(cache.maxSliceLength / decodeChunkKeys);
+  return ctx.scratch('decode attention partials', numHeads * scratchChunks * (cache.layout.headDim + 2) * 4);
+}
+
+/**
+ * One decode step's attention over the ragged head-wise cache: query head h attends to exactly the rows its KV head
+ * (h / (numHeads / numKvHeads)) holds, i.e. cache.lengths(layer)[g] rows from that head's slot offset (append this
+ * step's token first). Flash-decoding: pass 1 splits every head's keys into chunks of 64 (one workgroup per
+ * (KV head, chunk), shared by the GQA group), pass 2 merges the chunks per query head, so an 8K-token cache yields
+ * hundreds of workgroups. q [numHeads, headDim] (post-RoPE), out [numHeads, headDim]; scale 1/sqrt(headDim).
+ */
+export function decodeAttention(ctx: GpuContext, q: GPUBuffer, cache: RaggedKvCache, layer: number, out: GPUBuffer, numHeads: number): void {
+  const { numKvHeads, headDim } = cache.layout;
+  const { block, partialWorkgroups } = decodeAttentionStep(cache, layer, numHeads);
+  const partials = decodeAttentionScratch(ctx, cache, numHeads);
+  const constants = { HEAD_DIM: headDim, GROUP: numHeads / numKvHeads };
   const recorder = ctx.record();
   recorder.dispatch(
     ctx.pipelines.get('decode_attention', 'attend_partial', constants),
     block,
     [q, cache.keys(layer), cache.values(layer), cache.metadata, partials],
-    numKvHeads * maxChunks,
+    partialWorkgroups,
   );
   recorder.dispatch(ctx.pipelines.get('decode_attention', 'attend_reduce', constants), block, [cache.metadata, partials, out], numHeads);
 }

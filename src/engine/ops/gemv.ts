@@ -105,6 +105,25 @@ const qkvParams = paramLayout('gemv', 'QkvParams', {
 // inv_freq per (headDim, theta) (constant per model).
 const invFreqTables = new Map<string, Float32Array>();
 
+/** gemv_qkv_rope's params block (QkvParams): what changes per token is the position and the cache rows. */
+export function qkvRopeParams(shape: QkvRopeShape, eps: number, cacheRows: readonly number[], rope: { position: number; theta: number }): Uint32Array {
+  const key = `${shape.headDim}:${rope.theta}`;
+  let freqs = invFreqTables.get(key);
+  if (!freqs) {
+    freqs = ropeInverseFrequencies(shape.headDim, rope.theta);
+    invFreqTables.set(key, freqs);
+  }
+  return kernelParams(qkvParams, {
+    in_features: shape.inFeatures,
+    num_heads: shape.numHeads,
+    num_kv_heads: shape.numKvHeads,
+    position: rope.position,
+    eps,
+    cache_row: cacheRows,
+    inv_freq: freqs,
+  });
+}
+
 /**
  * A decode layer's q, k and v in one dispatch: xn = RMSNorm(x) * normWeight, q = RoPE(xn Wq^T) into `q` f32
  * [numHeads * headDim]; k = RoPE(xn Wk^T) and v = xn Wv^T packed to f16 into row cacheRows[g] of KV head g in
@@ -126,21 +145,7 @@ export function gemvQkvRope(
   if (!spec) throw new Error(`gemvQkvRope: shape ${JSON.stringify(shape)} is not supported (see qkvRopePairs)`);
   if (cache.rows.length !== shape.numKvHeads) throw new Error(`gemvQkvRope: ${cache.rows.length} cache rows for ${shape.numKvHeads} KV heads`);
   const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants, spec.prelude);
-  const key = `${shape.headDim}:${rope.theta}`;
-  let freqs = invFreqTables.get(key);
-  if (!freqs) {
-    freqs = ropeInverseFrequencies(shape.headDim, rope.theta);
-    invFreqTables.set(key, freqs);
-  }
-  const block = kernelParams(qkvParams, {
-    in_features: shape.inFeatures,
-    num_heads: shape.numHeads,
-    num_kv_heads: shape.numKvHeads,
-    position: rope.position,
-    eps,
-    cache_row: cache.rows,
-    inv_freq: freqs,
-  });
+  const block = qkvRopeParams(shape, eps, cache.rows, rope);
   const pairsPerWorkgroup = (gemvWorkgroupSize / variant.team) * (spec.constants?.PAIRS ?? 1);
   const pairs = (shape.numHeads + 2 * shape.numKvHeads) * (shape.headDim / 2);
   ctx.record().dispatch(pipeline, block, [x, weights.q, weights.k, weights.norm, q, weights.v, cache.keys, cache.values], Math.ceil(pairs / pairsPerWorkgroup));

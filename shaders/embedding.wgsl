@@ -12,6 +12,8 @@ struct Params {
 
 override WORKGROUP_SIZE: u32 = 256u;
 
+// #include bf16.wgsl
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
@@ -20,5 +22,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let token = i / p.half_dim;
   let word = table[ids[token] * p.half_dim + (i % p.half_dim)];
-  out[i] = vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+  out[i] = unpack_bf16x2(word);
 }

@@ -44,13 +44,7 @@ const WORKGROUP: u32 = 64u;
 // gemv_swiglu: the up projection in place of bias (no bias there).
 @group(0) @binding(3) var<storage, read> weight_up: array<vec4<u32>>;
 
-fn unpack_bf16x2(word: u32) -> vec2<f32> {
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-}
-
-fn unpack_bf16x8(words: vec4<u32>) -> array<vec4<f32>, 2> {
-  return array<vec4<f32>, 2>(vec4<f32>(unpack_bf16x2(words.x), unpack_bf16x2(words.y)), vec4<f32>(unpack_bf16x2(words.z), unpack_bf16x2(words.w)));
-}
+// #include bf16.wgsl
 
 fn bias_at(n: u32) -> f32 {
   if (p.has_bias == 0u) {

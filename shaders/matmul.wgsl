@@ -15,9 +15,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn unpack_bf16x2(word: u32) -> vec2<f32> {
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-}
+// #include bf16.wgsl
 
 fn bias_at(n: u32) -> f32 {
   if (p.has_bias == 0u) {

@@ -16,14 +16,14 @@ struct Params {
 const WORKGROUP_SIZE: u32 = 256u;
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
+// #include bf16.wgsl
+
 fn weight_at(i: u32) -> f32 {
-  let word = weight[i >> 1u];
-  return select(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u), (i & 1u) == 1u);
+  return unpack_bf16x2(weight[i >> 1u])[i & 1u];
 }
 
 fn bias_at(i: u32) -> f32 {
-  let word = bias[i >> 1u];
-  return select(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u), (i & 1u) == 1u);
+  return unpack_bf16x2(bias[i >> 1u])[i & 1u];
 }
 
 // Tree sum over the workgroup; every invocation gets the total.

@@ -1,4 +1,4 @@
-import type { ShaderSource } from './shader-source';
+import { resolveIncludes, type ShaderSource } from './shader-source';
 
 // Vite inlines every shader file as text at build time.
 const files = import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
@@ -8,8 +8,10 @@ for (const [path, text] of Object.entries(files)) {
   byName.set(path.replace(/^.*\/(.*)\.wgsl$/, '$1'), text);
 }
 
-export const browserShaderSource: ShaderSource = (name) => {
+function rawShader(name: string): string {
   const text = byName.get(name);
   if (text === undefined) throw new Error(`Unknown shader "${name}"`);
   return text;
-};
+}
+
+export const browserShaderSource: ShaderSource = (name) => resolveIncludes(name, rawShader);

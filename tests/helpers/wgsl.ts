@@ -1,6 +1,7 @@
 /** A small WGSL reader for tests that check TypeScript against shaders/*.wgsl (limits, parameter layouts). */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { resolveIncludes } from '../../src/engine/shader-source';
 
 export const shaderDir = join(import.meta.dirname, '../../shaders');
 
@@ -12,8 +13,9 @@ export function shaderNames(): string[] {
     .sort();
 }
 
+/** A shader's text as the engine compiles it (its `// #include` lines resolved). */
 export function readShader(name: string): string {
-  return readFileSync(join(shaderDir, `${name}.wgsl`), 'utf8');
+  return resolveIncludes(name, (file) => readFileSync(join(shaderDir, `${file}.wgsl`), 'utf8'));
 }
 
 export function stripComments(source: string): string {

@@ -110,7 +110,7 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
       for (const [i, compressor] of compressors.entries()) {
         const cache = policyCaches[i];
         cache.storePrefill(layer, k, v, await compressor.selectLayer(ctx, cache, layer, q, k));
-        // The policies share their selection scratch buffers (growingScratch): each one's commands go before the next.
+        // The policies share their selection scratch buffers (ctx.scratch): each one's commands go before the next.
         ctx.submit();
       }
       return null;

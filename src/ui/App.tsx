@@ -3,6 +3,7 @@ import type { AskOptions, BudgetPlan, ModelSummary, RunResult } from '../worker/
 import { errorMessage } from '../errors';
 import { AdapterPanel } from './AdapterPanel';
 import { BenchmarkPanel } from './BenchmarkPanel';
+import { BudgetSweepPanel } from './BudgetSweepPanel';
 import { ChatPanel } from './ChatPanel';
 import { getEngine, tokenProxy } from './engine-client';
 import { useBenchmark } from './hooks/useBenchmark';
@@ -271,6 +272,8 @@ export function App() {
         </div>
         <div className="column wide">
           <MetricsView runs={lastRuns} />
+          <BudgetSweepPanel window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
+            blockedReason={blockedReason ?? (running ? 'Wait for the answer (or press Stop) first.' : null)} />
           {features.benchmark ? (
             <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">
               <h2 id="benchmark-heading">Benchmark</h2>

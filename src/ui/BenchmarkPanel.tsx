@@ -30,7 +30,7 @@ const policyChoices: BenchmarkPolicySpec[] = [
   { policy: 'adakv', budget: 256 },
 ];
 // Okabe-Ito, as in the metrics view: distinguishable with the common colour-vision deficiencies.
-const palette = ['#000000', '#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#f0e442'];
+export const palette = ['#000000', '#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#f0e442'];
 
 export function runLabel(run: Pick<BenchmarkRun, 'policy' | 'budget'>): string {
   return run.policy === 'full' ? 'full' : `${run.policy} ${run.budget}`;

@@ -1,5 +1,5 @@
 import { proxy, wrap, type Remote } from 'comlink';
-import type { BenchmarkProgress, EngineApi, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
+import type { BenchmarkProgress, EngineApi, FidelitySweepProgress, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
 
 let engine: Remote<EngineApi> | null = null;
 
@@ -38,5 +38,9 @@ export function eventProxy(callback: EngineEventCallback): EngineEventCallback {
 }
 
 export function benchmarkProgressProxy(callback: (progress: BenchmarkProgress) => void): (progress: BenchmarkProgress) => void {
+  return callbackProxy(callback);
+}
+
+export function sweepProgressProxy(callback: (progress: FidelitySweepProgress) => void): (progress: FidelitySweepProgress) => void {
   return callbackProxy(callback);
 }

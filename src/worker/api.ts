@@ -7,14 +7,19 @@ import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, Benchmark
 import type { AdapterSummary } from '../engine/gpu';
 import type { ModelLoadStep } from '../engine/model';
 import type { BudgetPolicy } from '../sparsemm/budgets';
+import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
 import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, CompareResult, ContextUsage, ConversationImageInfo, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, RunResult, TokenCallback } from '../session/types';
 
-/** The policies' names and labels (one table, in src/sparsemm/policies.ts): the one value the UI takes from below. */
+/** The policies' names and labels (one table, in src/sparsemm/policies.ts): a value the UI takes from below. */
 export { policyTable } from '../sparsemm/policies';
+/** The budget-sweep list rules (pure, src/sparsemm/fidelity.ts), so the form says what is wrong before a run. */
+export { parseBudgetList, sweepPolicies } from '../sparsemm/fidelity';
 
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
 /** What a chat session takes and gives (answers, metrics, budget plans, head scores), unchanged for the UI. */
 export type * from '../session/types';
+/** The fidelity sweep's request, rows and progress (session/fidelity-types.ts). */
+export type * from '../session/fidelity-types';
 
 export type InitResult = { ok: true; adapter: AdapterSummary } | { ok: false; error: string };
 
@@ -204,6 +209,12 @@ export interface EngineApi {
    * (reports it, makes a new device, reloads the model from the cache, keeps the conversation).
    */
   simulateDeviceLoss(): Promise<void>;
+  /**
+   * The question about the conversation's pictures with the full cache and with each policy x budget (one prefill):
+   * top-1 agreement, mean / max KL and the first differing token of each against the full cache. A measurement: the
+   * conversation is left as it was. Refused while another job runs; Stop ends it with the rows finished.
+   */
+  fidelitySweep(question: string, request: FidelitySweepRequest, onProgress: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult>;
   /** Decode speed and KV memory against prompt length on the loaded model (synthetic cache contents; see its note). */
   runBenchmark(request: BenchmarkRequestData, onProgress: (progress: BenchmarkProgress) => void): Promise<BenchmarkReport>;
 }

@@ -1,7 +1,7 @@
 /**
- * The jobs the worker runs on the session, one at a time (questions, comparisons, the visual-head search, the
- * benchmark), and what they leave to read (budget plans, head scores, the last attention map). Each call frees its
- * comlink callback when it ends.
+ * The jobs the worker runs on the session, one at a time (questions, comparisons, the fidelity sweep, the visual-head
+ * search, the benchmark), and what they leave to read (budget plans, head scores, the last attention map). Each call
+ * frees its comlink callback when it ends.
  */
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import type { ChatSession } from '../session/chat-session';
@@ -10,7 +10,7 @@ import { releasingAfter } from './callbacks';
 
 export type JobsApi = Pick<
   EngineApi,
-  'ask' | 'compare' | 'stop' | 'planBudgets' | 'headScores' | 'importHeadScores' | 'exportHeadScores' | 'findVisualHeads' | 'lastAttention' | 'runBenchmark'
+  'ask' | 'compare' | 'stop' | 'planBudgets' | 'headScores' | 'importHeadScores' | 'exportHeadScores' | 'findVisualHeads' | 'lastAttention' | 'runBenchmark' | 'fidelitySweep'
 >;
 
 export function createJobs(session: ChatSession, probeRenderer: () => ProbeRenderer): JobsApi {
@@ -49,6 +49,10 @@ export function createJobs(session: ChatSession, probeRenderer: () => ProbeRende
 
     lastAttention() {
       return session.lastAttention();
+    },
+
+    fidelitySweep(question, request, onProgress) {
+      return releasingAfter(onProgress, () => session.fidelitySweep(question, request, onProgress));
     },
 
     runBenchmark(request, onProgress) {

@@ -1,0 +1,161 @@
+/**
+ * "Budget sweep": the question about the conversation's pictures with the full cache and with each chosen policy x
+ * budget, and how far each answer drifts from the full cache's — top-1 agreement (and mean KL) against KV bytes, one
+ * line per policy with the full cache as the reference point, and the table beneath. The worker runs it as one job
+ * (one prefill for the whole sweep); Stop keeps the rows finished.
+ */
+import { useState, type FormEvent } from 'react';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { parseBudgetList, policyTable, sweepPolicies, type BudgetPolicy, type FidelitySweepResult } from '../worker/api';
+import { errorMessage } from '../errors';
+import { palette } from './BenchmarkPanel';
+import { formatBytes } from './format';
+import { useBudgetSweep } from './hooks/useBudgetSweep';
+import './views/views.css';
+
+export interface BudgetSweepPanelProps {
+  /** The policy controls' window, ratio and token limit. */
+  window: number;
+  ratio: number;
+  maxNewTokens: number;
+  /** Why a sweep cannot start now (no model, another job), or null. */
+  blockedReason: string | null;
+}
+
+const fullLabel = policyTable.full.label;
+
+/** One chart row per KV size (log2 bytes) with a column per series: recharts' data shape. */
+export function sweepChartRows(result: FidelitySweepResult, value: 'top1Agreement' | 'meanKl'): { rows: Record<string, number>[]; labels: string[] } {
+  const byX = new Map<number, Record<string, number>>();
+  const put = (bytes: number, label: string, y: number): void => {
+    const x = Math.log2(bytes);
+    const row = byX.get(x) ?? { x };
+    row[label] = y;
+    byX.set(x, row);
+  };
+  put(result.reference.kvBytes, fullLabel, value === 'top1Agreement' ? 1 : 0);
+  for (const row of result.rows) put(row.kvBytes, policyTable[row.policy].label, row[value]);
+  const labels = [fullLabel, ...new Set(result.rows.map((row) => policyTable[row.policy].label))];
+  return { rows: [...byX.values()].sort((a, b) => a.x - b.x), labels };
+}
+
+function SweepChart({ result, value, title }: { result: FidelitySweepResult; value: 'top1Agreement' | 'meanKl'; title: string }) {
+  const { rows, labels } = sweepChartRows(result, value);
+  return (
+    <figure className="vw-chart-figure" data-testid={`sweep-chart-${value}`}>
+      <figcaption>{title}</figcaption>
+      <div className="vw-chart" style={{ height: 240 }}>
+        <ResponsiveContainer width="100%" height="100%">
+          <LineChart data={rows} margin={{ top: 8, right: 12, bottom: 20, left: 12 }}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey="x" type="number" domain={['dataMin - 0.2', 'dataMax + 0.2']} tickFormatter={(v: number) => formatBytes(2 ** v)}
+              label={{ value: 'KV cache', position: 'insideBottom', offset: -12 }} />
+            <YAxis width={56} domain={value === 'top1Agreement' ? [0, 1] : [0, 'auto']} />
+            <Tooltip formatter={(v) => Number(v).toFixed(3)} labelFormatter={(x) => formatBytes(2 ** Number(x))} />
+            <Legend verticalAlign="top" />
+            {labels.map((label, i) => (
+              <Line key={label} type="monotone" dataKey={label} name={label} stroke={palette[i % palette.length]} strokeWidth={2} isAnimationActive={false} connectNulls />
+            ))}
+          </LineChart>
+        </ResponsiveContainer>
+      </div>
+    </figure>
+  );
+}
+
+function SweepTable({ result }: { result: FidelitySweepResult }) {
+  return (
+    <table className="vw-table" data-testid="sweep-table">
+      <thead>
+        <tr><th>Policy</th><th>Budget</th><th>KV cache</th><th>Top-1 agreement</th><th>Mean KL</th><th>Max KL</th><th>First difference</th></tr>
+      </thead>
+      <tbody>
+        <tr data-testid="sweep-row" data-policy="full">
+          <td>{fullLabel}</td><td>–</td><td>{formatBytes(result.reference.kvBytes)}</td><td>reference</td><td>0</td><td>0</td><td>–</td>
+        </tr>
+        {result.rows.map((row) => (
+          <tr key={`${row.policy} ${row.budget}`} data-testid="sweep-row" data-policy={row.policy} data-budget={row.budget} data-agreement={row.top1Agreement}>
+            <td>{policyTable[row.policy].label}</td>
+            <td>{row.budget}</td>
+            <td>{formatBytes(row.kvBytes)}</td>
+            <td>{row.agreedSteps}/{row.steps}</td>
+            <td>{row.meanKl.toFixed(4)}</td>
+            <td>{row.maxKl.toFixed(4)}</td>
+            <td>{row.firstDifference === null ? 'none' : `token ${row.firstDifference}`}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason }: BudgetSweepPanelProps) {
+  const sweep = useBudgetSweep();
+  const [question, setQuestion] = useState('Describe the image.');
+  const [policies, setPolicies] = useState<BudgetPolicy[]>(['sparsemm', 'snapkv']);
+  const [budgetText, setBudgetText] = useState('64, 128, 256, 512');
+  const [formError, setFormError] = useState<string | null>(null);
+  const { result, running, progress } = sweep;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setFormError(null);
+    try {
+      if (question.trim() === '') throw new Error('Type a question first.');
+      if (policies.length === 0) throw new Error('Pick at least one policy to compare with the full cache.');
+      const budgets = parseBudgetList(budgetText, window);
+      sweep.run(question, { policies: sweepPolicies.filter((p) => policies.includes(p)), budgets, window, ratio, maxNewTokens });
+    } catch (error) {
+      setFormError(errorMessage(error));
+    }
+  };
+  const toggle = (policy: BudgetPolicy) => setPolicies((list) => (list.includes(policy) ? list.filter((p) => p !== policy) : [...list, policy]));
+  const error = formError ?? sweep.error;
+
+  return (
+    <section className="panel scroll-x" aria-labelledby="sweep-heading" data-testid="sweep-section">
+      <h2 id="sweep-heading">Budget sweep</h2>
+      <form onSubmit={submit} className="vw-form">
+        <label>
+          Question <input type="text" value={question} onChange={(e) => setQuestion(e.target.value)} disabled={running} data-testid="sweep-question" />
+        </label>
+        <fieldset disabled={running}>
+          <legend>Policies</legend>
+          {sweepPolicies.map((policy) => (
+            <label key={policy}>
+              <input type="checkbox" checked={policies.includes(policy)} onChange={() => toggle(policy)} /> {policyTable[policy].label}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Budgets (tokens per KV head) <input type="text" value={budgetText} onChange={(e) => setBudgetText(e.target.value)} disabled={running} data-testid="sweep-budgets" />
+        </label>
+        {running ? (
+          <button type="button" onClick={sweep.stop}>Stop</button>
+        ) : (
+          <button type="submit" disabled={blockedReason !== null} title={blockedReason ?? undefined}>Run sweep</button>
+        )}
+      </form>
+      {running && (
+        <p className="small" data-testid="sweep-progress">
+          <progress value={progress?.done ?? 0} max={progress?.total ?? 1} /> {progress ? `${progress.done} / ${progress.total}` : 'starting…'}
+        </p>
+      )}
+      {error && <p className="status error" role="alert" data-testid="sweep-error">{error}</p>}
+      {result && (
+        <>
+          {result.stoppedBy === 'cancel' && <p className="muted small">Stopped: the rows below are the ones finished.</p>}
+          {result.warnings.map((warning) => <p key={warning} className="status warning small" role="status">{warning}</p>)}
+          <p className="small" data-testid="sweep-reference">Full-cache answer ({result.reference.tokenIds.length} tokens): {result.reference.text}</p>
+          {result.rows.length > 0 && (
+            <>
+              <SweepChart result={result} value="top1Agreement" title="Top-1 agreement with the full cache" />
+              <SweepChart result={result} value="meanKl" title="Mean KL(full || policy)" />
+            </>
+          )}
+          <SweepTable result={result} />
+        </>
+      )}
+    </section>
+  );
+}

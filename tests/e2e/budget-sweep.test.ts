@@ -1,0 +1,98 @@
+/**
+ * The Budget sweep panel end to end in headless Chromium on SwiftShader WebGPU with the tiny fixture: a list the
+ * panel refuses before any run, a sweep of two policies at a compressing budget and one above the prompt (the chart
+ * of top-1 agreement against KV bytes and the table; the roomy budget agrees on every token), and Stop during a sweep
+ * (the finished rows stay, the engine answers again). Screenshot: test-results/budget-sweep.png.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ensureTinyFixture } from '../../src/model-io/fixture';
+import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+
+const fixtureMount = '/fixtures/tiny/';
+const samplePng = readFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'));
+
+let server: AppServer;
+let session: BrowserSession;
+let page: Page;
+
+beforeAll(async () => {
+  const fixtureDir = await ensureTinyFixture();
+  server = await serveApp({ [fixtureMount]: fixtureDir });
+  session = await launchBrowser({ width: 1400, height: 1400 });
+  page = session.page;
+  const modelUrl = new URL(fixtureMount, server.url).href;
+  await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+});
+
+afterAll(async () => {
+  await session?.close();
+  await server?.close();
+});
+
+const sweep = () => page.getByTestId('sweep-section');
+const rows = () => sweep().getByTestId('sweep-row');
+
+async function setMaxNewTokens(count: number): Promise<void> {
+  await page.getByTestId('policy-controls').getByRole('spinbutton', { name: 'Max new tokens' }).fill(String(count));
+}
+
+async function waitForSweepEnd(): Promise<void> {
+  await expect.poll(async () => sweep().getByRole('button', { name: 'Run sweep' }).isVisible(), { timeout: 240_000, interval: 250 }).toBe(true);
+}
+
+describe('budget sweep', () => {
+  test('loads the model and takes a picture', async () => {
+    await page.getByTestId('model-summary').waitFor({ timeout: 180_000 });
+    await page.getByTestId('image-input').setInputFiles({ name: 'shapes.png', mimeType: 'image/png', buffer: samplePng });
+    await expect.poll(() => page.getByTestId('pending-image-name').allInnerTexts(), { timeout: 60_000 }).toEqual(['shapes.png']);
+    await setMaxNewTokens(8);
+  });
+
+  test('refuses a bad budget list before running', async () => {
+    await sweep().getByTestId('sweep-budgets').fill('64, abc');
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    expect(await sweep().getByTestId('sweep-error').innerText()).toMatch(/Budget "abc" is not a whole number/);
+    await sweep().getByTestId('sweep-budgets').fill('16');
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    expect(await sweep().getByTestId('sweep-error').innerText()).toMatch(/must exceed the observation window/);
+  });
+
+  test('sweeps SparseMM and SnapKV: chart and table, the roomy budget agrees on every token', async () => {
+    await sweep().getByTestId('sweep-budgets').fill('40, 100000');
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    await waitForSweepEnd();
+    expect(await sweep().getByTestId('sweep-error').count()).toBe(0);
+    expect(await rows().count()).toBe(5); // the full cache, then 2 policies x 2 budgets
+    const roomy = sweep().locator('[data-testid="sweep-row"][data-budget="100000"]');
+    expect(await roomy.count()).toBe(2);
+    for (const agreement of await roomy.evaluateAll((els) => els.map((el) => el.getAttribute('data-agreement')))) expect(agreement).toBe('1');
+    expect(await roomy.first().innerText()).toMatch(/8\/8\s+0\.0000\s+0\.0000\s+none/);
+    const tight = sweep().locator('[data-testid="sweep-row"][data-budget="40"]');
+    expect(await tight.count()).toBe(2);
+    // The chart draws one line per policy plus the full cache's point.
+    const chart = sweep().getByTestId('sweep-chart-top1Agreement');
+    await expect.poll(async () => chart.locator('.recharts-line').count(), { timeout: 10_000 }).toBe(3);
+    expect(await chart.innerText()).toContain('SparseMM');
+    await screenshot(page, 'budget-sweep');
+  });
+
+  test('Stop keeps the finished rows and the engine answers again', async () => {
+    for (const label of ['PyramidKV', 'AdaKV', 'StreamingLLM']) await sweep().getByLabel(label).check();
+    await sweep().getByTestId('sweep-budgets').fill('40, 48, 56, 64, 72, 80');
+    await setMaxNewTokens(24);
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    await expect.poll(async () => Number((await sweep().locator('progress').getAttribute('value')) ?? 0), { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(2);
+    await sweep().getByRole('button', { name: 'Stop' }).click();
+    await waitForSweepEnd();
+    expect(await sweep().innerText()).toContain('Stopped: the rows below are the ones finished.');
+    expect(await rows().count()).toBeLessThan(1 + 5 * 6);
+    await setMaxNewTokens(4);
+    await sweep().getByTestId('sweep-budgets').fill('40');
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    await waitForSweepEnd();
+    expect(await rows().count()).toBe(1 + 5);
+  });
+});

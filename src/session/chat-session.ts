@@ -15,7 +15,7 @@ import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionMode
 import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
 import { HeadScoreStore } from './head-score-store';
 import { JobGuard } from './job-guard';
-import { checkSweepRequest, runFidelitySweep } from './fidelity';
+import { answerFidelity, checkSweepRequest, runFidelitySweep } from './fidelity';
 import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult, OcrEvalRequest, OcrEvalResult } from './fidelity-types';
 import { runOcrEval, type OcrEvalRun } from './ocr-eval';
 import { benchmarkHeadScores, budgetPlan, choosePolicy } from './policy';
@@ -231,22 +231,20 @@ export class ChatSession {
     return (await this.answer(question, options, onToken)).result;
   }
 
-  /** The same question with the full cache, then with options.policy; the conversation keeps the policy's answer. */
+  /** The question with the full cache, then options.policy (+ its fidelity); the conversation keeps the policy's answer. */
   compare(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<CompareResult> {
-    return this.asQuestion(
-      question,
-      options,
-      async (ready, prepared, signal, askedAt, pictures) => {
-        const full = (await this.runOnce(ready, prepared, pictures, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
-        // Stopped during the full-cache run: the policy run never starts.
-        if (signal.aborted) return { full, policy: null };
-        // The pictures' features are computed once and serve both runs.
-        const reusedAll = { ...pictures, encoded: 0, reused: pictures.reused + pictures.encoded };
-        const policy = (await this.runOnce(ready, prepared, reusedAll, options, 1, onToken, signal, askedAt)).result;
-        return { full, policy };
-      },
-      (result) => result.policy ?? result.full,
-    );
+    return this.asQuestion(question, options, async (ready, prepared, signal, askedAt, pictures) => {
+      const full = (await this.runOnce(ready, prepared, pictures, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
+      // Stopped during the full-cache run: the policy run never starts.
+      if (signal.aborted) return { full, policy: null };
+      // The pictures' features are computed once and serve both runs.
+      const reusedAll = { ...pictures, encoded: 0, reused: pictures.reused + pictures.encoded };
+      const policy = (await this.runOnce(ready, prepared, reusedAll, options, 1, onToken, signal, askedAt)).result;
+      if (options.sampling || signal.aborted || options.policy === 'full') return { full, policy }; // greedy choices compared
+      const fidelity = await answerFidelity({ ready, prepared, pictures: reusedAll, policyOf: (o) => this.policyOn(o, ready), signal }, options, full, policy);
+      return { full, policy: fidelity ? { ...policy, fidelity } : policy };
+    },
+    (result) => result.policy ?? result.full);
   }
 
   /**

@@ -95,3 +95,15 @@ export interface OcrEvalResult {
   stoppedBy: 'done' | 'cancel';
   warnings: string[];
 }
+
+/** The fidelity line of a comparison's policy answer: its cache teacher-forced along the full-cache answer. */
+export interface AnswerFidelity {
+  agreedSteps: number;
+  steps: number;
+  meanKl: number;
+  maxKl: number;
+  /** First token of the policy's answer that differs from the full cache's; null when the answers are the same. */
+  firstDifference: number | null;
+  /** The policy answer's text before that token, and the token's own text (for marking it); null without one. */
+  differenceText: { before: string; token: string } | null;
+}

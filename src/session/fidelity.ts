@@ -9,8 +9,9 @@ import { parseBudgetList, SweepInputError } from '../sparsemm/fidelity';
 import { policyTable } from '../sparsemm/policies';
 import type { SessionModel } from './answer-run';
 import type { PictureInputs } from './conversation-pictures';
-import type { FidelityRow, FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
-import type { AskOptions } from './types';
+import { firstDifference } from '../sparsemm/fidelity';
+import type { AnswerFidelity, FidelityRow, FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from './fidelity-types';
+import type { AskOptions, RunResult } from './types';
 
 export interface FidelitySweepRun {
   ready: SessionModel;
@@ -92,4 +93,30 @@ export async function runFidelitySweep(run: FidelitySweepRun): Promise<FidelityS
     stoppedBy: result.stoppedBy,
     warnings: [...warnings],
   };
+}
+
+/**
+ * The fidelity of a comparison's policy answer (Compare's "top-1 agreement 31/32, mean KL 0.004, first difference at
+ * token 17"): one more prefill, the policy's cache teacher-forced along the full-cache answer; the first difference is
+ * that of the two answers shown. Null when stopped.
+ */
+export async function answerFidelity(
+  run: Omit<FidelitySweepRun, 'request' | 'onProgress'>,
+  options: AskOptions,
+  full: RunResult,
+  policy: RunResult,
+): Promise<AnswerFidelity | null> {
+  const { policy: name, budget, window, ratio, maxNewTokens } = options;
+  const sweep = await runFidelitySweep({ ...run, request: { policies: [name], budgets: [budget], window, ratio, maxNewTokens } });
+  const row = sweep.rows[0];
+  if (sweep.stoppedBy === 'cancel' || !row) return null;
+  const difference = firstDifference(full.tokenIds, policy.tokenIds);
+  let differenceText: AnswerFidelity['differenceText'] = null;
+  if (difference !== null && difference < policy.tokenIds.length) {
+    const before = answerText(run.ready, policy.tokenIds.slice(0, difference));
+    const through = answerText(run.ready, policy.tokenIds.slice(0, difference + 1));
+    if (through.startsWith(before)) differenceText = { before, token: through.slice(before.length) };
+  }
+  const { agreedSteps, steps, meanKl, maxKl } = row;
+  return { agreedSteps, steps, meanKl, maxKl, firstDifference: difference, differenceText };
 }

@@ -5,6 +5,7 @@
  */
 import type { BenchmarkOptions } from '../engine/benchmark';
 import type { BudgetPolicy } from '../sparsemm/budgets';
+import type { AnswerFidelity } from './fidelity-types';
 
 /**
  * What the Benchmark tab asks for: the benchmark's own options less what the worker adds (the loaded model, its head
@@ -133,6 +134,8 @@ export interface RunResult {
   /** The answer as text (special tokens and the stop token removed). */
   answer: string;
   tokenIds: number[];
+  /** The policy answer of a greedy comparison: how far it is from the full cache's (top-1 agreement, KL). */
+  fidelity?: AnswerFidelity;
   policy: BudgetPolicy;
   options: AskOptions;
   metrics: RunMetricsData;

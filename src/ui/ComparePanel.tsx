@@ -1,4 +1,4 @@
-import type { RunResult } from '../worker/api';
+import type { AnswerFidelity, RunResult } from '../worker/api';
 import { formatBytes } from './format';
 import { describePolicy } from './PolicyControls';
 import type { ChatAnswer } from './transcript';
@@ -52,7 +52,7 @@ export function ComparePanel({ answers }: ComparePanelProps) {
           <section key={index} className="compare-column" aria-label={answer.label} data-testid="compare-column">
             <h4>{answer.label}</h4>
             <p className="answer-text" data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
-              {answer.text}
+              <MarkedText text={answer.text} mark={answer.streaming ? null : answer.result?.fidelity?.differenceText ?? null} />
               {answer.streaming && <span className="cursor" aria-hidden="true" />}
             </p>
             <AnswerNotes answer={answer} />
@@ -60,6 +60,7 @@ export function ComparePanel({ answers }: ComparePanelProps) {
           </section>
         ))}
       </div>
+      {policyResult?.fidelity && <FidelityLine fidelity={policyResult.fidelity} />}
       {fullResult && policyResult && (
         <p className="compare-ratios" data-testid="compare-ratios">
           <strong>{describePolicy(policyResult.options)} / full cache:</strong> KV bytes{' '}
@@ -69,6 +70,39 @@ export function ComparePanel({ answers }: ComparePanelProps) {
         </p>
       )}
     </div>
+  );
+}
+
+/** A KL in nats: three decimals, or two significant digits below 0.001 (0 stays 0). */
+export function formatKl(kl: number): string {
+  return kl > 0 && kl < 0.001 ? kl.toExponential(1) : kl.toFixed(3);
+}
+
+/** "top-1 agreement 31/32, mean KL 0.004, first difference at token 17": the policy answer against the full cache. */
+export function fidelitySummary(fidelity: AnswerFidelity): string {
+  const difference = fidelity.firstDifference === null ? 'no difference from the full-cache answer' : `first difference at token ${fidelity.firstDifference}`;
+  return `top-1 agreement ${fidelity.agreedSteps}/${fidelity.steps}, mean KL ${formatKl(fidelity.meanKl)}, ${difference}`;
+}
+
+function FidelityLine({ fidelity }: { fidelity: AnswerFidelity }) {
+  return (
+    <p className="compare-fidelity" data-testid="compare-fidelity" data-first-difference={fidelity.firstDifference ?? ''}
+      title="The policy's cache fed the full-cache answer token by token: steps whose top-1 token is the full cache's, and KL(full || policy) of the next-token distributions">
+      {fidelitySummary(fidelity)}
+    </p>
+  );
+}
+
+/** The answer as text, with the token where it first leaves the full-cache answer marked. */
+function MarkedText({ text, mark }: { text: string; mark: AnswerFidelity['differenceText'] }) {
+  if (!mark || mark.token === '' || !text.startsWith(mark.before + mark.token)) return <>{text}</>;
+  const end = mark.before.length + mark.token.length;
+  return (
+    <>
+      {mark.before}
+      <mark data-testid="first-difference" title="First token that differs from the full-cache answer">{mark.token}</mark>
+      {text.slice(end)}
+    </>
   );
 }
 

@@ -2,7 +2,8 @@
  * The Budget sweep panel end to end in headless Chromium on SwiftShader WebGPU with the tiny fixture: a list the
  * panel refuses before any run, a sweep of two policies at a compressing budget and one above the prompt (the chart
  * of top-1 agreement against KV bytes and the table; the roomy budget agrees on every token), and Stop during a sweep
- * (the finished rows stay, the engine answers again). Screenshot: test-results/budget-sweep.png.
+ * (the finished rows stay, the engine answers again); and Compare's fidelity line under its two answers with the first
+ * differing token marked. Screenshots: test-results/budget-sweep.png, test-results/compare-fidelity.png.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +78,30 @@ describe('budget sweep', () => {
     await expect.poll(async () => chart.locator('.recharts-line').count(), { timeout: 10_000 }).toBe(3);
     expect(await chart.innerText()).toContain('SparseMM');
     await screenshot(page, 'budget-sweep');
+  });
+
+  test('Compare shows the fidelity line under the two answers and marks the first differing token', async () => {
+    const controls = page.getByTestId('policy-controls');
+    await controls.getByRole('radio', { name: 'SparseMM' }).check();
+    await controls.getByRole('slider', { name: /^Budget/ }).fill('64');
+    await controls.getByRole('spinbutton', { name: 'Window' }).fill('8');
+    await controls.getByRole('checkbox', { name: /^Compare/ }).check();
+    await setMaxNewTokens(12);
+    const box = page.getByTestId('question-input');
+    await box.fill('Describe the picture.');
+    await box.press('Enter');
+    const line = page.getByTestId('compare-fidelity');
+    await line.waitFor({ timeout: 240_000 });
+    const text = await line.innerText();
+    expect(text).toMatch(/^top-1 agreement \d+\/12, mean KL [\d.e+-]+, (first difference at token \d+|no difference from the full-cache answer)$/);
+    const difference = await line.getAttribute('data-first-difference');
+    // The tiny random model drifts when SparseMM keeps 64 of its ~100 prompt tokens.
+    expect(difference).not.toBe('');
+    const marked = page.getByTestId('compare-panel').getByTestId('first-difference');
+    expect(await marked.count()).toBe(1);
+    await screenshot(page, 'compare-fidelity');
+    await controls.getByRole('checkbox', { name: /^Compare/ }).uncheck();
+    await page.getByRole('button', { name: 'New chat' }).click();
   });
 
   test('Stop keeps the finished rows and the engine answers again', async () => {

@@ -8,7 +8,7 @@ import { openNodeSession, readImageFile, type NodeSession } from '../../src/cli/
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { ChatSession } from '../../src/session/chat-session';
 import type { FidelitySweepRequest } from '../../src/session/fidelity-types';
-import { SweepInputError } from '../../src/sparsemm/fidelity';
+import { firstDifference, SweepInputError } from '../../src/sparsemm/fidelity';
 import { repoRoot } from '../helpers/cli';
 
 const question = 'Describe the image.';
@@ -39,6 +39,28 @@ describe('fidelity sweep in a chat session', { timeout: 180_000 }, () => {
     // The next question still gets the picture, and its full-cache answer is the sweep's reference.
     const answer = await session.ask(question, askOptions, () => {});
     expect(answer.tokenIds).toEqual(result.reference.tokenIds);
+    session.newChat();
+    session.addImage(await readImageFile(join(repoRoot, 'public', 'samples', 'shapes.png')), 'shapes.png');
+  });
+
+  it('Compare carries the policy answer\'s fidelity: agreement, KL and the first differing token of the two answers', async () => {
+    const tight = await session.compare(question, { ...askOptions, policy: 'sparsemm', budget: 40 }, () => {});
+    const { full, policy } = tight;
+    if (!policy?.fidelity) throw new Error('no fidelity on the policy answer');
+    const fidelity = policy.fidelity;
+    expect(fidelity.steps).toBe(full.tokenIds.length);
+    expect(fidelity.firstDifference).toBe(firstDifference(full.tokenIds, policy.tokenIds));
+    expect(fidelity.firstDifference).not.toBeNull(); // the tiny model drifts at budget 40
+    expect(fidelity.meanKl).toBeGreaterThan(0);
+    const d = fidelity.firstDifference ?? 0;
+    expect(fidelity.differenceText?.before).toBe(node.processor.decode(policy.tokenIds.slice(0, d), { skipSpecialTokens: true }));
+    expect(policy.answer.startsWith(`${fidelity.differenceText?.before}${fidelity.differenceText?.token}`)).toBe(true);
+    expect(full.fidelity).toBeUndefined();
+
+    session.newChat();
+    session.addImage(await readImageFile(join(repoRoot, 'public', 'samples', 'shapes.png')), 'shapes.png');
+    const roomy = await session.compare(question, { ...askOptions, policy: 'snapkv', budget: 100000 }, () => {});
+    expect(roomy.policy?.fidelity).toEqual({ agreedSteps: roomy.full.tokenIds.length, steps: roomy.full.tokenIds.length, meanKl: 0, maxKl: 0, firstDifference: null, differenceText: null });
     session.newChat();
     session.addImage(await readImageFile(join(repoRoot, 'public', 'samples', 'shapes.png')), 'shapes.png');
   });

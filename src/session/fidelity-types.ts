@@ -88,6 +88,13 @@ export interface OcrEvalRow {
   samples: number;
 }
 
+/** After each probe of an OCR evaluation. */
+export interface OcrEvalProgress {
+  done: number;
+  total: number;
+  sample: OcrEvalSample;
+}
+
 export interface OcrEvalResult {
   /** The full cache first, then the policies in the order asked, budgets ascending. */
   rows: OcrEvalRow[];

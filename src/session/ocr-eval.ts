@@ -8,13 +8,13 @@ import { ocrProbePrompt, readingOrderText } from '../sparsemm/head-scoring';
 import { anls, wordAccuracy } from '../sparsemm/ocr-metrics';
 import { planProbeSample, type ProbeRenderer } from '../sparsemm/probe-set';
 import { runFidelitySweep, type FidelitySweepRun } from './fidelity';
-import type { OcrEvalRequest, OcrEvalResult, OcrEvalRow, OcrEvalSample } from './fidelity-types';
+import type { OcrEvalProgress, OcrEvalRequest, OcrEvalResult, OcrEvalRow, OcrEvalSample } from './fidelity-types';
 
 export interface OcrEvalRun extends Omit<FidelitySweepRun, 'prepared' | 'pictures' | 'request' | 'onProgress'> {
   request: OcrEvalRequest;
   renderer: ProbeRenderer;
   /** After each probe. */
-  onProgress?: (progress: { done: number; total: number; sample: OcrEvalSample }) => void;
+  onProgress?: (progress: OcrEvalProgress) => void;
 }
 
 export async function runOcrEval(run: OcrEvalRun): Promise<OcrEvalResult> {

@@ -4,6 +4,7 @@ import { errorMessage } from '../errors';
 import { AdapterPanel } from './AdapterPanel';
 import { BenchmarkPanel } from './BenchmarkPanel';
 import { BudgetSweepPanel } from './BudgetSweepPanel';
+import { OcrAccuracyPanel } from './OcrAccuracyPanel';
 import { ChatPanel } from './ChatPanel';
 import { getEngine, tokenProxy } from './engine-client';
 import { useBenchmark } from './hooks/useBenchmark';
@@ -163,6 +164,8 @@ export function App() {
   };
 
   const blockedReason = whyQuestionsWait({ modelLoading, modelLoaded: model !== null, recoveringDevice, searching, benchmarkRunning });
+  // The sweep and OCR panels start worker jobs too: not while a question is answered.
+  const jobBlocked = blockedReason ?? (running ? 'Wait for the answer (or press Stop) first.' : null);
   const budgetView = plan ? { ...plan, label: describePolicy(settings) } : null;
 
   return (
@@ -273,18 +276,21 @@ export function App() {
         <div className="column wide">
           <MetricsView runs={lastRuns} />
           <BudgetSweepPanel window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
-            blockedReason={blockedReason ?? (running ? 'Wait for the answer (or press Stop) first.' : null)} />
+            blockedReason={jobBlocked} />
           {features.benchmark ? (
             <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">
               <h2 id="benchmark-heading">Benchmark</h2>
               {model ? (
-                <BenchmarkPanel
-                  report={benchmark.report}
-                  running={benchmark.running}
-                  progress={benchmark.progress}
-                  onRun={benchmark.run}
-                  error={benchmark.error}
-                />
+                <>
+                  <BenchmarkPanel
+                    report={benchmark.report}
+                    running={benchmark.running}
+                    progress={benchmark.progress}
+                    onRun={benchmark.run}
+                    error={benchmark.error}
+                  />
+                  <OcrAccuracyPanel window={settings.window} ratio={settings.ratio} blockedReason={jobBlocked} />
+                </>
               ) : (
                 <p className="muted">Load a model to benchmark it on this GPU.</p>
               )}

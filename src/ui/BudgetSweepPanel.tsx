@@ -24,25 +24,38 @@ export interface BudgetSweepPanelProps {
 
 const fullLabel = policyTable.full.label;
 
+/** A point of a KV-bytes chart: one series (a policy, or the full cache) at one KV size. */
+export interface BytesPoint {
+  label: string;
+  bytes: number;
+  y: number;
+}
+
 /** One chart row per KV size (log2 bytes) with a column per series: recharts' data shape. */
-export function sweepChartRows(result: FidelitySweepResult, value: 'top1Agreement' | 'meanKl'): { rows: Record<string, number>[]; labels: string[] } {
+export function bytesChartRows(points: readonly BytesPoint[]): { rows: Record<string, number>[]; labels: string[] } {
   const byX = new Map<number, Record<string, number>>();
-  const put = (bytes: number, label: string, y: number): void => {
+  for (const { label, bytes, y } of points) {
     const x = Math.log2(bytes);
     const row = byX.get(x) ?? { x };
     row[label] = y;
     byX.set(x, row);
-  };
-  put(result.reference.kvBytes, fullLabel, value === 'top1Agreement' ? 1 : 0);
-  for (const row of result.rows) put(row.kvBytes, policyTable[row.policy].label, row[value]);
-  const labels = [fullLabel, ...new Set(result.rows.map((row) => policyTable[row.policy].label))];
-  return { rows: [...byX.values()].sort((a, b) => a.x - b.x), labels };
+  }
+  return { rows: [...byX.values()].sort((a, b) => a.x - b.x), labels: [...new Set(points.map((p) => p.label))] };
 }
 
-function SweepChart({ result, value, title }: { result: FidelitySweepResult; value: 'top1Agreement' | 'meanKl'; title: string }) {
-  const { rows, labels } = sweepChartRows(result, value);
+/** The sweep's points: the full cache (agreement 1, KL 0 at its own size), then each row under its policy's label. */
+export function sweepChartRows(result: FidelitySweepResult, value: 'top1Agreement' | 'meanKl'): { rows: Record<string, number>[]; labels: string[] } {
+  return bytesChartRows([
+    { label: fullLabel, bytes: result.reference.kvBytes, y: value === 'top1Agreement' ? 1 : 0 },
+    ...result.rows.map((row) => ({ label: policyTable[row.policy].label, bytes: row.kvBytes, y: row[value] })),
+  ]);
+}
+
+/** Lines against KV bytes on a log2 axis, one per series. */
+export function BytesChart({ data, title, testId, unitMax }: { data: ReturnType<typeof bytesChartRows>; title: string; testId: string; unitMax: boolean }) {
+  const { rows, labels } = data;
   return (
-    <figure className="vw-chart-figure" data-testid={`sweep-chart-${value}`}>
+    <figure className="vw-chart-figure" data-testid={testId}>
       <figcaption>{title}</figcaption>
       <div className="vw-chart" style={{ height: 240 }}>
         <ResponsiveContainer width="100%" height="100%">
@@ -50,7 +63,7 @@ function SweepChart({ result, value, title }: { result: FidelitySweepResult; val
             <CartesianGrid strokeDasharray="3 3" />
             <XAxis dataKey="x" type="number" domain={['dataMin - 0.2', 'dataMax + 0.2']} tickFormatter={(v: number) => formatBytes(2 ** v)}
               label={{ value: 'KV cache', position: 'insideBottom', offset: -12 }} />
-            <YAxis width={56} domain={value === 'top1Agreement' ? [0, 1] : [0, 'auto']} />
+            <YAxis width={56} domain={unitMax ? [0, 1] : [0, 'auto']} />
             <Tooltip formatter={(v) => Number(v).toFixed(3)} labelFormatter={(x) => formatBytes(2 ** Number(x))} />
             <Legend verticalAlign="top" />
             {labels.map((label, i) => (
@@ -61,6 +74,36 @@ function SweepChart({ result, value, title }: { result: FidelitySweepResult; val
       </div>
     </figure>
   );
+}
+
+/** The policy checkboxes and the budget list of a sweep (also the OCR accuracy form). */
+export function SweepChoices({ policies, onToggle, budgetText, onBudgetText, disabled }: {
+  policies: BudgetPolicy[];
+  onToggle: (policy: BudgetPolicy) => void;
+  budgetText: string;
+  onBudgetText: (text: string) => void;
+  disabled: boolean;
+}) {
+  return (
+    <>
+      <fieldset disabled={disabled}>
+        <legend>Policies</legend>
+        {sweepPolicies.map((policy) => (
+          <label key={policy}>
+            <input type="checkbox" checked={policies.includes(policy)} onChange={() => onToggle(policy)} /> {policyTable[policy].label}
+          </label>
+        ))}
+      </fieldset>
+      <label>
+        Budgets (tokens per KV head) <input type="text" value={budgetText} onChange={(e) => onBudgetText(e.target.value)} disabled={disabled} data-testid="sweep-budgets" />
+      </label>
+    </>
+  );
+}
+
+/** Toggles `item` in a list (for the policy checkboxes). */
+export function toggled<T>(list: readonly T[], item: T): T[] {
+  return list.includes(item) ? list.filter((x) => x !== item) : [...list, item];
 }
 
 function SweepTable({ result }: { result: FidelitySweepResult }) {
@@ -109,7 +152,6 @@ export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason }:
       setFormError(errorMessage(error));
     }
   };
-  const toggle = (policy: BudgetPolicy) => setPolicies((list) => (list.includes(policy) ? list.filter((p) => p !== policy) : [...list, policy]));
   const error = formError ?? sweep.error;
 
   return (
@@ -119,17 +161,7 @@ export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason }:
         <label>
           Question <input type="text" value={question} onChange={(e) => setQuestion(e.target.value)} disabled={running} data-testid="sweep-question" />
         </label>
-        <fieldset disabled={running}>
-          <legend>Policies</legend>
-          {sweepPolicies.map((policy) => (
-            <label key={policy}>
-              <input type="checkbox" checked={policies.includes(policy)} onChange={() => toggle(policy)} /> {policyTable[policy].label}
-            </label>
-          ))}
-        </fieldset>
-        <label>
-          Budgets (tokens per KV head) <input type="text" value={budgetText} onChange={(e) => setBudgetText(e.target.value)} disabled={running} data-testid="sweep-budgets" />
-        </label>
+        <SweepChoices policies={policies} onToggle={(p) => setPolicies((list) => toggled(list, p))} budgetText={budgetText} onBudgetText={setBudgetText} disabled={running} />
         {running ? (
           <button type="button" onClick={sweep.stop}>Stop</button>
         ) : (
@@ -149,8 +181,8 @@ export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason }:
           <p className="small" data-testid="sweep-reference">Full-cache answer ({result.reference.tokenIds.length} tokens): {result.reference.text}</p>
           {result.rows.length > 0 && (
             <>
-              <SweepChart result={result} value="top1Agreement" title="Top-1 agreement with the full cache" />
-              <SweepChart result={result} value="meanKl" title="Mean KL(full || policy)" />
+              <BytesChart data={sweepChartRows(result, 'top1Agreement')} title="Top-1 agreement with the full cache" testId="sweep-chart-top1Agreement" unitMax />
+              <BytesChart data={sweepChartRows(result, 'meanKl')} title="Mean KL(full || policy)" testId="sweep-chart-meanKl" unitMax={false} />
             </>
           )}
           <SweepTable result={result} />

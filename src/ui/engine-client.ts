@@ -1,5 +1,5 @@
 import { proxy, wrap, type Remote } from 'comlink';
-import type { BenchmarkProgress, EngineApi, FidelitySweepProgress, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
+import type { BenchmarkProgress, EngineApi, FidelitySweepProgress, OcrEvalProgress, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
 
 let engine: Remote<EngineApi> | null = null;
 
@@ -42,5 +42,9 @@ export function benchmarkProgressProxy(callback: (progress: BenchmarkProgress) =
 }
 
 export function sweepProgressProxy(callback: (progress: FidelitySweepProgress) => void): (progress: FidelitySweepProgress) => void {
+  return callbackProxy(callback);
+}
+
+export function ocrProgressProxy(callback: (progress: OcrEvalProgress) => void): (progress: OcrEvalProgress) => void {
   return callbackProxy(callback);
 }

@@ -7,7 +7,7 @@ import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, Benchmark
 import type { AdapterSummary } from '../engine/gpu';
 import type { ModelLoadStep } from '../engine/model';
 import type { BudgetPolicy } from '../sparsemm/budgets';
-import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
+import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult, OcrEvalProgress, OcrEvalRequest, OcrEvalResult } from '../session/fidelity-types';
 import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, CompareResult, ContextUsage, ConversationImageInfo, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, RunResult, TokenCallback } from '../session/types';
 
 /** The policies' names and labels (one table, in src/sparsemm/policies.ts): a value the UI takes from below. */
@@ -215,6 +215,11 @@ export interface EngineApi {
    * conversation is left as it was. Refused while another job runs; Stop ends it with the rows finished.
    */
   fidelitySweep(question: string, request: FidelitySweepRequest, onProgress: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult>;
+  /**
+   * OCR accuracy (ANLS, word accuracy against the probes' text) of the full cache and each policy x budget on
+   * synthetic OCR probes drawn in the worker; Stop keeps the probes finished.
+   */
+  ocrEval(request: OcrEvalRequest, onProgress: (progress: OcrEvalProgress) => void): Promise<OcrEvalResult>;
   /** Decode speed and KV memory against prompt length on the loaded model (synthetic cache contents; see its note). */
   runBenchmark(request: BenchmarkRequestData, onProgress: (progress: BenchmarkProgress) => void): Promise<BenchmarkReport>;
 }

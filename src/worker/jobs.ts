@@ -10,7 +10,7 @@ import { releasingAfter } from './callbacks';
 
 export type JobsApi = Pick<
   EngineApi,
-  'ask' | 'compare' | 'stop' | 'planBudgets' | 'headScores' | 'importHeadScores' | 'exportHeadScores' | 'findVisualHeads' | 'lastAttention' | 'runBenchmark' | 'fidelitySweep'
+  'ask' | 'compare' | 'stop' | 'planBudgets' | 'headScores' | 'importHeadScores' | 'exportHeadScores' | 'findVisualHeads' | 'lastAttention' | 'runBenchmark' | 'fidelitySweep' | 'ocrEval'
 >;
 
 export function createJobs(session: ChatSession, probeRenderer: () => ProbeRenderer): JobsApi {
@@ -53,6 +53,10 @@ export function createJobs(session: ChatSession, probeRenderer: () => ProbeRende
 
     fidelitySweep(question, request, onProgress) {
       return releasingAfter(onProgress, () => session.fidelitySweep(question, request, onProgress));
+    },
+
+    ocrEval(request, onProgress) {
+      return releasingAfter(onProgress, () => session.ocrEval(request, probeRenderer, onProgress));
     },
 
     runBenchmark(request, onProgress) {

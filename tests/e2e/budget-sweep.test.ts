@@ -3,7 +3,8 @@
  * panel refuses before any run, a sweep of two policies at a compressing budget and one above the prompt (the chart
  * of top-1 agreement against KV bytes and the table; the roomy budget agrees on every token), and Stop during a sweep
  * (the finished rows stay, the engine answers again); and Compare's fidelity line under its two answers with the first
- * differing token marked. Screenshots: test-results/budget-sweep.png, test-results/compare-fidelity.png.
+ * differing token marked; the Benchmark tab's OCR accuracy table. Screenshots: test-results/budget-sweep.png,
+ * test-results/compare-fidelity.png, test-results/ocr-accuracy.png.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -102,6 +103,20 @@ describe('budget sweep', () => {
     await screenshot(page, 'compare-fidelity');
     await controls.getByRole('checkbox', { name: /^Compare/ }).uncheck();
     await page.getByRole('button', { name: 'New chat' }).click();
+  });
+
+  test('the Benchmark tab scores OCR probes under each policy with ANLS and word accuracy', async () => {
+    const ocr = page.getByTestId('ocr-section');
+    await ocr.getByRole('spinbutton', { name: 'Probes' }).fill('1');
+    await ocr.getByRole('spinbutton', { name: 'Max new tokens' }).fill('4');
+    await ocr.getByTestId('sweep-budgets').fill('40');
+    await ocr.getByRole('button', { name: 'Run OCR accuracy' }).click();
+    await expect.poll(async () => ocr.getByRole('button', { name: 'Run OCR accuracy' }).isVisible(), { timeout: 240_000, interval: 250 }).toBe(true);
+    const ocrRows = ocr.getByTestId('ocr-row');
+    expect(await ocrRows.count()).toBe(3); // the full cache, SparseMM 40, SnapKV 40
+    expect(await ocrRows.first().innerText()).toMatch(/^Full cache\s+–\s+[\d.]+ KiB\s+\d\.\d{3}\s+\d\.\d{3}\s+1\.000\s+1$/);
+    await ocr.getByTestId('ocr-chart').waitFor();
+    await ocr.screenshot({ path: join(projectRoot, 'test-results', 'ocr-accuracy.png') });
   });
 
   test('Stop keeps the finished rows and the engine answers again', async () => {

@@ -1,0 +1,29 @@
+import { useState } from 'react';
+import { errorMessage } from '../../errors';
+import { getEngine } from '../engine-client';
+
+/** A worker job with progress (a sweep, an OCR evaluation): its progress, result or error; Stop goes to the worker. */
+export function useEngineJob<Progress, Result>() {
+  const [result, setResult] = useState<Result | null>(null);
+  const [running, setRunning] = useState(false);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  /** `start` calls the worker with a plain progress callback (it wraps it in its comlink proxy). */
+  const run = (start: (onProgress: (progress: Progress) => void) => Promise<Result>) => {
+    setRunning(true);
+    setError(null);
+    setProgress(null);
+    setResult(null);
+    start((p) => setProgress(p))
+      .then(
+        (next) => setResult(next),
+        (failure: unknown) => setError(errorMessage(failure)),
+      )
+      .finally(() => setRunning(false));
+  };
+
+  const stop = () => void getEngine().stop();
+
+  return { result, running, progress, error, run, stop };
+}

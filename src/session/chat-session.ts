@@ -203,10 +203,16 @@ export class ChatSession {
     return this.pictures.visionPasses;
   }
 
-  /** Tokens the conversation holds, what the pictures waiting for the next question add, and the model's context. */
-  contextUsage(): ContextUsage | null {
+  /**
+   * Tokens the conversation holds, what the pictures waiting for the next question add, and the model's context; with
+   * `question` (the one being typed), the whole next prompt as the check at send time counts it.
+   */
+  contextUsage(question = ''): ContextUsage | null {
     const ready = this.ready;
-    return ready ? this.pictures.usage({ tokens: this.conversationTokens, pictureTokens: this.conversationPictureTokens }, ready.model, ready.processor) : null;
+    if (!ready) return null;
+    const usage = this.pictures.usage({ tokens: this.conversationTokens, pictureTokens: this.conversationPictureTokens }, ready.model, ready.processor);
+    const typed = question.trim();
+    return typed === '' ? usage : this.pictures.withQuestion(usage, this.nextMessages(typed), ready.processor);
   }
 
   /** The messages of the next prompt: the conversation so far plus the new question with the pictures added for it. */

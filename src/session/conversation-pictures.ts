@@ -4,7 +4,7 @@
  * 'imageFeatures') for later turns, the longest-edge setting, and the context check made before any GPU work.
  */
 import type { VlmModel } from '../engine/model';
-import type { PreparedImage, PreparedInputs, ProcessorImage, VlmProcessor } from '../model-io/processor';
+import type { ChatMessage, PreparedImage, PreparedInputs, ProcessorImage, VlmProcessor } from '../model-io/processor';
 import type { ContextUsage, ConversationImageInfo, ImageTokenLayout, PromptImage } from './types';
 
 /** A picture of the conversation, as decoded. */
@@ -181,6 +181,7 @@ export class ConversationPictures {
       textTokens,
       imageTokens,
       usedTokens: textTokens + imageTokens,
+      questionTokens: 0,
       // A square picture at the longest edge is split into the most tiles.
       nextImageTokens: processor.imageTokensFor(longestImageEdge, longestImageEdge, longestImageEdge),
       contextTokens: model.config.text.maxPositionEmbeddings,
@@ -188,6 +189,18 @@ export class ConversationPictures {
       defaultLongestImageEdge: processor.defaultLongestEdge,
       tileSize: processor.tileSize,
     };
+  }
+
+  /**
+   * `usage` with the next question in it: the tokens of the prompt `messages` make, counted as the check at send time
+   * counts them (the chat template tokenized, each `<image>` entry expanded at the current longest edge).
+   */
+  withQuestion(usage: ContextUsage, messages: ChatMessage[], processor: VlmProcessor): ContextUsage {
+    const templated = processor.tokenize(processor.chatPrompt(messages));
+    const entries = templated.filter((id) => id === processor.imageTokenId).length;
+    const promptTokens = templated.length - entries + this.promptTokens(processor);
+    const questionTokens = promptTokens - usage.usedTokens;
+    return { ...usage, questionTokens, textTokens: usage.textTokens + questionTokens, usedTokens: promptTokens };
   }
 
   private tokensOf(image: ConversationImage, processor: VlmProcessor): number {

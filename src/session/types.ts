@@ -76,8 +76,10 @@ export interface ContextUsage {
   textTokens: number;
   /** Image tokens of every picture of the next prompt, sent and pending, at the current longest image edge. */
   imageTokens: number;
-  /** textTokens + imageTokens: what the next prompt holds before its question. */
+  /** textTokens + imageTokens: what the next prompt holds (with the question when one was given). */
   usedTokens: number;
+  /** Tokens the question given to contextUsage adds with its turn's chat template (in textTokens); 0 without one. */
+  questionTokens: number;
   /** Image tokens the largest next picture would add at the current longest image edge (a square one). */
   nextImageTokens: number;
   /** The model's context (text_config.max_position_embeddings). */

@@ -225,6 +225,7 @@ export function App() {
             running={running}
             blockedReason={blockedReason}
             onAsk={ask}
+            onQuestionChange={pictures.setQuestion}
             onStop={() => void getEngine().stop()}
             onNewChat={newChat}
             newChatEnabled={turns.length > 0 || pictures.images.length > 0}

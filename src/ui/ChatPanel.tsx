@@ -8,6 +8,8 @@ interface ChatPanelProps {
   /** Why questions cannot be asked now (no model, ...); null when they can. */
   blockedReason: string | null;
   onAsk: (question: string) => void;
+  /** The question box's text as it changes (the context meter counts it). */
+  onQuestionChange?: (question: string) => void;
   onStop: () => void;
   onNewChat: () => void;
   /** New chat has something to drop (turns or pictures). */
@@ -22,12 +24,13 @@ interface ChatPanelProps {
  * The conversation: transcript (streamed answers, side by side in Compare mode), the question box (Enter
  * sends, Shift+Enter makes a new line), Stop and New chat. Every answer is rendered as text.
  */
-export function ChatPanel({ turns, running, blockedReason, onAsk, onStop, onNewChat, newChatEnabled, children, composer }: ChatPanelProps) {
+export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChange, onStop, onNewChat, newChatEnabled, children, composer }: ChatPanelProps) {
   const ids = useId();
   const [question, setQuestion] = useState('');
   /** Shown when Enter is pressed while an answer runs: questions wait, they are never interleaved. */
   const [refusal, setRefusal] = useState<string | null>(null);
   const logEnd = useRef<HTMLDivElement>(null);
+  useEffect(() => onQuestionChange?.(question), [question, onQuestionChange]);
 
   const lastTurn = turns.at(-1);
   const streamedLength = lastTurn ? lastTurn.answers.reduce((n, a) => n + a.text.length, 0) : 0;

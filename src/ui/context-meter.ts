@@ -5,7 +5,7 @@ import { formatCount } from './format';
 export interface ContextReading {
   /** "1,234 / 8,192 tokens · next image up to +832" */
   summary: string;
-  /** "1,002 text + 232 image tokens (3 pictures at 2048 px); 32 more for the answer" */
+  /** "1,002 text + 232 image tokens (3 pictures at 2048 px), 21 of them the question; up to 32 more for the answer" */
   detail: string;
   /** Tokens over the context the next prompt would need with its answer (0 when it fits). */
   overBy: number;
@@ -14,13 +14,14 @@ export interface ContextReading {
 }
 
 /**
- * The meter reads the conversation (text so far, every picture at the current edge) against the model's context.
- * The question's own tokens are not known before it is sent; the worker's check at send time counts them too.
+ * The meter reads the next prompt (text so far, every picture at the current edge, and the question being typed with
+ * its turn's template, as the worker counts them) against the model's context.
  */
 export function readContext(usage: ContextUsage, maxNewTokens: number, pictures: number): ContextReading {
   const summary = `${formatCount(usage.usedTokens)} / ${formatCount(usage.contextTokens)} tokens · next image up to +${formatCount(usage.nextImageTokens)}`;
   const pictureNote = pictures > 0 ? ` (${pictures} ${pictures === 1 ? 'picture' : 'pictures'} at ${usage.longestImageEdge} px)` : '';
-  const detail = `${formatCount(usage.textTokens)} text + ${formatCount(usage.imageTokens)} image tokens${pictureNote}; up to ${formatCount(maxNewTokens)} more for the answer`;
+  const questionNote = usage.questionTokens > 0 ? `, ${formatCount(usage.questionTokens)} of them the question` : '';
+  const detail = `${formatCount(usage.textTokens)} text + ${formatCount(usage.imageTokens)} image tokens${pictureNote}${questionNote}; up to ${formatCount(maxNewTokens)} more for the answer`;
   const overBy = Math.max(0, usage.usedTokens + maxNewTokens - usage.contextTokens);
   const lowerEdge = usage.longestImageEdge > usage.tileSize ? ', set "Longest image edge" lower' : '';
   const advice =

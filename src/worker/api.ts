@@ -172,8 +172,11 @@ export interface EngineApi {
   removeImage(id: number): ContextUsage | null;
   /** Every picture of the conversation in prompt order: the sent ones, then the ones waiting for the next question. */
   listImages(): ChatImageInfo[];
-  /** How full the model's context is (text and image tokens), and what the next picture would add; null without a model. */
-  contextUsage(): ContextUsage | null;
+  /**
+   * How full the model's context is (text and image tokens), and what the next picture would add; null without a model.
+   * With `question` (the text being typed) the whole next prompt, as the check at send time counts it.
+   */
+  contextUsage(question?: string): ContextUsage | null;
   /**
    * The longest picture edge the processor resizes to (null: the model's own, preprocessor size.longest_edge); at least
    * one tile. Lower means fewer tiles and image tokens. Features made at another edge are computed again.

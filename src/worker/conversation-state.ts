@@ -75,8 +75,8 @@ export function createConversationState(
       return list();
     },
 
-    contextUsage() {
-      return session.contextUsage();
+    contextUsage(question) {
+      return session.contextUsage(question);
     },
 
     setLongestImageEdge(edge) {

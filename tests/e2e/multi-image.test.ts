@@ -184,6 +184,18 @@ describe('several pictures in one conversation', () => {
       .locator('input[type="file"][accept=".json,application/json"]')
       .setInputFiles({ name: 'scores.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(scores)) });
     await panel.getByRole('gridcell', { name: /Layer 1, head 2/ }).click();
+    // The chosen head's details cover neither the grid nor its caption.
+    const details = panel.getByTestId('head-details');
+    expect(await details.innerText()).toMatch(/^Layer 1, head 2/);
+    const boxes = await Promise.all([details, panel.locator('.vw-heatmap-grid'), panel.locator('.vw-heatmap .vw-caption')].map((l) => l.boundingBox()));
+    const [box, ...others] = boxes.map((b) => {
+      if (!b) throw new Error('a part of the heatmap is not shown');
+      return b;
+    });
+    for (const other of others) {
+      const apart = box.x + box.width <= other.x || other.x + other.width <= box.x || box.y + box.height <= other.y || other.y + other.height <= box.y;
+      expect(apart, `head details ${JSON.stringify(box)} over ${JSON.stringify(other)}`).toBe(true);
+    }
     const choice = panel.getByTestId('overlay-picture');
     await choice.waitFor({ timeout: 30_000 });
     const options = await choice.locator('option').allInnerTexts();
@@ -232,11 +244,19 @@ describe('several pictures in one conversation', () => {
     await warning.waitFor({ timeout: 10_000 });
     expect(await warning.innerText()).toMatch(/needs [\d,]+ more tokens than the model's context of 2,048: remove an image, start a New chat, set "Longest image edge" lower/);
 
+    // The meter counts the question being typed too, as the check at send time does: the same shortfall.
+    const question = 'Compare all of them.';
+    await page.getByTestId('question-input').fill(question);
+    await expect.poll(async () => (await meterNumbers())[0], { timeout: 30_000 }).toBeGreaterThan(used);
+    expect(await page.getByTestId('context-detail').innerText()).toMatch(/, \d+ of them the question;/);
+    const meterShortfall = Number(/needs ([\d,]+) more tokens/.exec(await warning.innerText())?.[1]?.replace(/,/g, ''));
+
     const before = await turns().count();
-    await ask('Compare all of them.');
+    await ask(question);
     const refused = turns().last().getByTestId('turn-error');
     await refused.waitFor({ timeout: 30_000 });
     expect(await refused.innerText()).toMatch(/more than the model's context of 2048 tokens\. Remove an image, start a new chat, set "longest image edge" lower/);
+    expect(Number(/: (\d+) more than the model's context/.exec(await refused.innerText())?.[1])).toBe(meterShortfall);
     expect(await turns().count()).toBe(before + 1);
     // Nothing was sent: the pictures still wait, and the refused turn shows none.
     expect(await page.getByTestId('pending-image').count()).toBe(12);

@@ -60,6 +60,7 @@ describe('the context meter', () => {
     textTokens: 402,
     imageTokens: 832,
     usedTokens: 1234,
+    questionTokens: 0,
     nextImageTokens: 1088,
     contextTokens: 8192,
     longestImageEdge: 2048,
@@ -72,6 +73,12 @@ describe('the context meter', () => {
     expect(reading.summary).toBe('1,234 / 8,192 tokens · next image up to +1,088');
     expect(reading.detail).toBe('402 text + 832 image tokens (1 picture at 2048 px); up to 32 more for the answer');
     expect([reading.overBy, reading.advice]).toEqual([0, null]);
+  });
+
+  it('says how much of the text is the question being typed', () => {
+    const typed = readContext({ ...usage, textTokens: 423, usedTokens: 1255, questionTokens: 21 }, 32, 1);
+    expect(typed.summary).toBe('1,255 / 8,192 tokens · next image up to +1,088');
+    expect(typed.detail).toBe('423 text + 832 image tokens (1 picture at 2048 px), 21 of them the question; up to 32 more for the answer');
   });
 
   it('says by how much a prompt is over and what to do', () => {

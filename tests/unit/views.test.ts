@@ -140,6 +140,15 @@ describe('HeadHeatmap', () => {
     // One separator between the two KV groups of two query heads.
     expect(html.match(/<line /g)).toHaveLength(1);
     expect(html).toContain('Selected: Layer 1, head 3, score 0.6, rank 2 of 8, KV head 1, KV budget 90 tokens');
+    // The selected head's details sit in their own box after the grid (no popover over the cells or the caption).
+    const details = html.slice(html.indexOf('data-testid="head-details"'));
+    expect(html.indexOf('data-testid="head-details"')).toBeGreaterThan(html.indexOf('</svg>'));
+    expect(details.slice(0, details.indexOf('vw-caption'))).toMatch(/Layer <!-- -->1<!-- -->, head <!-- -->3.*90<!-- --> tokens/s);
+  });
+
+  it('keeps the details box in place with a hint before any head is chosen', () => {
+    const html = render(createElement(HeadHeatmap, { scores: [[0.1, 0.2]], kvHeads: 1, onSelect: noop }));
+    expect(html).toContain('Point at a head or select one for its score, rank and KV budget.');
   });
 });
 

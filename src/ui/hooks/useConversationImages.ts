@@ -10,6 +10,9 @@ export interface ShownImage {
   url: string;
 }
 
+/** How long typing pauses before the context meter counts the question again. */
+const typingPauseMs = 250;
+
 /** Where the committed samples are served (public/samples, beside the app). */
 const samplesBase = (): string => new URL('samples/', document.baseURI).href;
 
@@ -23,11 +26,17 @@ export function useConversationImages(showError: (message: string) => void, mode
   const [usage, setUsage] = useState<ContextUsage | null>(null);
   const [busy, setBusy] = useState(false);
   const urls = useRef(new Map<number, string>());
+  /** The question being typed: the meter counts it too, as the check at send time will. */
+  const question = useRef('');
+  /** Numbers the usage requests, so that an older answer never replaces a newer one. */
+  const usageRequests = useRef(0);
+  const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   /** Re-reads the pictures and the usage; thumbnails of pictures gone are revoked. */
   const refresh = useCallback(async () => {
     const engine = getEngine();
-    const [list, nextUsage] = await Promise.all([engine.listImages(), engine.contextUsage()]);
+    const request = ++usageRequests.current;
+    const [list, nextUsage] = await Promise.all([engine.listImages(), engine.contextUsage(question.current)]);
     const live = new Set(list.map((info) => info.id));
     for (const [id, url] of urls.current) {
       if (!live.has(id)) {
@@ -44,7 +53,22 @@ export function useConversationImages(showError: (message: string) => void, mode
       return { info, url };
     });
     setImages(shown);
-    setUsage(nextUsage);
+    if (request === usageRequests.current) setUsage(nextUsage);
+  }, []);
+
+  /** Follows the question box, re-reading the usage once typing pauses. */
+  const setQuestion = useCallback((text: string) => {
+    if (text === question.current) return;
+    question.current = text;
+    if (typingTimer.current !== null) clearTimeout(typingTimer.current);
+    typingTimer.current = setTimeout(() => {
+      typingTimer.current = null;
+      const request = ++usageRequests.current;
+      getEngine()
+        .contextUsage(question.current)
+        .then((next) => request === usageRequests.current && setUsage(next))
+        .catch(() => undefined); // the meter keeps its last reading; the send-time check still counts the question
+    }, typingPauseMs);
   }, []);
 
   const report = useCallback((error: unknown) => showError(errorMessage(error)), [showError]);
@@ -54,12 +78,14 @@ export function useConversationImages(showError: (message: string) => void, mode
     void refresh().catch(report);
   }, [modelLoaded, refresh, report]);
 
-  // Every thumbnail goes with the page.
+  // Every thumbnail (and a pending usage request) goes with the page.
   useEffect(() => {
     const owned = urls.current;
+    const timer = typingTimer;
     return () => {
       for (const url of owned.values()) URL.revokeObjectURL(url);
       owned.clear();
+      if (timer.current !== null) clearTimeout(timer.current);
     };
   }, []);
 
@@ -114,5 +140,5 @@ export function useConversationImages(showError: (message: string) => void, mode
     [refresh, report],
   );
 
-  return { images, usage, busy, refresh, addFiles, addSamples, remove, setLongestEdge };
+  return { images, usage, busy, refresh, addFiles, addSamples, remove, setLongestEdge, setQuestion };
 }

@@ -1,4 +1,4 @@
-import { useId, useMemo, useState, type CSSProperties, type KeyboardEvent } from 'react';
+import { useId, useMemo, useState, type KeyboardEvent } from 'react';
 import { ColorLegend } from './ColorLegend';
 import { normalise, viridis } from './colormap';
 import { formatCount, formatScore } from './format';
@@ -27,21 +27,14 @@ const cellHeight = 14;
 const leftMargin = 34;
 const topMargin = 18;
 
-/** Beside the cell, on the side with more room, so the tooltip stays inside the grid. */
-function tooltipPosition(cell: HeadPosition, heads: number, width: number, height: number): CSSProperties {
-  const top = `${((topMargin + cell.layer * cellHeight) / height) * 100}%`;
-  if (cell.head < heads / 2) return { top, left: `${((leftMargin + (cell.head + 1) * cellWidth + 4) / width) * 100}%` };
-  return { top, right: `${((width - leftMargin - cell.head * cellWidth + 4) / width) * 100}%` };
-}
-
 /**
  * Layers x query heads grid of visual-head scores (viridis, legend below). Click or arrow keys select a
- * head; hovering or focusing shows its score, rank, KV head and that KV head's budget.
+ * head; hovering shows its score, rank, KV head and that KV head's budget beside the grid
+ * (the selected head's when none is hovered), in a box of its own that covers no cell, axis or caption.
  */
 export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, label = 'Visual-head scores by layer and head', valueLabel = 'Visual-head score' }: HeadHeatmapProps) {
   const idPrefix = useId();
   const [hovered, setHovered] = useState<HeadPosition | null>(null);
-  const [focused, setFocused] = useState(false);
   const layers = scores.length;
   const heads = headCount(scores);
   const ranks = useMemo(() => rankHeads(scores), [scores]);
@@ -60,8 +53,8 @@ export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, l
   const height = topMargin + layers * cellHeight + 2;
   const cellId = (layer: number, head: number) => `${idPrefix}-cell-${layer}-${head}`;
 
-  // The tooltip follows the mouse; without a mouse it shows the keyboard selection while the grid has focus.
-  const shown = hovered ?? (focused ? selected : undefined) ?? null;
+  // The details follow the mouse; without one they show the selection (keyboard or click).
+  const shown = hovered ?? selected ?? null;
   const shownDetails = shown ? headDetails(shown, scores, ranks, kvHeads, capacities) : null;
   const selectedDetails = selected ? headDetails(selected, scores, ranks, kvHeads, capacities) : null;
 
@@ -74,78 +67,74 @@ export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, l
 
   return (
     <div className="vw-heatmap">
-      <div
-        className="vw-heatmap-grid"
-        role="grid"
-        tabIndex={0}
-        aria-label={`${label}: ${layers} layers by ${heads} heads. Arrow keys move the selection.`}
-        aria-activedescendant={selected ? cellId(selected.layer, selected.head) : undefined}
-        onKeyDown={onKeyDown}
-        onFocus={() => setFocused(true)}
-        onBlur={() => setFocused(false)}
-        onMouseLeave={() => setHovered(null)}
-        style={{ maxWidth: `${Math.round(width * 1.6)}px` }}
-      >
-        <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="presentation">
-          <g aria-hidden="true" className="vw-axis-text">
-            {Array.from({ length: heads }, (_, head) => (
-              <text key={head} x={leftMargin + head * cellWidth + cellWidth / 2} y={topMargin - 5} textAnchor="middle">
-                {head}
-              </text>
-            ))}
-            {scores.map((_, layer) =>
-              layer % 5 === 0 || layer === layers - 1 ? (
-                <text key={layer} x={leftMargin - 5} y={topMargin + layer * cellHeight + cellHeight * 0.75} textAnchor="end">
-                  {layer}
+      <div className="vw-heatmap-body">
+        <div
+          className="vw-heatmap-grid"
+          role="grid"
+          tabIndex={0}
+          aria-label={`${label}: ${layers} layers by ${heads} heads. Arrow keys move the selection.`}
+          aria-activedescendant={selected ? cellId(selected.layer, selected.head) : undefined}
+          onKeyDown={onKeyDown}
+          onMouseLeave={() => setHovered(null)}
+          style={{ maxWidth: `${Math.round(width * 1.6)}px` }}
+        >
+          <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="presentation">
+            <g aria-hidden="true" className="vw-axis-text">
+              {Array.from({ length: heads }, (_, head) => (
+                <text key={head} x={leftMargin + head * cellWidth + cellWidth / 2} y={topMargin - 5} textAnchor="middle">
+                  {head}
                 </text>
-              ) : null,
-            )}
-          </g>
-          {scores.map((row, layer) => (
-            <g key={layer} role="row">
-              {row.map((score, head) => (
-                <rect
-                  key={head}
-                  id={cellId(layer, head)}
-                  role="gridcell"
-                  aria-selected={selected?.layer === layer && selected.head === head}
-                  aria-label={`Layer ${layer}, head ${head}, score ${formatScore(score)}`}
-                  x={leftMargin + head * cellWidth}
-                  y={topMargin + layer * cellHeight}
-                  width={cellWidth - 1}
-                  height={cellHeight - 1}
-                  fill={viridis(normalise(score, range.min, range.max))}
-                  onMouseEnter={() => setHovered({ layer, head })}
-                  onClick={() => onSelect(layer, head)}
-                />
               ))}
+              {scores.map((_, layer) =>
+                layer % 5 === 0 || layer === layers - 1 ? (
+                  <text key={layer} x={leftMargin - 5} y={topMargin + layer * cellHeight + cellHeight * 0.75} textAnchor="end">
+                    {layer}
+                  </text>
+                ) : null,
+              )}
             </g>
-          ))}
-          {/* KV-group separators: query heads between two lines share one KV head's cache. */}
-          <g aria-hidden="true" className="vw-group-lines">
-            {Number.isInteger(groupSize) &&
-              Array.from({ length: kvHeads - 1 }, (_, g) => {
-                const x = leftMargin + (g + 1) * groupSize * cellWidth - 0.5;
-                return <line key={g} x1={x} x2={x} y1={topMargin - 2} y2={topMargin + layers * cellHeight} />;
-              })}
-          </g>
-          {selected && selected.layer < layers && selected.head < heads && (
-            <rect
-              aria-hidden="true"
-              className="vw-selected-cell"
-              x={leftMargin + selected.head * cellWidth - 1}
-              y={topMargin + selected.layer * cellHeight - 1}
-              width={cellWidth + 1}
-              height={cellHeight + 1}
-            />
-          )}
-        </svg>
-        {shownDetails && shown && (
-          <div
-            className="vw-tooltip"
-            role="tooltip"
-            style={tooltipPosition(shown, heads, width, height)}
-          >
+            {scores.map((row, layer) => (
+              <g key={layer} role="row">
+                {row.map((score, head) => (
+                  <rect
+                    key={head}
+                    id={cellId(layer, head)}
+                    role="gridcell"
+                    aria-selected={selected?.layer === layer && selected.head === head}
+                    aria-label={`Layer ${layer}, head ${head}, score ${formatScore(score)}`}
+                    x={leftMargin + head * cellWidth}
+                    y={topMargin + layer * cellHeight}
+                    width={cellWidth - 1}
+                    height={cellHeight - 1}
+                    fill={viridis(normalise(score, range.min, range.max))}
+                    onMouseEnter={() => setHovered({ layer, head })}
+                    onClick={() => onSelect(layer, head)}
+                  />
+                ))}
+              </g>
+            ))}
+            {/* KV-group separators: query heads between two lines share one KV head's cache. */}
+            <g aria-hidden="true" className="vw-group-lines">
+              {Number.isInteger(groupSize) &&
+                Array.from({ length: kvHeads - 1 }, (_, g) => {
+                  const x = leftMargin + (g + 1) * groupSize * cellWidth - 0.5;
+                  return <line key={g} x1={x} x2={x} y1={topMargin - 2} y2={topMargin + layers * cellHeight} />;
+                })}
+            </g>
+            {selected && selected.layer < layers && selected.head < heads && (
+              <rect
+                aria-hidden="true"
+                className="vw-selected-cell"
+                x={leftMargin + selected.head * cellWidth - 1}
+                y={topMargin + selected.layer * cellHeight - 1}
+                width={cellWidth + 1}
+                height={cellHeight + 1}
+              />
+            )}
+          </svg>
+        </div>
+        {shownDetails ? (
+          <div className="vw-head-details" data-testid="head-details">
             <strong>
               Layer {shownDetails.layer}, head {shownDetails.head}
             </strong>
@@ -166,6 +155,10 @@ export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, l
               )}
             </dl>
           </div>
+        ) : (
+          <p className="vw-head-details vw-head-details-hint" data-testid="head-details">
+            Point at a head or select one for its score, rank and KV budget.
+          </p>
         )}
       </div>
       <p className="vw-caption">

@@ -96,6 +96,11 @@ describe('several pictures in one conversation', () => {
     await page.getByTestId('context-meter').waitFor({ timeout: 30_000 });
     // Nothing yet; the next picture at the tiny model's 128 px edge is at most 2 x 2 tiles + global of 16 tokens each.
     expect(await meterNumbers()).toEqual([0, 2048, 80]);
+    // By keyboard the hidden file input's focus shows on its "Choose images…" label.
+    await page.getByTestId('add-samples').focus();
+    await page.keyboard.press('Shift+Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('image-input');
+    expect(await page.locator('label.file-button').evaluate((label) => getComputedStyle(label).outlineStyle)).toBe('solid');
   });
 
   test('adds the samples in one click, removes two by keyboard, and picks a strip with a text file among it', async () => {

@@ -321,6 +321,18 @@ describe('MetricsPanel', () => {
     expect(metricRows([full]).every((r) => r.ratio === '')).toBe(true);
   });
 
+  it('shows no zero timings or sizes for a run stopped before its first token or after one', () => {
+    const valuesOf = (r: RunMetrics) => Object.fromEntries(metricRows([r]).map((row) => [row.name, row.values[0]]));
+    const stopped = valuesOf(run({ generatedTokens: 0, decodeMsPerToken: 0, tokensPerSecond: 0, kvBytes: 0, totalGpuBytes: 0, perStep: [] }));
+    for (const name of ['Time to first token', 'KV cache', 'GPU memory in all']) expect(stopped[name]).toBe('— (stopped before the first token)');
+    for (const name of ['Decode per token', 'Tokens per second']) expect(stopped[name]).toBe('— (no decode step)');
+    const oneToken = valuesOf(run({ generatedTokens: 1, decodeMsPerToken: 0, tokensPerSecond: 0 }));
+    expect([oneToken['Decode per token'], oneToken['Tokens per second']]).toEqual(['— (no decode step)', '— (no decode step)']);
+    expect(oneToken['KV cache']).not.toMatch(/—/);
+    // Nothing to compare against a run that measured nothing.
+    expect(metricRows([full, run({ generatedTokens: 0 })]).find((r) => r.name === 'Decode per token')?.ratio).toBe('');
+  });
+
   it('merges the per-step series on the step', () => {
     expect(stepChartRows([full, sparse])).toEqual([
       { step: 1, kvBytes0: 100, decodeMs0: 16, kvBytes1: 5, decodeMs1: 10 },

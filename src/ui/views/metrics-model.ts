@@ -12,6 +12,13 @@ interface MetricDefinition {
   comparison: Comparison;
 }
 
+/** A run stopped before its first token measured no first token, no decode and no cache: '—', never a 0 that reads as a result. */
+const noToken = '— (stopped before the first token)';
+/** With one token there was no decode step (the first comes from the prefill). */
+const noDecode = '— (no decode step)';
+const ifDecoded = (r: RunMetrics, value: number): number => (r.generatedTokens > 1 ? value : NaN);
+const ifGenerated = (r: RunMetrics, value: number): number => (r.generatedTokens > 0 ? value : NaN);
+
 const definitions: readonly MetricDefinition[] = [
   { name: 'Policy', value: () => NaN, format: (r) => (r.budget === undefined ? r.policy : `${r.policy}, budget ${formatCount(r.budget)}`), comparison: 'none' },
   {
@@ -24,11 +31,31 @@ const definitions: readonly MetricDefinition[] = [
   // The two parts of the prefill: what the picture costs and what the prompt costs, before the first token.
   { name: 'Vision encoding', value: (r) => r.visionMs, format: (r) => (r.imageTokens > 0 ? formatMs(r.visionMs) : '— (no image)'), comparison: 'lower-is-better-time' },
   { name: 'Text prefill', value: (r) => r.textPrefillMs, format: (r) => formatMs(r.textPrefillMs), comparison: 'lower-is-better-time' },
-  { name: 'Time to first token', value: (r) => r.timeToFirstTokenMs, format: (r) => formatMs(r.timeToFirstTokenMs), comparison: 'lower-is-better-time' },
-  { name: 'Decode per token', value: (r) => r.decodeMsPerToken, format: (r) => formatMs(r.decodeMsPerToken), comparison: 'lower-is-better-time' },
-  { name: 'Tokens per second', value: (r) => r.tokensPerSecond, format: (r) => `${formatRate(r.tokensPerSecond)} tok/s`, comparison: 'higher-is-better' },
-  { name: 'KV cache', value: (r) => r.kvBytes, format: (r) => formatBytes(r.kvBytes), comparison: 'lower-is-better-size' },
-  { name: 'GPU memory in all', value: (r) => r.totalGpuBytes, format: (r) => formatBytes(r.totalGpuBytes), comparison: 'lower-is-better-size' },
+  {
+    name: 'Time to first token',
+    value: (r) => ifGenerated(r, r.timeToFirstTokenMs),
+    format: (r) => (r.generatedTokens > 0 ? formatMs(r.timeToFirstTokenMs) : noToken),
+    comparison: 'lower-is-better-time',
+  },
+  {
+    name: 'Decode per token',
+    value: (r) => ifDecoded(r, r.decodeMsPerToken),
+    format: (r) => (r.generatedTokens > 1 ? formatMs(r.decodeMsPerToken) : noDecode),
+    comparison: 'lower-is-better-time',
+  },
+  {
+    name: 'Tokens per second',
+    value: (r) => ifDecoded(r, r.tokensPerSecond),
+    format: (r) => (r.generatedTokens > 1 ? `${formatRate(r.tokensPerSecond)} tok/s` : noDecode),
+    comparison: 'higher-is-better',
+  },
+  { name: 'KV cache', value: (r) => ifGenerated(r, r.kvBytes), format: (r) => (r.generatedTokens > 0 ? formatBytes(r.kvBytes) : noToken), comparison: 'lower-is-better-size' },
+  {
+    name: 'GPU memory in all',
+    value: (r) => ifGenerated(r, r.totalGpuBytes),
+    format: (r) => (r.generatedTokens > 0 ? formatBytes(r.totalGpuBytes) : noToken),
+    comparison: 'lower-is-better-size',
+  },
   { name: 'Generated tokens', value: (r) => r.generatedTokens, format: (r) => formatCount(r.generatedTokens), comparison: 'count' },
 ];
 

@@ -3,6 +3,7 @@
  * scores and selection as the official SparseMM code does them (sparsemm/sparsemm_utils.py, SparseMM.calcul_attn_sore
  * and update_kv), and the attention probe. Built on cpu-ops `attention` (f64 accumulation).
  */
+import type { WindowScoreShape } from '../../src/engine/ops/kv-selection';
 import { attention } from './cpu-ops';
 
 /** Rows of one KV head at the given token positions: [positions.length, headDim] from kv [tokens, numKvHeads, headDim]. */
@@ -52,15 +53,8 @@ export function raggedDecodeAttention(
   return { out, probs };
 }
 
-export interface WindowScoreShape {
-  tokens: number;
-  window: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  poolKernel: number;
-  pooling: 'avg' | 'max';
-}
+/** The kernel's shape (ops/kv-selection.ts), so the reference and the kernel take the same argument. */
+export type { WindowScoreShape };
 
 /**
  * The official SnapKV-style scores: the last `window` queries attend to all keys (causal inside the window), softmax

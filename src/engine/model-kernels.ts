@@ -55,5 +55,7 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'kv_selection', entryPoint: 'select_top' },
     { shader: 'attention_probe', entryPoint: 'probe_top1', constants: textHead },
     { shader: 'attention_probe', entryPoint: 'probe_top1_row', constants: textHead },
+    // The fidelity measurement (engine/fidelity-run.ts: Budget sweep, Compare's fidelity line, OCR accuracy).
+    { shader: 'fidelity', entryPoint: 'step_fidelity', prelude: logitReductions },
   ];
 }

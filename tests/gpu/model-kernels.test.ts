@@ -1,12 +1,13 @@
 /**
  * Kernels are compiled at model load (issue 14): VlmModel.load prepares every pipeline asynchronously, and no question
  * after it compiles anything, whatever path it takes (image or not, prompts short enough for the GEMV, greedy or top-p,
- * every KV policy, attention probes and maps). The same generations check that the time to first token is reported
+ * every KV policy, attention probes and maps, fidelity sweeps). The same generations check that the time to first token is reported
  * split into the vision tower and the text prefill.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VlmModel, type ModelLoadStep } from '../../src/engine/model';
 import type { GpuContext } from '../../src/engine/gpu';
+import { runFidelity } from '../../src/engine/fidelity-run';
 import { AttentionMapRecorder, combineAttentionHooks } from '../../src/engine/attention-map';
 import { attentionProbe } from '../../src/engine/ops/attention-probe';
 import { defaultBudgetParams, budgetPolicies } from '../../src/sparsemm/budgets';
@@ -78,6 +79,17 @@ describe('kernels compiled at model load', () => {
       map.destroy();
       ctx.allocator.destroy(top1);
     }
+    expect(ctx.pipelines.compilations).toEqual(before);
+  }, 120_000);
+
+  it('a fidelity sweep (every policy, teacher-forced and free-running) compiles no kernel either', async () => {
+    const before = ctx.pipelines.compilations;
+    const headScores = randomHeadScores(config.text.numLayers, config.text.numHeads, 1);
+    const policies = budgetPolicies.map((policy) => ({ policy, params: { ...defaultBudgetParams, budget: 10, window: 4 }, headScores: policy === 'sparsemm' ? headScores : undefined }));
+    const sweep = await runFidelity(model, { inputIds, pixelValues, numTiles, maxNewTokens: 3, eosTokenIds: [], policies });
+    // Every case measured its steps with shaders/fidelity.wgsl: the kernel ran, and it had been compiled at load.
+    expect(sweep.cases.map((c) => c.steps.length)).toEqual(policies.map(() => sweep.reference.tokenIds.length));
+    expect(sweep.reference.tokenIds.length).toBeGreaterThan(0);
     expect(ctx.pipelines.compilations).toEqual(before);
   }, 120_000);
 

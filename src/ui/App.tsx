@@ -5,6 +5,7 @@ import { AdapterPanel } from './AdapterPanel';
 import { BenchmarkPanel } from './BenchmarkPanel';
 import { BudgetSweepPanel } from './BudgetSweepPanel';
 import { OcrAccuracyPanel } from './OcrAccuracyPanel';
+import { whyQuestionsWait } from './busy';
 import { ChatPanel } from './ChatPanel';
 import { getEngine, tokenProxy } from './engine-client';
 import { useBenchmark } from './hooks/useBenchmark';
@@ -38,22 +39,6 @@ function scoresFileName(summary: ModelSummary | null): string {
   return `${base || 'model'}-visual-head-scores.json`;
 }
 
-/** Why a question cannot be sent now, or null when it can. */
-function whyQuestionsWait(state: {
-  modelLoading: boolean;
-  modelLoaded: boolean;
-  recoveringDevice: boolean;
-  searching: boolean;
-  benchmarkRunning: boolean;
-}): string | null {
-  if (state.modelLoading) return 'Wait for the model to load.';
-  if (!state.modelLoaded) return 'Load a model first.';
-  if (state.recoveringDevice) return 'Wait: the model is being reloaded on a new GPU device.';
-  if (state.searching) return 'Wait for the visual-head search to finish (or cancel it).';
-  if (state.benchmarkRunning) return 'Wait for the benchmark to finish.';
-  return null;
-}
-
 export function App() {
   const { gpuStatus, features, recoveringDevice, alertMessage, setAlertMessage, notice, setNotice } = useEngineEvents();
   const [model, setModel] = useState<ModelSummary | null>(null);
@@ -63,13 +48,16 @@ export function App() {
   const [lastRuns, setLastRuns] = useState<RunResult[]>([]);
   const [plan, setPlan] = useState<BudgetPlan | null>(null);
   const [modelLoading, setModelLoading] = useState(false);
+  const [sweepRunning, setSweepRunning] = useState(false);
+  const [ocrRunning, setOcrRunning] = useState(false);
   const nextTurnId = useRef(1);
 
   const showError = useCallback((message: string) => setAlertMessage(message), [setAlertMessage]);
   const heads = useVisualHeads(showError);
   const { scores, searching, setAttention } = heads;
   const benchmark = useBenchmark();
-  const benchmarkRunning = benchmark.running;
+  // Any worker job but a question: while one runs, nothing that needs the engine may start.
+  const jobRunning = benchmark.running || sweepRunning || ocrRunning;
   const pictures = useConversationImages(showError, model !== null);
   const pendingImages = pictures.images.filter((image) => !image.info.sent);
   const refreshPictures = pictures.refresh;
@@ -163,7 +151,9 @@ export function App() {
       .catch((error: unknown) => showError(errorMessage(error)));
   };
 
-  const blockedReason = whyQuestionsWait({ modelLoading, modelLoaded: model !== null, recoveringDevice, searching, benchmarkRunning });
+  const blockedReason = whyQuestionsWait({
+    modelLoading, modelLoaded: model !== null, recoveringDevice, searching, benchmarkRunning: benchmark.running, sweepRunning, ocrRunning,
+  });
   // The sweep and OCR panels start worker jobs too: not while a question is answered.
   const jobBlocked = blockedReason ?? (running ? 'Wait for the answer (or press Stop) first.' : null);
   const budgetView = plan ? { ...plan, label: describePolicy(settings) } : null;
@@ -210,7 +200,7 @@ export function App() {
                 type="button"
                 className="secondary small-button"
                 data-testid="simulate-device-loss"
-                disabled={!model || running || searching || benchmarkRunning || recoveringDevice}
+                disabled={!model || running || searching || jobRunning || recoveringDevice}
                 onClick={simulateDeviceLoss}
               >
                 Simulate a GPU device loss
@@ -237,7 +227,7 @@ export function App() {
                   maxNewTokens={settings.maxNewTokens}
                   pictures={pictures.images.length}
                   onLongestEdgeChange={pictures.setLongestEdge}
-                  disabled={running || searching || benchmarkRunning || modelLoading}
+                  disabled={running || searching || jobRunning || modelLoading}
                 />
               </>
             }
@@ -246,7 +236,7 @@ export function App() {
               onFiles={pictures.addFiles}
               onAddSamples={pictures.addSamples}
               busy={pictures.busy}
-              disabled={running || searching || benchmarkRunning || modelLoading}
+              disabled={running || searching || jobRunning || modelLoading}
             />
             <PolicyControls settings={settings} onChange={setSettings} disabled={running} />
           </ChatPanel>
@@ -277,7 +267,7 @@ export function App() {
         <div className="column wide">
           <MetricsView runs={lastRuns} />
           <BudgetSweepPanel window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
-            blockedReason={jobBlocked} />
+            blockedReason={jobBlocked} onRunningChange={setSweepRunning} />
           {features.benchmark ? (
             <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">
               <h2 id="benchmark-heading">Benchmark</h2>
@@ -290,7 +280,7 @@ export function App() {
                     onRun={benchmark.run}
                     error={benchmark.error}
                   />
-                  <OcrAccuracyPanel window={settings.window} ratio={settings.ratio} blockedReason={jobBlocked} />
+                  <OcrAccuracyPanel window={settings.window} ratio={settings.ratio} blockedReason={jobBlocked} onRunningChange={setOcrRunning} />
                 </>
               ) : (
                 <p className="muted">Load a model to benchmark it on this GPU.</p>

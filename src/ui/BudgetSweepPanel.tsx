@@ -20,6 +20,8 @@ export interface BudgetSweepPanelProps {
   maxNewTokens: number;
   /** Why a sweep cannot start now (no model, another job), or null. */
   blockedReason: string | null;
+  /** Called when a sweep starts and ends (the chat waits meanwhile). */
+  onRunningChange?: (running: boolean) => void;
 }
 
 const fullLabel = policyTable.full.label;
@@ -132,8 +134,8 @@ function SweepTable({ result }: { result: FidelitySweepResult }) {
   );
 }
 
-export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason }: BudgetSweepPanelProps) {
-  const sweep = useBudgetSweep();
+export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason, onRunningChange }: BudgetSweepPanelProps) {
+  const sweep = useBudgetSweep(onRunningChange);
   const [question, setQuestion] = useState('Describe the image.');
   const [policies, setPolicies] = useState<BudgetPolicy[]>(['sparsemm', 'snapkv']);
   const [budgetText, setBudgetText] = useState('64, 128, 256, 512');

@@ -16,12 +16,14 @@ export interface OcrAccuracyPanelProps {
   ratio: number;
   /** Why an evaluation cannot start now, or null. */
   blockedReason: string | null;
+  /** Called when an evaluation starts and ends (the chat waits meanwhile). */
+  onRunningChange?: (running: boolean) => void;
 }
 
 const rowLabel = (row: OcrEvalResult['rows'][number]): string => policyTable[row.policy].label;
 
-export function OcrAccuracyPanel({ window, ratio, blockedReason }: OcrAccuracyPanelProps) {
-  const job = useEngineJob<OcrEvalProgress, OcrEvalResult>();
+export function OcrAccuracyPanel({ window, ratio, blockedReason, onRunningChange }: OcrAccuracyPanelProps) {
+  const job = useEngineJob<OcrEvalProgress, OcrEvalResult>(onRunningChange);
   const [samples, setSamples] = useState(2);
   const [maxNewTokens, setMaxNewTokens] = useState(32);
   const [policies, setPolicies] = useState<BudgetPolicy[]>(['sparsemm', 'snapkv']);

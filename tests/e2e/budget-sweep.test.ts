@@ -2,7 +2,7 @@
  * The Budget sweep panel end to end in headless Chromium on SwiftShader WebGPU with the tiny fixture: a list the
  * panel refuses before any run, a sweep of two policies at a compressing budget and one above the prompt (the chart
  * of top-1 agreement against KV bytes and the table; the roomy budget agrees on every token), and Stop during a sweep
- * (the finished rows stay, the engine answers again); and Compare's fidelity line under its two answers with the first
+ * (the finished rows stay, the engine answers again; meanwhile the chat's Send waits with the reason); and Compare's fidelity line under its two answers with the first
  * differing token marked; the Benchmark tab's OCR accuracy table. Screenshots: test-results/budget-sweep.png,
  * test-results/compare-fidelity.png, test-results/ocr-accuracy.png.
  */
@@ -123,10 +123,17 @@ describe('budget sweep', () => {
     for (const label of ['PyramidKV', 'AdaKV', 'StreamingLLM']) await sweep().getByLabel(label).check();
     await sweep().getByTestId('sweep-budgets').fill('40, 48, 56, 64, 72, 80');
     await setMaxNewTokens(24);
+    const send = page.getByTestId('send-button');
+    await page.getByTestId('question-input').fill('What is in the picture?');
+    expect(await send.isDisabled()).toBe(false);
     await sweep().getByRole('button', { name: 'Run sweep' }).click();
     await expect.poll(async () => Number((await sweep().locator('progress').getAttribute('value')) ?? 0), { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(2);
+    // While the sweep runs the chat holds its question and says why (the worker would refuse it as busy).
+    expect(await send.isDisabled()).toBe(true);
+    expect(await page.getByTestId('chat-panel').innerText()).toContain('Wait for the budget sweep to finish (or press Stop in the Budget sweep panel).');
     await sweep().getByRole('button', { name: 'Stop' }).click();
     await waitForSweepEnd();
+    await expect.poll(() => send.isDisabled(), { timeout: 10_000 }).toBe(false);
     expect(await sweep().innerText()).toContain('Stopped: the rows below are the ones finished.');
     expect(await rows().count()).toBeLessThan(1 + 5 * 6);
     await setMaxNewTokens(4);

@@ -201,6 +201,15 @@ describe('several pictures in one conversation', () => {
       const apart = box.x + box.width <= other.x || other.x + other.width <= box.x || box.y + box.height <= other.y || other.y + other.height <= box.y;
       expect(apart, `head details ${JSON.stringify(box)} over ${JSON.stringify(other)}`).toBe(true);
     }
+    // The budget chart's legend leaves the top tick label of its axis readable.
+    const chart = panel.locator('.vw-chart', { has: page.locator('.recharts-legend-wrapper') }).first();
+    const legend = await chart.locator('.recharts-legend-wrapper .recharts-default-legend').boundingBox();
+    const topTick = await chart
+      .locator('[class*="yAxis"] text')
+      .evaluateAll((ticks) => ticks.map((t) => t.getBoundingClientRect()).reduce<DOMRect | null>((top, r) => (top && top.y <= r.y ? top : r), null))
+      .then((r) => r && { x: r.x, y: r.y, width: r.width, height: r.height });
+    if (!legend || !topTick) throw new Error('the budget chart has no legend or axis ticks');
+    expect(legend.y + legend.height, `legend ${JSON.stringify(legend)} over the tick ${JSON.stringify(topTick)}`).toBeLessThanOrEqual(topTick.y);
     const choice = panel.getByTestId('overlay-picture');
     await choice.waitFor({ timeout: 30_000 });
     const options = await choice.locator('option').allInnerTexts();

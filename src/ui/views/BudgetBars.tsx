@@ -47,7 +47,8 @@ export function BudgetBars({ capacities, windowLength, policyLabel }: BudgetBars
             <XAxis dataKey="layer" label={{ value: 'Layer', position: 'insideBottom', offset: -12 }} interval="preserveStartEnd" />
             <YAxis label={{ value: 'Tokens kept', angle: -90, position: 'insideLeft' }} />
             <Tooltip formatter={(value) => formatCount(Number(value))} labelFormatter={(layer) => `Layer ${String(layer)}`} />
-            <Legend verticalAlign="top" />
+            {/* Room below the legend for the top tick label of the axis. */}
+            <Legend verticalAlign="top" wrapperStyle={{ paddingBottom: 10 }} />
             {colours.flatMap((colour, kvHead) => [
               <Bar key={`kv${kvHead}`} dataKey={`kv${kvHead}`} name={`KV head ${kvHead}`} stackId={`kv${kvHead}`} fill={colour} isAnimationActive={false} />,
               <Bar

@@ -1,5 +1,6 @@
 /** Command-line helpers shared by the CLI subcommands: typed option parsing with messages that name the option. */
 import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage } from '../errors';
 import { defaultBudgetParams, type BudgetParams } from '../sparsemm/budgets';
 
@@ -68,4 +69,36 @@ export function parseCommandArgs<T>(command: string, help: string, parse: () => 
     return null;
   }
   return options;
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+/** Every subcommand's --help. */
+const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * A subcommand's options as parseArgs reads them (strict, --help added): 'help' when asked for, a UsageError for a
+ * positional argument (no subcommand takes one).
+ */
+export function commandOptions<const Options extends OptionsConfig>(args: string[], options: Options) {
+  const { values, positionals } = parseArgs({ args, options: { ...options, ...helpOption }, allowPositionals: true, strict: true });
+  if ((values as { help?: boolean }).help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return values;
+}
+
+/** A problem with a subcommand's input or its prompt: `command: message` on stderr and exit code 2. */
+export function reportUsageError(command: string, error: unknown): void {
+  process.stderr.write(`${command}: ${errorMessage(error)}\n`);
+  process.exitCode = 2;
+}
+
+/** Reads a subcommand's input files before the model loads: a failure is reported as a usage error and gives null. */
+export async function readCommandInputs<T extends object>(command: string, read: () => T | Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (error) {
+    reportUsageError(command, error);
+    return null;
+  }
 }

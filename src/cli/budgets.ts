@@ -2,12 +2,11 @@
  * `npm run cli -- budgets ...`: prints the per-(layer, KV head) prefix capacities a budget policy gives,
  * as JSON `{"capacity": [[per KV head] per layer]}`. Usage errors go to stderr with exit code 2.
  */
-import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, headCapacities, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { policyTable } from '../sparsemm/policies';
 import { headScoreMatrix, parseScoreFile } from '../sparsemm/score-file';
 import { parseModelConfig } from '../model-io/config';
-import { budgetOptions, budgetParamsOption, integerOption, readText, UsageError } from './args';
+import { budgetOptions, budgetParamsOption, commandOptions, integerOption, readText, UsageError } from './args';
 import { errorMessage } from '../errors';
 
 /** Policies whose capacities are known before prefill (AdaKV's depend on the attention scores). */
@@ -37,23 +36,16 @@ Options:
 
 /** Parses the arguments and computes the capacities; throws UsageError / RangeError / ScoreFileError on bad input. */
 export function budgetsFromArgs(args: string[]): { capacity: number[][] } | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...budgetOptions,
-      config: { type: 'string' },
-      layers: { type: 'string' },
-      'q-heads': { type: 'string' },
-      'kv-heads': { type: 'string' },
-      'prompt-len': { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const values = commandOptions(args, {
+    ...budgetOptions,
+    config: { type: 'string' },
+    layers: { type: 'string' },
+    'q-heads': { type: 'string' },
+    'kv-heads': { type: 'string' },
+    'prompt-len': { type: 'string' },
+    seed: { type: 'string' },
   });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values === 'help') return 'help';
 
   const policy = values.policy;
   if (policy === undefined) throw new UsageError('--policy is required');

@@ -4,15 +4,13 @@
  * teacher-forced along it). Prints a table, or with --json one object; --plot FILE writes the sweep as an SVG.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parseScoreFile } from '../sparsemm/score-file';
 import { ContextOverflowError } from '../session/chat-session';
 import type { FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
-import { parseCommandArgs, readText, UsageError } from './args';
+import { commandOptions, parseCommandArgs, readCommandInputs, readText, reportUsageError, UsageError } from './args';
 import { sweepHelp, sweepOptions, sweepRequestOption } from './sweep-args';
 import { cliChatSession, openNodeSession, readImageFile, stderrProgress } from './node-session';
 import { fidelitySvg, formatBytes } from './fidelity-plot';
-import { errorMessage } from '../errors';
 
 const defaultMaxNewTokens = 32;
 
@@ -47,22 +45,15 @@ interface FidelityArgs {
 }
 
 export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      image: { type: 'string', multiple: true },
-      prompt: { type: 'string' },
-      ...sweepOptions,
-      json: { type: 'boolean' },
-      plot: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const values = commandOptions(args, {
+    model: { type: 'string' },
+    image: { type: 'string', multiple: true },
+    prompt: { type: 'string' },
+    ...sweepOptions,
+    json: { type: 'boolean' },
+    plot: { type: 'string' },
   });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
   if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is required and must not be empty');
   return {
@@ -104,16 +95,12 @@ export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('fidelity', help, () => parseFidelityArgs(args));
   if (!options) return;
   const { model: modelPath, prompt, images, request, scoresPath, json, plotPath } = options;
-  let scoreText: string | null;
-  let pictures: Awaited<ReturnType<typeof readImageFile>>[];
-  try {
-    scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
-    pictures = await Promise.all(images.map((file) => readImageFile(file)));
-  } catch (error) {
-    process.stderr.write(`fidelity: ${errorMessage(error)}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  const inputs = await readCommandInputs('fidelity', async () => ({
+    scoreText: scoresPath ? readText(scoresPath, 'score file') : null,
+    pictures: await Promise.all(images.map((file) => readImageFile(file))),
+  }));
+  if (!inputs) return;
+  const { scoreText, pictures } = inputs;
 
   const node = await openNodeSession(modelPath);
   try {
@@ -137,8 +124,7 @@ export async function run(args: string[]): Promise<void> {
     }
   } catch (error) {
     if (!(error instanceof ContextOverflowError)) throw error;
-    process.stderr.write(`fidelity: ${error.message}\n`);
-    process.exitCode = 2;
+    reportUsageError('fidelity', error);
   } finally {
     node.destroy();
   }

@@ -6,12 +6,11 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetParams, type BudgetPolicy } from '../sparsemm/budgets';
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
 import { ContextOverflowError } from '../session/chat-session';
-import { budgetOptions, budgetParamsOption, integerOption, numberOption, readText, UsageError, parseCommandArgs } from './args';
+import { budgetOptions, budgetParamsOption, commandOptions, integerOption, numberOption, readCommandInputs, readText, reportUsageError, UsageError, parseCommandArgs } from './args';
 import { cliChatSession, ImageDecodeError, openNodeSession, readImageFile } from './node-session';
 import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
@@ -70,28 +69,21 @@ interface GenerateArgs {
 }
 
 export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      image: { type: 'string', multiple: true },
-      prompt: { type: 'string' },
-      conversation: { type: 'string' },
-      'longest-edge': { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      ...budgetOptions,
-      temperature: { type: 'string' },
-      'top-p': { type: 'string' },
-      seed: { type: 'string' },
-      json: { type: 'boolean' },
-      dump: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const values = commandOptions(args, {
+    model: { type: 'string' },
+    image: { type: 'string', multiple: true },
+    prompt: { type: 'string' },
+    conversation: { type: 'string' },
+    'longest-edge': { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    ...budgetOptions,
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    dump: { type: 'string' },
   });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
   let turns: ConversationTurn[];
   if (values.conversation !== undefined) {
@@ -206,16 +198,12 @@ export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('generate', help, () => parseGenerateArgs(args));
   if (!options) return;
   const { model: modelPath, turns, conversation, longestEdge, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir } = options;
-  let turnImages: { file: string; image: RawImage }[][];
-  let scoreText: string | null;
-  try {
-    turnImages = await readTurnImages(turns);
-    scoreText = scoresPath ? readText(scoresPath, 'score file') : null;
-  } catch (error) {
-    process.stderr.write(`generate: ${errorMessage(error)}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  const inputs = await readCommandInputs('generate', async () => ({
+    turnImages: await readTurnImages(turns),
+    scoreText: scoresPath ? readText(scoresPath, 'score file') : null,
+  }));
+  if (!inputs) return;
+  const { turnImages, scoreText } = inputs;
 
   const node = await openNodeSession(modelPath);
   try {
@@ -224,8 +212,7 @@ export async function run(args: string[]): Promise<void> {
       try {
         session.setLongestImageEdge(longestEdge);
       } catch (error) {
-        process.stderr.write(`generate: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exitCode = 2;
+        reportUsageError('generate', error);
         return;
       }
     }
@@ -296,8 +283,7 @@ export async function run(args: string[]): Promise<void> {
     if (json) process.stdout.write(`${JSON.stringify(conversation ? { turns: reports } : reports[0])}\n`);
   } catch (error) {
     if (!(error instanceof ContextOverflowError)) throw error;
-    process.stderr.write(`generate: ${error.message}\n`);
-    process.exitCode = 2;
+    reportUsageError('generate', error);
   } finally {
     node.destroy();
   }

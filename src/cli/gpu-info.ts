@@ -3,10 +3,9 @@
  * GPU kit's run.sh prints it before benchmarking). --require-hardware exits with code 3 when the adapter is a CPU
  * emulation (SwiftShader, llvmpipe/lavapipe), so a script never quietly benchmarks one.
  */
-import { parseArgs } from 'node:util';
 import type { AdapterSummary } from '../engine/gpu';
 import { createNodeGpuContext } from '../engine/node-gpu';
-import { parseCommandArgs, UsageError } from './args';
+import { commandOptions, parseCommandArgs } from './args';
 
 const help = `Usage: npm run cli -- gpu-info [--json] [--require-hardware]
 
@@ -21,13 +20,8 @@ export function isSoftwareAdapter(adapter: Pick<AdapterSummary, 'vendor' | 'arch
 
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('gpu-info', help, () => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { json: { type: 'boolean' }, 'require-hardware': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-    if (values.help) return 'help';
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const values = commandOptions(args, { json: { type: 'boolean' }, 'require-hardware': { type: 'boolean' } });
+    if (values === 'help') return 'help';
     return { json: values.json === true, requireHardware: values['require-hardware'] === true };
   });
   if (!options) return;

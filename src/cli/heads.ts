@@ -5,11 +5,10 @@
  * --scores` read. Progress goes to stderr (a bar on a terminal, one line per probe otherwise).
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { findVisualHeads, defaultProbeMaxNewTokens } from '../engine/visual-heads';
 import { headScoringModes, type HeadScoringMode } from '../sparsemm/head-scoring';
 import { headScoreMatrix, serializeScoreFile } from '../sparsemm/score-file';
-import { integerOption, UsageError, parseCommandArgs } from './args';
+import { commandOptions, integerOption, UsageError, parseCommandArgs } from './args';
 import { openNodeSession, stderrProgress } from './node-session';
 import { nodeProbeRenderer } from './probe-canvas';
 
@@ -38,22 +37,15 @@ export interface HeadsArgs {
 }
 
 export function parseHeadsArgs(args: string[]): HeadsArgs | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      samples: { type: 'string' },
-      out: { type: 'string' },
-      seed: { type: 'string' },
-      mode: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const values = commandOptions(args, {
+    model: { type: 'string' },
+    samples: { type: 'string' },
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    mode: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
   });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
   if (!values.out) throw new UsageError('--out FILE is required');
   const samples = integerOption('samples', values.samples, 4);

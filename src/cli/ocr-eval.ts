@@ -3,13 +3,12 @@
  * and each KV policy x budget on the synthetic OCR probes (the visual-head search's, whose text is known), scored with
  * ANLS (DocVQA's metric) and word accuracy — the shape of the paper's accuracy table (ChatSession.ocrEval).
  */
-import { parseArgs } from 'node:util';
 import { defaultProbeMaxNewTokens } from '../engine/visual-heads';
 import { ocrProbePrompt } from '../sparsemm/head-scoring';
 import { policyLabel } from '../sparsemm/policies';
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { OcrEvalRequest, OcrEvalResult } from '../session/fidelity-types';
-import { integerOption, parseCommandArgs, readText, UsageError } from './args';
+import { commandOptions, integerOption, parseCommandArgs, readCommandInputs, readText, UsageError } from './args';
 import { cliChatSession, openNodeSession, stderrProgress } from './node-session';
 import { formatBytes } from './fidelity-plot';
 import { nodeProbeRenderer } from './probe-canvas';
@@ -41,14 +40,8 @@ interface OcrEvalArgs {
 }
 
 export function parseOcrEvalArgs(args: string[]): OcrEvalArgs | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: { model: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, ...sweepOptions, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const values = commandOptions(args, { model: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, ...sweepOptions, json: { type: 'boolean' } });
+  if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
   const samples = integerOption('samples', values.samples, 4);
   if (samples < 1) throw new UsageError('--samples must be at least 1');
@@ -84,14 +77,9 @@ export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('ocr-eval', help, () => parseOcrEvalArgs(args));
   if (!options) return;
   const { request, json } = options;
-  let scoreText: string | null;
-  try {
-    scoreText = options.scoresPath ? readText(options.scoresPath, 'score file') : null;
-  } catch (error) {
-    process.stderr.write(`ocr-eval: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  const inputs = await readCommandInputs('ocr-eval', () => ({ scoreText: options.scoresPath ? readText(options.scoresPath, 'score file') : null }));
+  if (!inputs) return;
+  const { scoreText } = inputs;
   const node = await openNodeSession(options.model);
   try {
     const session = cliChatSession(node);

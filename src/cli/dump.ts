@@ -103,16 +103,8 @@ export function consecutiveRuns(positions: ArrayLike<number>): [number, number][
   return runs;
 }
 
-export interface DumpContext {
-  model: string;
-  prompt: string;
-  image: string | null;
-  policy: string;
-  greedy: boolean;
-  imageTokenId: number;
-  imageSeqLen: number;
-  vocabSize: number;
-}
+/** What generate knows of the run before it starts: the manifest's fields that do not come from the answer. */
+export type DumpContext = Pick<DumpManifest, 'model' | 'prompt' | 'image' | 'policy' | 'greedy' | 'imageTokenId' | 'imageSeqLen' | 'vocabSize'>;
 
 /** Collects the per-step logits of one generate and writes the dump folder. */
 export class GenerateDump {

@@ -2,8 +2,8 @@
  * `npm run cli -- make-fixture --out DIR [--seed N] [--preset tiny|smolvlm-256m-shape] [--reference DIR]`
  * Writes a deterministic random-weight Idefics3 model in the real file formats (see src/model-io/fixture.ts).
  */
-import { parseArgs } from 'node:util';
 import { defaultFixtureSeed, defaultReferenceModelDir, type FixturePreset, fixturePresets, writeFixture } from '../model-io/fixture';
+import { commandOptions, integerOption, parseCommandArgs, UsageError } from './args';
 
 const usage = `Usage: npm run cli -- make-fixture --out DIR [--seed N] [--preset ${fixturePresets.join('|')}] [--reference DIR]
 
@@ -24,36 +24,30 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
-export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      out: { type: 'string' },
-      seed: { type: 'string' },
-      preset: { type: 'string' },
-      reference: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(usage);
-    return;
-  }
-  if (!values.out) throw new Error(`--out is required.\n\n${usage}`);
-  const preset = values.preset ?? 'tiny';
-  if (!isPreset(preset)) throw new Error(`Unknown preset "${preset}" (expected ${fixturePresets.join(' or ')}).`);
-  let seed = defaultFixtureSeed;
-  if (values.seed !== undefined) {
-    if (!/^\d+$/.test(values.seed) || Number(values.seed) > 0xffffffff) {
-      throw new Error(`--seed must be an integer in 0..4294967295 (got "${values.seed}").`);
-    }
-    seed = Number(values.seed);
-  }
+interface MakeFixtureArgs {
+  out: string;
+  preset: FixturePreset;
+  seed: number;
+  referenceDir: string | undefined;
+}
 
+export function parseMakeFixtureArgs(args: string[]): MakeFixtureArgs | 'help' {
+  const values = commandOptions(args, { out: { type: 'string' }, seed: { type: 'string' }, preset: { type: 'string' }, reference: { type: 'string' } });
+  if (values === 'help') return 'help';
+  if (!values.out) throw new UsageError('--out is required');
+  const preset = values.preset ?? 'tiny';
+  if (!isPreset(preset)) throw new UsageError(`unknown preset "${preset}" (expected ${fixturePresets.join(' or ')})`);
+  const seed = integerOption('seed', values.seed, defaultFixtureSeed);
+  if (seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be in 0..4294967295, got ${seed}`);
+  return { out: values.out, preset, seed, referenceDir: values.reference };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseCommandArgs('make-fixture', usage, () => parseMakeFixtureArgs(args));
+  if (!options) return;
+  const { out, preset, seed, referenceDir } = options;
   const started = performance.now();
-  const written = await writeFixture(values.out, { preset, seed, referenceDir: values.reference });
+  const written = await writeFixture(out, { preset, seed, referenceDir });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const { text, vision, imageSeqLen } = written.config;
   process.stdout.write(

@@ -14,7 +14,7 @@ override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u; // query heads per KV head
 
 const CHUNK: u32 = 64u; // keys per workgroup in attend_partial, also its workgroup size
-override HALF: u32 = HEAD_DIM / 2u; // u32 words per cache row (not set by the engine)
+override QUADS: u32 = HEAD_DIM / 8u; // vec4<u32> (8 f16) per cache row (not set by the engine; HEAD_DIM % 8 == 0)
 const MAX_GROUP: u32 = 16u;
 // One metadata record per (layer, KV head): META_FIELDS u32 (kvMetaLayout in src/engine/kv-cache.ts; a test checks both).
 const META_FIELDS: u32 = 4u;
@@ -36,8 +36,8 @@ struct AttendParams {
 
 // attend_partial / attend_reduce bindings
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<u32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<u32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read> meta_r: array<u32>;
 // [num_heads, max_chunks, HEAD_DIM + 2]: unnormalised output, then the chunk's max and sum of exp.
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
@@ -47,7 +47,7 @@ struct AttendParams {
 @group(0) @binding(2) var<storage, read> partials_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> q_group: array<f32, GROUP * HEAD_DIM>;
+var<workgroup> q_group: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
 var<workgroup> probs: array<f32, GROUP * CHUNK>;
 var<workgroup> chunk_max: array<f32, GROUP>;
 var<workgroup> chunk_sum: array<f32, GROUP>;
@@ -70,20 +70,23 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   let count = min(CHUNK, length - start);
 
-  for (var e = lid; e < GROUP * HEAD_DIM; e += CHUNK) {
-    let h = g * GROUP + e / HEAD_DIM;
-    q_group[e] = q[h * HEAD_DIM + e % HEAD_DIM] * attend_p.scale;
+  for (var e = lid; e < GROUP * HEAD_DIM / 4u; e += CHUNK) {
+    let i = (g * GROUP) * HEAD_DIM + 4u * e;
+    q_group[e] = vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]) * attend_p.scale;
   }
   workgroupBarrier();
 
-  // One key per thread, scored against every query head of the group.
+  // One key per thread, scored against every query head of the group; the row is read 8 f16 (one vec4<u32>) at a time,
+  // which SwiftShader runs with a quarter of the loads and loop trips of word-by-word reads.
   if (lid < count) {
-    let key_row = (slot + start + lid) * HALF;
+    let key_row = (slot + start + lid) * QUADS;
     var dots: array<f32, MAX_GROUP>;
-    for (var w = 0u; w < HALF; w++) {
-      let kd = unpack2x16float(k_cache[key_row + w]);
+    for (var w = 0u; w < QUADS; w++) {
+      let words = k_cache[key_row + w];
+      let k_lo = vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
+      let k_hi = vec4<f32>(unpack2x16float(words.z), unpack2x16float(words.w));
       for (var h = 0u; h < GROUP; h++) {
-        dots[h] += q_group[h * HEAD_DIM + 2u * w] * kd.x + q_group[h * HEAD_DIM + 2u * w + 1u] * kd.y;
+        dots[h] += dot(q_group[(h * QUADS + w) * 2u], k_lo) + dot(q_group[(h * QUADS + w) * 2u + 1u], k_hi);
       }
     }
     for (var h = 0u; h < GROUP; h++) {
@@ -108,21 +111,32 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   workgroupBarrier();
 
-  // One lane per (query head, pair of dims): each V word is read once per query head.
+  // One lane per (query head, 8 dims): each V row is read as vec4<u32> once per query head.
   let stride = HEAD_DIM + 2u;
-  for (var e = lid; e < GROUP * HALF; e += CHUNK) {
-    let h = e / HALF;
-    let w = e % HALF;
-    var acc = vec2<f32>(0.0);
+  for (var e = lid; e < GROUP * QUADS; e += CHUNK) {
+    let h = e / QUADS;
+    let w = e % QUADS;
+    var acc_lo = vec4<f32>(0.0);
+    var acc_hi = vec4<f32>(0.0);
     for (var t = 0u; t < count; t++) {
-      acc += probs[h * CHUNK + t] * unpack2x16float(v_cache[(slot + start + t) * HALF + w]);
+      let words = v_cache[(slot + start + t) * QUADS + w];
+      let p = probs[h * CHUNK + t];
+      acc_lo += p * vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
+      acc_hi += p * vec4<f32>(unpack2x16float(words.z), unpack2x16float(words.w));
     }
-    let base = ((g * GROUP + h) * attend_p.max_chunks + chunk) * stride;
-    partials[base + 2u * w] = acc.x;
-    partials[base + 2u * w + 1u] = acc.y;
+    let base = ((g * GROUP + h) * attend_p.max_chunks + chunk) * stride + 8u * w;
+    partials[base] = acc_lo.x;
+    partials[base + 1u] = acc_lo.y;
+    partials[base + 2u] = acc_lo.z;
+    partials[base + 3u] = acc_lo.w;
+    partials[base + 4u] = acc_hi.x;
+    partials[base + 5u] = acc_hi.y;
+    partials[base + 6u] = acc_hi.z;
+    partials[base + 7u] = acc_hi.w;
     if (w == 0u) {
-      partials[base + HEAD_DIM] = chunk_max[h];
-      partials[base + HEAD_DIM + 1u] = chunk_sum[h];
+      let stats = ((g * GROUP + h) * attend_p.max_chunks + chunk) * stride + HEAD_DIM;
+      partials[stats] = chunk_max[h];
+      partials[stats + 1u] = chunk_sum[h];
     }
   }
 }

@@ -22,6 +22,7 @@ const attendParams = paramLayout('decode_attention', 'AttendParams', {
 export function decodeAttentionStep(cache: RaggedKvCache, layer: number, numHeads: number): { block: Uint32Array; partialWorkgroups: number } {
   const { numKvHeads, headDim } = cache.layout;
   if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+  if (headDim % 8 !== 0) throw new Error(`decode attention reads cache rows 8 f16 at a time: headDim ${headDim} is not a multiple of 8`);
   if (numHeads / numKvHeads > maxDecodeGroup) throw new Error(`GQA groups above ${maxDecodeGroup} query heads are not supported`);
   const longest = Math.max(...cache.lengths(layer));
   if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);

@@ -94,8 +94,11 @@ export function App() {
     void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
   };
 
-  const ask = (question: string) => {
+  /** Resolves true once the worker accepted the question (first token or a finished run), false on a refusal. */
+  const ask = (question: string): Promise<boolean> => {
     const id = nextTurnId.current++;
+    let accept: (accepted: boolean) => void = () => undefined;
+    const accepted = new Promise<boolean>((resolve) => (accept = resolve));
     const options = askOptions(settings);
     const compare = settings.compare && settings.policy !== 'full';
     const labels = compare ? ['Full cache', describePolicy(options)] : [describePolicy(options)];
@@ -106,7 +109,10 @@ export function App() {
     ]);
     setRunning(true);
     setAlertMessage(null);
-    const onToken = tokenProxy((event) => setTurns((previous) => applyToken(previous, id, event)));
+    const onToken = tokenProxy((event) => {
+      accept(true);
+      setTurns((previous) => applyToken(previous, id, event));
+    });
     const engine = getEngine();
     const finished: Promise<(RunResult | null)[]> = compare
       ? engine.compare(question, options, onToken).then((result) => [result.full, result.policy])
@@ -114,11 +120,13 @@ export function App() {
     finished
       .then(
         async (results) => {
+          accept(true);
           setTurns((previous) => finishTurn(previous, id, results));
           setLastRuns(results.filter((r): r is RunResult => r !== null));
           if (features.attentionMaps) setAttention(await engine.lastAttention());
         },
         (error: unknown) => {
+          accept(false);
           const message = errorMessage(error);
           setTurns((previous) => failTurn(previous, id, message));
           showError(message);
@@ -129,6 +137,7 @@ export function App() {
         // Sent pictures and the conversation's tokens changed (or, after a refusal, the pictures still wait).
         void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
       });
+    return accepted;
   };
 
   const newChat = () => {

@@ -7,7 +7,8 @@ interface ChatPanelProps {
   running: boolean;
   /** Why questions cannot be asked now (no model, ...); null when they can. */
   blockedReason: string | null;
-  onAsk: (question: string) => void;
+  /** Resolves true when the worker accepted the question; on a refusal the text stays in the box. */
+  onAsk: (question: string) => Promise<boolean>;
   /** The question box's text as it changes (the context meter counts it). */
   onQuestionChange?: (question: string) => void;
   onStop: () => void;
@@ -46,8 +47,10 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
       return;
     }
     setRefusal(null);
-    onAsk(text);
-    setQuestion('');
+    // Cleared only once accepted (bad input loses nothing), and only if not edited since.
+    void onAsk(text).then((accepted) => {
+      if (accepted) setQuestion((current) => (current.trim() === text ? '' : current));
+    });
   };
 
   const onSubmit = (event: FormEvent) => {

@@ -272,6 +272,8 @@ describe('several pictures in one conversation', () => {
     expect(await refused.innerText()).toMatch(/more than the model's context of 2048 tokens\. Remove an image, start a new chat, set "longest image edge" lower/);
     expect(Number(/: (\d+) more than the model's context/.exec(await refused.innerText())?.[1])).toBe(meterShortfall);
     expect(await turns().count()).toBe(before + 1);
+    // Bad input loses nothing: the refused question is still in the box.
+    expect(await page.getByTestId('question-input').inputValue()).toBe(question);
     // Nothing was sent: the pictures still wait, and the refused turn shows none.
     expect(await page.getByTestId('pending-image').count()).toBe(12);
     expect(await turns().last().getByTestId('turn-image').count()).toBe(0);
@@ -287,6 +289,8 @@ describe('several pictures in one conversation', () => {
   });
 
   test('New chat drops the pictures and the conversation', async () => {
+    // The refused question is still in the box (the meter counts it): empty it so the meter can read 0.
+    await page.getByTestId('question-input').fill('');
     await page.getByTestId('new-chat-button').click();
     await expect.poll(() => turns().count()).toBe(0);
     await expect.poll(async () => page.getByTestId('pending-image').count()).toBe(0);

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { AnswerNotes, ComparePanel } from './ComparePanel';
-import type { ChatTurn } from './transcript';
+import { answerBoxHidden, type ChatTurn } from './transcript';
 
 interface ChatPanelProps {
   turns: ChatTurn[];
@@ -93,7 +93,7 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
               turn.answers.map((answer, index) => (
                 <div key={index} className="answer">
                   <span className="speaker">{answer.label}</span>
-                  <p className="answer-text" data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
+                  <p className="answer-text" hidden={answerBoxHidden(answer)} data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
                     {answer.text}
                     {answer.streaming && <span className="cursor" aria-hidden="true" />}
                   </p>

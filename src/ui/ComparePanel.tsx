@@ -1,7 +1,7 @@
 import type { AnswerFidelity, RunResult } from '../worker/api';
 import { formatBytes } from './format';
 import { describePolicy } from './PolicyControls';
-import type { ChatAnswer } from './transcript';
+import { answerBoxHidden, type ChatAnswer } from './transcript';
 
 interface ComparePanelProps {
   /** Full cache first, the chosen policy second (streaming or finished). */
@@ -51,7 +51,7 @@ export function ComparePanel({ answers }: ComparePanelProps) {
         {answers.map((answer, index) => (
           <section key={index} className="compare-column" aria-label={answer.label} data-testid="compare-column">
             <h4>{answer.label}</h4>
-            <p className="answer-text" data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
+            <p className="answer-text" hidden={answerBoxHidden(answer)} data-testid="answer-text" data-tokens={answer.tokens} data-streaming={answer.streaming ? 'true' : 'false'}>
               <MarkedText text={answer.text} mark={answer.streaming ? null : answer.result?.fidelity?.differenceText ?? null} />
               {answer.streaming && <span className="cursor" aria-hidden="true" />}
             </p>

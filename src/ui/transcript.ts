@@ -13,6 +13,14 @@ export interface ChatAnswer {
   skipped?: boolean;
 }
 
+/**
+ * An ended answer with no text (stopped or refused before its first token): its box is hidden rather than shown
+ * empty. The element stays (hidden) so its token count can still be read.
+ */
+export function answerBoxHidden(answer: ChatAnswer): boolean {
+  return !answer.streaming && answer.text === '';
+}
+
 /** A picture sent with a question, as the transcript shows it. */
 export interface TurnImage {
   id: number;

@@ -1,6 +1,6 @@
 /** The UI's chat state (src/ui/transcript.ts): streamed tokens, finished and failed turns. */
 import { describe, expect, it } from 'vitest';
-import { applyToken, failTurn, finishTurn, type ChatTurn } from '../../src/ui/transcript';
+import { answerBoxHidden, applyToken, failTurn, finishTurn, type ChatTurn } from '../../src/ui/transcript';
 import type { RunResult } from '../../src/worker/api';
 
 function turn(id: number, answers: number): ChatTurn {
@@ -28,5 +28,14 @@ describe('transcript', () => {
     expect(late[0].answers.map((a) => [a.text, a.tokens, a.streaming])).toEqual([['a b', 2, false], ['c', 1, false]]);
     const failed = failTurn([turn(3, 1)], 3, 'boom');
     expect(applyToken(failed, 3, { run: 0, delta: 'x', text: 'x', tokens: 1 })[0].answers[0].streaming).toBe(false);
+  });
+
+  it('hides the box of an answer that ended without text (Stop before the first token), never a streaming one', () => {
+    const [streaming] = turn(1, 1).answers;
+    expect(answerBoxHidden(streaming)).toBe(false);
+    const stopped = finishTurn([turn(1, 1)], 1, [result('', 0)])[0].answers[0];
+    expect(answerBoxHidden(stopped)).toBe(true);
+    const answered = finishTurn([turn(1, 1)], 1, [result('a', 1)])[0].answers[0];
+    expect(answerBoxHidden(answered)).toBe(false);
   });
 });

@@ -50,7 +50,6 @@ struct AttendParams {
 var<workgroup> q_group: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
 var<workgroup> probs: array<f32, GROUP * CHUNK>;
 var<workgroup> chunk_max: array<f32, GROUP>;
-var<workgroup> chunk_sum: array<f32, GROUP>;
 
 @compute @workgroup_size(CHUNK)
 fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -95,19 +94,20 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   workgroupBarrier();
 
+  // The chunk's max per query head is a short serial scan; the exps are then taken one key per lane (all lanes busy),
+  // and each head's sum of exps is accumulated by the value lanes below.
   if (lid < GROUP) {
     var m = MASKED;
     for (var t = 0u; t < count; t++) {
       m = max(m, probs[lid * CHUNK + t]);
     }
-    var sum = 0.0;
-    for (var t = 0u; t < count; t++) {
-      let prob = exp(probs[lid * CHUNK + t] - m);
-      probs[lid * CHUNK + t] = prob;
-      sum += prob;
-    }
     chunk_max[lid] = m;
-    chunk_sum[lid] = sum;
+  }
+  workgroupBarrier();
+  if (lid < count) {
+    for (var h = 0u; h < GROUP; h++) {
+      probs[h * CHUNK + lid] = exp(probs[h * CHUNK + lid] - chunk_max[h]);
+    }
   }
   workgroupBarrier();
 
@@ -118,9 +118,11 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let w = e % QUADS;
     var acc_lo = vec4<f32>(0.0);
     var acc_hi = vec4<f32>(0.0);
+    var sum = 0.0;
     for (var t = 0u; t < count; t++) {
       let words = v_cache[(slot + start + t) * QUADS + w];
       let p = probs[h * CHUNK + t];
+      sum += p;
       acc_lo += p * vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
       acc_hi += p * vec4<f32>(unpack2x16float(words.z), unpack2x16float(words.w));
     }
@@ -136,7 +138,7 @@ fn attend_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     if (w == 0u) {
       let stats = ((g * GROUP + h) * attend_p.max_chunks + chunk) * stride + HEAD_DIM;
       partials[stats] = chunk_max[h];
-      partials[stats + 1u] = chunk_sum[h];
+      partials[stats + 1u] = sum;
     }
   }
 }

@@ -124,7 +124,7 @@ export function BenchmarkPanel({ report, running, progress, onRun, error }: Benc
   return (
     <div className="benchmark-panel" data-testid="benchmark-panel">
       <form onSubmit={submit} aria-label="Benchmark settings">
-        <fieldset disabled={running}>
+        <fieldset className="settings-fieldset" disabled={running}>
           <legend>Prompt lengths (tokens)</legend>
           {lengthChoices.map((n) => (
             <label key={n}>
@@ -132,7 +132,7 @@ export function BenchmarkPanel({ report, running, progress, onRun, error }: Benc
             </label>
           ))}
         </fieldset>
-        <fieldset disabled={running}>
+        <fieldset className="settings-fieldset" disabled={running}>
           <legend>Policies (budget = tokens per head)</legend>
           <label>
             <input type="checkbox" checked disabled aria-describedby="bench-full-note" /> full cache
@@ -144,7 +144,7 @@ export function BenchmarkPanel({ report, running, progress, onRun, error }: Benc
             </label>
           ))}
         </fieldset>
-        <fieldset disabled={running}>
+        <fieldset className="settings-fieldset" disabled={running}>
           <legend>Measurement</legend>
           <label>
             Decode steps (median){' '}

@@ -88,7 +88,7 @@ export function SweepChoices({ policies, onToggle, budgetText, onBudgetText, dis
 }) {
   return (
     <>
-      <fieldset disabled={disabled}>
+      <fieldset className="settings-fieldset" disabled={disabled}>
         <legend>Policies</legend>
         {sweepPolicies.map((policy) => (
           <label key={policy}>

@@ -133,8 +133,8 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     fixedKernel('attention_probe', 'probe_top1_row', 4 * 256 * f32Bytes, 256, 5, { HEAD_DIM: headDim }),
     fixedKernel('kv_cache', 'store_prefill', 0, 256, 6, { HEAD_DIM: headDim }),
     fixedKernel('kv_cache', 'append_token', 0, 64, 5, { HEAD_DIM: headDim }),
-    // q_group [GROUP * HEAD_DIM], probs [GROUP * CHUNK], chunk_max and chunk_sum [GROUP].
-    fixedKernel('decode_attention', 'attend_partial', group * (headDim + decodeChunk + 2) * f32Bytes, decodeChunk, 5, { HEAD_DIM: headDim, GROUP: group }),
+    // q_group [GROUP * HEAD_DIM], probs [GROUP * CHUNK], chunk_max [GROUP] (the exp sum is kept in the value loop).
+    fixedKernel('decode_attention', 'attend_partial', group * (headDim + decodeChunk + 1) * f32Bytes, decodeChunk, 5, { HEAD_DIM: headDim, GROUP: group }),
     fixedKernel('decode_attention', 'attend_reduce', 0, 64, 3, { HEAD_DIM: headDim, GROUP: group }),
   ];
   for (const dim of shapes.attentionHeadDims) {

@@ -18,11 +18,17 @@ function write(name, canvas, description) {
   return { file: name, description };
 }
 
-function barChart() {
-  const canvas = createCanvas(480, 320);
+/** A width x height canvas filled with `background`, and its 2D context. */
+function blankCanvas(width, height, background) {
+  const canvas = createCanvas(width, height);
   const g = canvas.getContext('2d');
-  g.fillStyle = '#ffffff';
-  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.fillStyle = background;
+  g.fillRect(0, 0, width, height);
+  return { canvas, g };
+}
+
+function barChart() {
+  const { canvas, g } = blankCanvas(480, 320, '#ffffff');
   g.fillStyle = '#1d1d1f';
   g.font = `bold 20px ${sans}`;
   g.fillText('Rainfall per month (mm)', 24, 34);
@@ -56,10 +62,7 @@ function barChart() {
 }
 
 function textPage() {
-  const canvas = createCanvas(400, 520);
-  const g = canvas.getContext('2d');
-  g.fillStyle = '#fbfaf6';
-  g.fillRect(0, 0, canvas.width, canvas.height);
+  const { canvas, g } = blankCanvas(400, 520, '#fbfaf6');
   g.fillStyle = '#1d1d1f';
   g.font = `bold 22px ${serif}`;
   g.fillText('Notes on the harbour', 32, 52);
@@ -88,10 +91,7 @@ function textPage() {
 }
 
 function table() {
-  const canvas = createCanvas(480, 260);
-  const g = canvas.getContext('2d');
-  g.fillStyle = '#ffffff';
-  g.fillRect(0, 0, canvas.width, canvas.height);
+  const { canvas, g } = blankCanvas(480, 260, '#ffffff');
   const rows = [
     ['City', 'Population', 'Area (km²)', 'Founded'],
     ['Aldport', '120,400', '88', '1612'],

@@ -24,13 +24,25 @@ export function numberOption(name: string, text: string | undefined, fallback: n
   return value;
 }
 
+/** --window, --ratio and --scores, read the same way by the budget options and the sweep options (sweep-args.ts). */
+export const kvKnobOptions = {
+  window: { type: 'string' },
+  ratio: { type: 'string' },
+  scores: { type: 'string' },
+} as const;
+
 /** The KV-budget options `generate` and `budgets` share, as parseArgs declares them. */
 export const budgetOptions = {
   policy: { type: 'string' },
   budget: { type: 'string' },
-  window: { type: 'string' },
-  ratio: { type: 'string' },
-  scores: { type: 'string' },
+  ...kvKnobOptions,
+} as const;
+
+/** The model and what to ask it (--image repeatable), as `generate` and `fidelity` declare them. */
+export const modelPromptOptions = {
+  model: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  prompt: { type: 'string' },
 } as const;
 
 /** --budget, --window and --ratio over the default budget parameters (not yet validated). */

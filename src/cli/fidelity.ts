@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseScoreFile } from '../sparsemm/score-file';
 import { ContextOverflowError } from '../session/chat-session';
 import type { FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
-import { commandOptions, parseCommandArgs, readCommandInputs, readText, reportUsageError, UsageError } from './args';
+import { commandOptions, modelPromptOptions, parseCommandArgs, readCommandInputs, readText, reportUsageError, UsageError } from './args';
 import { sweepHelp, sweepOptions, sweepRequestOption } from './sweep-args';
 import { cliChatSession, openNodeSession, readImageFile, stderrProgress } from './node-session';
 import { fidelitySvg, formatBytes } from './fidelity-plot';
@@ -46,9 +46,7 @@ interface FidelityArgs {
 
 export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
   const values = commandOptions(args, {
-    model: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    prompt: { type: 'string' },
+    ...modelPromptOptions,
     ...sweepOptions,
     json: { type: 'boolean' },
     plot: { type: 'string' },

@@ -10,7 +10,7 @@ import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetP
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
 import { ContextOverflowError } from '../session/chat-session';
-import { budgetOptions, budgetParamsOption, commandOptions, integerOption, numberOption, readCommandInputs, readText, reportUsageError, UsageError, parseCommandArgs } from './args';
+import { budgetOptions, budgetParamsOption, commandOptions, integerOption, modelPromptOptions, numberOption, readCommandInputs, readText, reportUsageError, UsageError, parseCommandArgs } from './args';
 import { cliChatSession, ImageDecodeError, openNodeSession, readImageFile } from './node-session';
 import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
@@ -70,9 +70,7 @@ interface GenerateArgs {
 
 export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
   const values = commandOptions(args, {
-    model: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    prompt: { type: 'string' },
+    ...modelPromptOptions,
     conversation: { type: 'string' },
     'longest-edge': { type: 'string' },
     'max-new-tokens': { type: 'string' },

@@ -2,7 +2,7 @@
 import { defaultBudgetParams } from '../sparsemm/budgets';
 import { parseBudgetList, parsePolicyList, sweepPolicies } from '../sparsemm/fidelity';
 import type { FidelitySweepRequest } from '../session/fidelity-types';
-import { integerOption, numberOption, UsageError } from './args';
+import { integerOption, kvKnobOptions, numberOption, UsageError } from './args';
 import { errorMessage } from '../errors';
 
 export const defaultBudgets = '64,128,256,512';
@@ -22,9 +22,7 @@ export function sweepHelp(defaultTokens: number): string {
 export const sweepOptions = {
   policies: { type: 'string' },
   budgets: { type: 'string' },
-  window: { type: 'string' },
-  ratio: { type: 'string' },
-  scores: { type: 'string' },
+  ...kvKnobOptions,
   'max-new-tokens': { type: 'string' },
 } as const;
 

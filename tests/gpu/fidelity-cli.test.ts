@@ -12,12 +12,11 @@ import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
 import { readingOrderText } from '../../src/sparsemm/head-scoring';
 import { anls, wordAccuracy } from '../../src/sparsemm/ocr-metrics';
 import { planProbeSample } from '../../src/sparsemm/probe-set';
-import { repoRoot, runCli as runMain } from '../helpers/cli';
+import { repoRoot, runCliWithPrivateCache } from '../helpers/cli';
 
 const scratch = mkdtempSync(join(tmpdir(), 'fidelity-cli-'));
 const sample = join(repoRoot, 'public', 'samples', 'shapes.png');
-// A private model cache, so the test neither reads nor fills the user's.
-const runCli = (args: string[]) => runMain(args, { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') });
+const runCli = runCliWithPrivateCache(scratch);
 
 describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
   let fixture = '';

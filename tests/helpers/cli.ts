@@ -1,5 +1,6 @@
 /** Runs the project's CLI (src/cli/main.ts through tsx) as a child process, as a person would from the shell. */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,4 +22,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Pr
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** runCli with its model cache under `scratch`/cache, so that a test neither reads nor fills the user's cache. */
+export function runCliWithPrivateCache(scratch: string): (args: string[]) => Promise<CliResult> {
+  return (args) => runCli(args, { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') });
 }

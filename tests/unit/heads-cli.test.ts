@@ -4,12 +4,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { parseScoreFile, scoreFileShape } from '../../src/sparsemm/score-file';
-import { runCli as runMain } from '../helpers/cli';
+import { runCliWithPrivateCache } from '../helpers/cli';
 
 const scratch = mkdtempSync(join(tmpdir(), 'heads-cli-'));
-
-// A private model cache, so the test neither reads nor fills the user's.
-const runCli = (args: string[]) => runMain(args, { ...process.env, SPARSEMM_CACHE_DIR: join(scratch, 'cache') });
+const runCli = runCliWithPrivateCache(scratch);
 
 describe('heads CLI', { timeout: 180_000 }, () => {
   let fixture = '';

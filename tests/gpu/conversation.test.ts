@@ -8,14 +8,12 @@ import { RawImage } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu';
 import { VlmModel } from '../../src/engine/model';
-import { MemoryModelCache } from '../../src/model-io/cache';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
 import type { LoadedModel } from '../../src/model-io/loader';
-import { loadModelFromPathOrUrl } from '../../src/model-io/node-loader';
-import { createProcessor, type PreparedInputs, type VlmProcessor } from '../../src/model-io/processor';
+import type { PreparedInputs, VlmProcessor } from '../../src/model-io/processor';
 import { ChatSession, ContextOverflowError, type SessionModel } from '../../src/session/chat-session';
 import type { AskOptions } from '../../src/session/types';
 import { gpuContext } from '../helpers/gpu';
+import { loadTinyFixture } from '../helpers/tiny-fixture';
 
 const sample = (name: string): string => fileURLToPath(new URL(`../../public/samples/${name}`, import.meta.url));
 const ask: AskOptions = { policy: 'full', budget: 48, window: 8, ratio: 0.1, maxNewTokens: 4 };
@@ -29,8 +27,7 @@ describe('a conversation with several pictures', () => {
   let pictures: { name: string; image: RawImage }[];
 
   beforeAll(async () => {
-    loaded = await loadModelFromPathOrUrl(await ensureTinyFixture(), { cache: new MemoryModelCache() });
-    processor = await createProcessor(loaded);
+    ({ loaded, processor } = await loadTinyFixture());
     ctx = await gpuContext();
     model = await VlmModel.load(ctx, loaded.weights, loaded.config);
     ready = { sourceId: loaded.sourceId, model, processor, processorLongestEdge: Infinity };

@@ -8,13 +8,11 @@ import { RawImage } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu';
 import { VlmModel } from '../../src/engine/model';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
 import type { LoadedModel } from '../../src/model-io/loader';
-import { MemoryModelCache } from '../../src/model-io/cache';
-import { loadModelFromPathOrUrl } from '../../src/model-io/node-loader';
-import { createProcessor, type PreparedInputs, type VlmProcessor } from '../../src/model-io/processor';
+import type { PreparedInputs, VlmProcessor } from '../../src/model-io/processor';
 import { CpuWeights, cpuGenerate } from '../reference/cpu-model';
 import { gpuContext } from '../helpers/gpu';
+import { loadTinyFixture } from '../helpers/tiny-fixture';
 
 const samplePng = fileURLToPath(new URL('../../public/samples/shapes.png', import.meta.url));
 const steps = 8;
@@ -27,9 +25,7 @@ describe('the tiny fixture model from its files, end to end on dawn.node', () =>
   let model: VlmModel;
 
   beforeAll(async () => {
-    const fixtureDir = await ensureTinyFixture();
-    loaded = await loadModelFromPathOrUrl(fixtureDir, { cache: new MemoryModelCache() });
-    processor = await createProcessor(loaded);
+    ({ loaded, processor } = await loadTinyFixture());
     const image = await RawImage.read(samplePng);
     inputs = await processor.prepare(image, [{ role: 'user', text: 'Describe the image.', hasImage: true }]);
     ctx = await gpuContext();

@@ -1,9 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MemoryModelCache } from '../../src/model-io/cache';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { type LoadedModel } from '../../src/model-io/loader';
-import { loadModelFromPathOrUrl } from '../../src/model-io/node-loader';
-import { createProcessor, type VlmProcessor } from '../../src/model-io/processor';
+import type { VlmProcessor } from '../../src/model-io/processor';
 import { VlmModel } from '../../src/engine/model';
 import { AttentionMapRecorder } from '../../src/engine/attention-map';
 import { findVisualHeads, probeChunkPositions, type ProbeSampleResult } from '../../src/engine/visual-heads';
@@ -15,6 +12,7 @@ import { cpuProbeRun } from '../reference/cpu-probe';
 import { attention } from '../reference/cpu-ops';
 import { cpuDecodeStep, cpuEncodeImage, cpuPrefill, CpuWeights } from '../reference/cpu-model';
 import { gpuContext, maxAbsDiff } from '../helpers/gpu';
+import { loadTinyFixture } from '../helpers/tiny-fixture';
 import { roundToF16 } from '../reference/f16';
 
 // Small probes keep the processor and the CPU reference quick; the tiny model sees them as 2 x 2 or 2 x 1 tiles + global.
@@ -27,9 +25,7 @@ describe('visual-head search on the tiny fixture', () => {
   let cpu: CpuWeights;
 
   beforeAll(async () => {
-    const dir = await ensureTinyFixture();
-    loaded = await loadModelFromPathOrUrl(dir, { cache: new MemoryModelCache() });
-    processor = await createProcessor(loaded);
+    ({ loaded, processor } = await loadTinyFixture());
     model = await VlmModel.load(await gpuContext(), loaded.weights, loaded.config);
     cpu = new CpuWeights(loaded.weights);
   });

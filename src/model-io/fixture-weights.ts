@@ -57,6 +57,9 @@ export interface RandomTensorSpec {
   offset: number;
 }
 
+/** A layer tensor's shape and init, before it is named: uniform in [offset - scale, offset + scale). */
+type Init = { shape: number[]; scale: number; offset?: number };
+
 /**
  * Every tensor of an Idefics3ForConditionalGeneration checkpoint with the init scale that keeps activations O(1):
  * linear weights ~ 1.7 / sqrt(fan_in) (uniform, std ~ 1 / sqrt(fan_in)); q/k doubled so attention is not uniform;
@@ -73,23 +76,28 @@ export function randomWeightSpecs(config: ModelConfig): RandomTensorSpec[] {
   add(idefics3Names.patchEmbedWeight, [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize], linearScale(patchLength));
   add(idefics3Names.patchEmbedBias, [v.hiddenSize], 0.1);
   add(idefics3Names.positionEmbedding, [v.numPatches, v.hiddenSize], 0.5);
-  const visionShapes: Record<(typeof visionLayerParts)[number], { shape: number[]; scale: number; offset?: number }> = {
-    'layer_norm1.weight': { shape: [v.hiddenSize], scale: 0.2, offset: 1 },
-    'layer_norm1.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'self_attn.q_proj.weight': { shape: [v.hiddenSize, v.hiddenSize], scale: linearScale(v.hiddenSize) },
-    'self_attn.q_proj.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'self_attn.k_proj.weight': { shape: [v.hiddenSize, v.hiddenSize], scale: linearScale(v.hiddenSize) },
-    'self_attn.k_proj.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'self_attn.v_proj.weight': { shape: [v.hiddenSize, v.hiddenSize], scale: linearScale(v.hiddenSize) },
-    'self_attn.v_proj.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'self_attn.out_proj.weight': { shape: [v.hiddenSize, v.hiddenSize], scale: linearScale(v.hiddenSize) },
-    'self_attn.out_proj.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'layer_norm2.weight': { shape: [v.hiddenSize], scale: 0.2, offset: 1 },
-    'layer_norm2.bias': { shape: [v.hiddenSize], scale: 0.1 },
-    'mlp.fc1.weight': { shape: [v.intermediateSize, v.hiddenSize], scale: linearScale(v.hiddenSize) },
-    'mlp.fc1.bias': { shape: [v.intermediateSize], scale: 0.1 },
-    'mlp.fc2.weight': { shape: [v.hiddenSize, v.intermediateSize], scale: linearScale(v.intermediateSize) },
-    'mlp.fc2.bias': { shape: [v.hiddenSize], scale: 0.1 },
+  // The three init rules of the table in the doc comment: norm weights around 1, biases small, linear weights by fan-in.
+  const normWeight = (size: number): Init => ({ shape: [size], scale: 0.2, offset: 1 });
+  const bias = (size: number): Init => ({ shape: [size], scale: 0.1 });
+  const linearWeight = (outFeatures: number, inFeatures: number, gain = 1): Init => ({ shape: [outFeatures, inFeatures], scale: gain * linearScale(inFeatures) });
+  const h = v.hiddenSize;
+  const visionShapes: Record<(typeof visionLayerParts)[number], Init> = {
+    'layer_norm1.weight': normWeight(h),
+    'layer_norm1.bias': bias(h),
+    'self_attn.q_proj.weight': linearWeight(h, h),
+    'self_attn.q_proj.bias': bias(h),
+    'self_attn.k_proj.weight': linearWeight(h, h),
+    'self_attn.k_proj.bias': bias(h),
+    'self_attn.v_proj.weight': linearWeight(h, h),
+    'self_attn.v_proj.bias': bias(h),
+    'self_attn.out_proj.weight': linearWeight(h, h),
+    'self_attn.out_proj.bias': bias(h),
+    'layer_norm2.weight': normWeight(h),
+    'layer_norm2.bias': bias(h),
+    'mlp.fc1.weight': linearWeight(v.intermediateSize, h),
+    'mlp.fc1.bias': bias(v.intermediateSize),
+    'mlp.fc2.weight': linearWeight(h, v.intermediateSize),
+    'mlp.fc2.bias': bias(h),
   };
   for (let layer = 0; layer < v.numLayers; layer++) {
     for (const part of visionLayerParts) {
@@ -104,16 +112,16 @@ export function randomWeightSpecs(config: ModelConfig): RandomTensorSpec[] {
   add(idefics3Names.embedTokens, [t.vocabSize, t.hiddenSize], 1);
   const qDim = t.numHeads * t.headDim;
   const kvDim = t.numKvHeads * t.headDim;
-  const textShapes: Record<(typeof textLayerParts)[number], { shape: number[]; scale: number; offset?: number }> = {
-    'input_layernorm.weight': { shape: [t.hiddenSize], scale: 0.2, offset: 1 },
-    'self_attn.q_proj.weight': { shape: [qDim, t.hiddenSize], scale: 2 * linearScale(t.hiddenSize) },
-    'self_attn.k_proj.weight': { shape: [kvDim, t.hiddenSize], scale: 2 * linearScale(t.hiddenSize) },
-    'self_attn.v_proj.weight': { shape: [kvDim, t.hiddenSize], scale: linearScale(t.hiddenSize) },
-    'self_attn.o_proj.weight': { shape: [t.hiddenSize, qDim], scale: linearScale(qDim) },
-    'post_attention_layernorm.weight': { shape: [t.hiddenSize], scale: 0.2, offset: 1 },
-    'mlp.gate_proj.weight': { shape: [t.intermediateSize, t.hiddenSize], scale: linearScale(t.hiddenSize) },
-    'mlp.up_proj.weight': { shape: [t.intermediateSize, t.hiddenSize], scale: linearScale(t.hiddenSize) },
-    'mlp.down_proj.weight': { shape: [t.hiddenSize, t.intermediateSize], scale: linearScale(t.intermediateSize) },
+  const textShapes: Record<(typeof textLayerParts)[number], Init> = {
+    'input_layernorm.weight': normWeight(t.hiddenSize),
+    'self_attn.q_proj.weight': linearWeight(qDim, t.hiddenSize, 2),
+    'self_attn.k_proj.weight': linearWeight(kvDim, t.hiddenSize, 2),
+    'self_attn.v_proj.weight': linearWeight(kvDim, t.hiddenSize),
+    'self_attn.o_proj.weight': linearWeight(t.hiddenSize, qDim),
+    'post_attention_layernorm.weight': normWeight(t.hiddenSize),
+    'mlp.gate_proj.weight': linearWeight(t.intermediateSize, t.hiddenSize),
+    'mlp.up_proj.weight': linearWeight(t.intermediateSize, t.hiddenSize),
+    'mlp.down_proj.weight': linearWeight(t.hiddenSize, t.intermediateSize),
   };
   for (let layer = 0; layer < t.numLayers; layer++) {
     for (const part of textLayerParts) {

@@ -1,7 +1,5 @@
 // Elementwise activations in f32.
-struct Params {
-  count: u32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 

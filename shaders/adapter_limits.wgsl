@@ -3,12 +3,7 @@
 // GEMM's inner-loop instruction; the compiler may fuse it into an FMA), so nothing waits on memory or on a previous
 // result. m < 1 keeps the values bounded and normal (no denormal slow paths). The result is stored only when it equals
 // a value it never takes in practice, so the arithmetic cannot be optimised away while the store costs nothing.
-struct PeakParams {
-  iterations: u32,
-  magic: u32,
-  multiplier: f32,
-  addend: f32,
-}
+// #params PeakParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> peak_p: PeakParams;
 @group(0) @binding(1) var<storage, read_write> peak_sink: array<f32>;
@@ -46,10 +41,7 @@ fn compute_peak(@builtin(global_invocation_id) gid: vec3<u32>) {
 // consecutive 16 bytes, eight loads per loop iteration), the access pattern of the decode GEMV without its arithmetic: the fastest any kernel can read.
 // The sum is stored only when it equals a value it never takes in practice, so the loads cannot be optimised away while
 // the writes cost nothing.
-struct ReadParams {
-  words: u32,      // vec4<u32> entries in this slice
-  magic: u32,
-}
+// #params ReadParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> read_p: ReadParams;
 @group(0) @binding(1) var<storage, read> source: array<vec4<u32>>;

@@ -1,7 +1,5 @@
 // Residual add: out[i] = a[i] + b[i] (out may alias neither input; in-place uses a = out).
-struct Params {
-  count: u32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;

@@ -4,16 +4,7 @@
 // One workgroup computes BQ query rows of one head. It walks the keys in tiles of BK, keeping a running max `m`,
 // running denominator `l` and an unnormalised output per row (online softmax), so no [T, T] score buffer exists.
 // Causal: query i sees keys 0..i + query_offset (query_offset = keys - queries).
-struct Params {
-  queries: u32,
-  keys: u32,
-  num_heads: u32,
-  num_kv_heads: u32,
-  causal: u32,
-  query_offset: u32,
-  query_tiles: u32,
-  scale: f32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;

@@ -12,15 +12,7 @@ const META_FIELDS: u32 = 4u;
 const META_SLOT_OFFSET: u32 = 0u;
 const META_KEPT: u32 = 1u;
 
-struct Params {
-  num_heads: u32,
-  num_kv_heads: u32,
-  meta_base: u32,
-  appended: u32,
-  row_start: u32,
-  row_length: u32,
-  scale: f32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;

@@ -23,14 +23,7 @@ const META_KEPT: u32 = 1u;
 const META_LIST_START: u32 = 2u;
 const MASKED: f32 = -3.0e38;
 
-struct AttendParams {
-  num_heads: u32,
-  num_kv_heads: u32,
-  meta_base: u32,
-  appended: u32,
-  max_chunks: u32,
-  scale: f32,
-}
+// #params AttendParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> attend_p: AttendParams;
 

@@ -1,9 +1,6 @@
 // Embedding gather: out[t, d] = table[ids[t], d], the table packed bf16 (two per u32), the output f32.
 // dim is even (all model dims are), so one thread copies one packed word = two output values.
-struct Params {
-  tokens: u32,
-  half_dim: u32, // dim / 2: packed words per table row
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> table: array<u32>;

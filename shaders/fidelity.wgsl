@@ -10,15 +10,7 @@
 // Both rows go through the same arithmetic in the same order, so identical rows give log p_i == log q_i bit for bit and
 // KL exactly 0. Rounding can push a true KL of ~0 slightly below zero: it is clamped at 0.
 // Compiled after shaders/logit_reductions.wgsl (WORKGROUP_SIZE, red_f / red_u, sum_all, count_all, argmax_reduce).
-struct Params {
-  vocab: u32,
-  // First element of this step's row in the reference logits (they may hold every step of the reference answer).
-  reference_offset: u32,
-  // The reference answer's token at this step (teacher forcing feeds it to the compressed cache next).
-  ref_token: u32,
-  // Which 4-u32 record of `out` to write.
-  out_step: u32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> reference: array<f32>;

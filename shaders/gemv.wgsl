@@ -19,12 +19,7 @@
 //   ACCUMULATE  out += result (the residual add of o_proj / down_proj), instead of out = result.
 // Entry points: gemv (one weight), gemv_swiglu (gate and up rows of the same feature: out = silu(gate.xn) * (up.xn)),
 // gemv_qkv_rope (a decode layer's q, k and v projections with RoPE and the KV-cache append, below).
-struct Params {
-  in_features: u32,  // K
-  out_features: u32, // N
-  has_bias: u32,
-  eps: f32,          // RMSNorm epsilon (NORM)
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 override ROWS: u32 = 1u;      // 1..MAX_ROWS, specialised so the per-row loops unroll and acc stays in registers
 override TEAM: u32 = 32u;     // lanes per output feature: a power of two, 2..WORKGROUP
@@ -192,18 +187,7 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // A team computes PAIRS consecutive dims i of one head together with their partners i + HEAD_DIM/2, so it holds both
 // halves RoPE mixes and whole f16 words: PAIRS is even and divides HEAD_DIM/2 (ops/gemv.ts checks), hence a team never
 // straddles two heads. Each dim's dot product is summed exactly as gemv sums it.
-struct QkvParams {
-  in_features: u32,
-  num_heads: u32,
-  num_kv_heads: u32,
-  position: u32,
-  eps: f32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-  cache_row: array<vec4<u32>, 4>, // row of this token in KV head g's slice: [g / 4][g % 4] (num_kv_heads <= 16)
-  inv_freq: array<vec4<f32>, 8>,  // RoPE inverse frequencies [HEAD_DIM / 2] (HEAD_DIM <= 64)
-}
+// #params QkvParams (fields: src/engine/kernel-params.ts)
 
 override HEAD_DIM: u32 = 64u;
 override PAIRS: u32 = 4u;

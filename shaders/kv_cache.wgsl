@@ -6,18 +6,9 @@
 
 override HEAD_DIM: u32 = 64u; // even
 
-struct StoreParams {
-  num_kv_heads: u32,
-  meta_base: u32,
-  total_rows: u32,     // sum of kept over heads
-  has_positions: u32,  // 0: head g keeps prompt positions 0..kept_g-1 (full cache)
-}
+// #params StoreParams (fields: src/engine/kernel-params.ts)
 
-struct AppendParams {
-  num_kv_heads: u32,
-  meta_base: u32,
-  step: u32,           // the appended token goes to row kept_g + step of every head
-}
+// #params AppendParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> store_p: StoreParams;
 @group(0) @binding(0) var<uniform> append_p: AppendParams;

@@ -12,28 +12,11 @@
 override HEAD_DIM: u32 = 64u;
 const MASKED: f32 = -3.0e38;
 
-struct ScoreParams {
-  tokens: u32,
-  window: u32,
-  num_heads: u32,
-  num_kv_heads: u32,
-  scale: f32,
-}
+// #params ScoreParams (fields: src/engine/kernel-params.ts)
 
-struct PoolParams {
-  prefix: u32,
-  num_kv_heads: u32,
-  kernel: u32,
-  use_max: u32,
-}
+// #params PoolParams (fields: src/engine/kernel-params.ts)
 
-struct SelectParams {
-  prefix: u32,
-  window: u32,
-  kv_head: u32,
-  capacity: u32,
-  out_start: u32,
-}
+// #params SelectParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> score_p: ScoreParams;
 @group(0) @binding(0) var<uniform> pool_p: PoolParams;

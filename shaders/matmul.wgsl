@@ -2,12 +2,7 @@
 // two bf16 per u32, element 2i in the low half), bias packed bf16 [N], out f32 [rows, N]. Math in f32.
 // gemm: tiled GEMM for prefill / vision (64x64 output tiles, 32-wide K slices in workgroup memory, 8x8 register
 // blocks). Decode (a few rows) runs the GEMV family in gemv.wgsl instead.
-struct Params {
-  rows: u32,
-  in_features: u32,
-  out_features: u32,
-  has_bias: u32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

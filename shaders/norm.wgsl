@@ -1,10 +1,6 @@
 // Row normalisations, one workgroup per row, f32 reductions in workgroup memory.
 // Weights and biases are packed bf16 (two per u32). x and out must be different buffers.
-struct Params {
-  rows: u32,
-  dim: u32,
-  eps: f32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -2,11 +2,7 @@
 // x is [tokens, heads, headDim] f32; positions is u32 [tokens]; inv_freq is f32 [headDim/2], computed on the
 // CPU exactly as torch does (f32), because WGSL's pow may be several ulp off.
 // Compiled after shaders/rope_angle.wgsl (sin_cos).
-struct Params {
-  tokens: u32,
-  heads: u32,
-  half_dim: u32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;

@@ -16,12 +16,7 @@
 // The test is on the bit pattern (all exponent bits set): WGSL lets a compiler assume floats are finite, so
 // comparisons such as v != v may be folded away.
 // Compiled after shaders/logit_reductions.wgsl (WORKGROUP_SIZE, red_f / red_u, sum_all, count_all, argmax_reduce).
-struct Params {
-  vocab: u32,
-  temperature: f32,
-  top_p: f32,
-  uniform: f32,
-}
+// #params Params (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;

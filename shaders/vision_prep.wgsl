@@ -6,16 +6,7 @@
 //                   Working through its view/permute/reshape chain, output token t = (i2, j) on the (side/s)^2 grid
 //                   and feature m = (ky, kx, d) in that order read input token (i2 * s + ky, j * s + kx) of the
 //                   side x side grid, feature d.
-struct PatchifyParams {
-  total: u32,
-  channels: u32,
-  height: u32,
-  width: u32,
-  patch_size: u32,
-  grid_w: u32,
-  patches_per_tile: u32,
-  patch_len: u32, // channels * patch_size^2
-}
+// #params PatchifyParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> pp: PatchifyParams;
 @group(0) @binding(1) var<storage, read> pixels: array<f32>;
@@ -44,16 +35,7 @@ fn patchify(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   patches[i] = pixels[((tile * pp.channels + c) * pp.height + y) * pp.width + x];
 }
 
-struct ShuffleParams {
-  total: u32,
-  seq: u32,
-  dim: u32,
-  scale: u32,
-  side: u32,     // sqrt(seq)
-  out_side: u32, // side / scale
-  out_seq: u32,  // seq / scale^2
-  out_dim: u32,  // dim * scale^2
-}
+// #params ShuffleParams (fields: src/engine/kernel-params.ts)
 
 @group(0) @binding(0) var<uniform> sp: ShuffleParams;
 @group(0) @binding(1) var<storage, read> shuffle_in: array<f32>;

@@ -4,10 +4,8 @@
  */
 import type { GpuContext } from './gpu';
 import { GpuTimer } from './gpu-timer';
-import { kernelParams, paramLayout } from './params';
-
-const peakParams = paramLayout('adapter_limits', 'PeakParams', { iterations: 'u32', magic: 'u32', multiplier: 'f32', addend: 'f32' });
-const readParams = paramLayout('adapter_limits', 'ReadParams', { words: 'u32', magic: 'u32' });
+import { kernelParams } from './params';
+import { peakParams, readParams } from './kernel-params';
 
 export interface ComputePeak {
   /** Best of the measured passes, in GFLOP/s (1e9 f32 floating-point operations per second; a multiply-add is 2). */

@@ -1,8 +1,6 @@
 import type { GpuContext } from './gpu';
-import { kernelParams, paramLayout } from './params';
-
-const storeParams = paramLayout('kv_cache', 'StoreParams', { num_kv_heads: 'u32', meta_base: 'u32', total_rows: 'u32', has_positions: 'u32' });
-const appendParams = paramLayout('kv_cache', 'AppendParams', { num_kv_heads: 'u32', meta_base: 'u32', step: 'u32' });
+import { kernelParams } from './params';
+import { appendParams, storeParams } from './kernel-params';
 
 export interface KvCacheLayout {
   numLayers: number;

@@ -1,18 +1,23 @@
 /**
- * Kernel parameter blocks by name. Each kernel's uniform struct (`struct Params { rows: u32, eps: f32 }` in its
- * shaders/ file) is declared once here as a ParamLayout with the same field names and types, in the same order;
- * wrappers then write `kernelParams(layout, { rows, eps })`. tests/unit/param-layouts.test.ts reads every uniform
- * struct of shaders/*.wgsl and fails when a layout's names, order or types differ from its struct, or a struct has no
- * layout.
+ * Kernel parameter blocks by name. Each kernel's uniform struct is written in TypeScript only, as a ParamLayout
+ * (`paramLayout('norm', 'Params', { rows: 'u32', dim: 'u32', eps: 'f32' })`, all of them in kernel-params.ts); its
+ * shader says where the struct goes with a line `// #params Params`, which the shader loader (shader-source.ts)
+ * replaces by paramStructWgsl(layout). Wrappers write `kernelParams(layout, { rows, dim, eps })`, so field names,
+ * order and types cannot drift between the two languages.
  */
 
 /** A 4-byte scalar, or an array of 16-byte vectors (a uniform array's element stride is 16 bytes). */
 export type ParamType = 'u32' | 'i32' | 'f32' | `array<vec4<${'u32' | 'f32'}>, ${number}>`;
 
 /** One WGSL struct as TypeScript writes it: the file it lives in, its name, its fields in declaration order. */
-export interface ParamLayout<Fields extends Record<string, ParamType> = Record<string, ParamType>> {
+export interface ParamStruct {
   shader: string;
   struct: string;
+  fields: readonly { name: string; type: ParamType }[];
+}
+
+/** A ParamStruct whose field names are known to TypeScript, so kernelParams takes exactly those values. */
+export interface ParamLayout<Fields extends Record<string, ParamType> = Record<string, ParamType>> extends ParamStruct {
   fields: readonly { name: keyof Fields & string; type: ParamType }[];
 }
 
@@ -24,21 +29,18 @@ export type ParamValues<Fields extends Record<string, ParamType>> = {
   [Name in keyof Fields as Name extends `_${string}` ? never : Name]: Fields[Name] extends `array<${string}` ? ArrayLike<number> : number | boolean;
 };
 
-const declared: ParamLayout[] = [];
-
 /**
- * Declares the layout of `struct` in shaders/`shader`.wgsl. Field order is the object's key order (insertion order,
- * which JavaScript keeps for non-numeric keys), so write the fields as the struct lists them, padding included.
+ * The layout of `struct` in shaders/`shader`.wgsl. Field order is the object's key order (insertion order, which
+ * JavaScript keeps for non-numeric keys), so write the fields as the struct lists them, padding included. The
+ * project's layouts are declared in kernel-params.ts.
  */
 export function paramLayout<const Fields extends Record<string, ParamType>>(shader: string, struct: string, fields: Fields): ParamLayout<Fields> {
-  const layout = { shader, struct, fields: Object.entries(fields).map(([name, type]) => ({ name, type })) };
-  declared.push(layout);
-  return layout;
+  return { shader, struct, fields: Object.entries(fields).map(([name, type]) => ({ name, type })) };
 }
 
-/** Every layout declared so far (the modules that declare them must have been imported). */
-export function declaredParamLayouts(): readonly ParamLayout[] {
-  return declared;
+/** The WGSL struct of a layout, as the loader places it in the shader: one `name: type,` line per field. */
+export function paramStructWgsl(layout: ParamStruct): string {
+  return [`struct ${layout.struct} {`, ...layout.fields.map(({ name, type }) => `  ${name}: ${type},`), '}'].join('\n');
 }
 
 /** u32 words of a field and its alignment in words (WGSL uniform layout rules for the types we use). */

@@ -1,4 +1,4 @@
-import { resolveIncludes, type ShaderSource } from './shader-source';
+import { paramStructFromLayouts, resolveIncludes, type ShaderSource } from './shader-source';
 
 // Vite inlines every shader file as text at build time.
 const files = import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
@@ -14,4 +14,4 @@ function rawShader(name: string): string {
   return text;
 }
 
-export const browserShaderSource: ShaderSource = (name) => resolveIncludes(name, rawShader);
+export const browserShaderSource: ShaderSource = (name) => resolveIncludes(name, rawShader, paramStructFromLayouts);

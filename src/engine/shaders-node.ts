@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolveIncludes, type ShaderSource } from './shader-source';
+import { paramStructFromLayouts, resolveIncludes, type ShaderSource } from './shader-source';
 
 const shaderDir = fileURLToPath(new URL('../../shaders/', import.meta.url));
 const cache = new Map<string, string>();
@@ -9,7 +9,7 @@ const cache = new Map<string, string>();
 export const nodeShaderSource: ShaderSource = (name) => {
   let text = cache.get(name);
   if (text === undefined) {
-    text = resolveIncludes(name, (file) => readFileSync(shaderDir + file + '.wgsl', 'utf8'));
+    text = resolveIncludes(name, (file) => readFileSync(shaderDir + file + '.wgsl', 'utf8'), paramStructFromLayouts);
     cache.set(name, text);
   }
   return text;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gemmParams, gemvMaxRows, matmul } from '../../src/engine/ops/matmul';
+import { gemmParams } from '../../src/engine/kernel-params';
+import { gemvMaxRows, matmul } from '../../src/engine/ops/matmul';
 import { kernelParams } from '../../src/engine/params';
 import { linear } from '../reference/cpu-ops';
 import { empty, gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';

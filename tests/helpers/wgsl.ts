@@ -1,7 +1,7 @@
 /** A small WGSL reader for tests that check TypeScript against shaders/*.wgsl (limits, parameter layouts). */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveIncludes } from '../../src/engine/shader-source';
+import { paramStructFromLayouts, resolveIncludes } from '../../src/engine/shader-source';
 
 export const shaderDir = join(import.meta.dirname, '../../shaders');
 
@@ -13,9 +13,21 @@ export function shaderNames(): string[] {
     .sort();
 }
 
-/** A shader's text as the engine compiles it (its `// #include` lines resolved). */
+const readFile = (file: string): string => readFileSync(join(shaderDir, `${file}.wgsl`), 'utf8');
+
+/** A shader's own code: its `// #include` lines resolved, its `// #params` lines left as they are (comments). */
 export function readShader(name: string): string {
-  return resolveIncludes(name, (file) => readFileSync(join(shaderDir, `${file}.wgsl`), 'utf8'));
+  return resolveIncludes(name, readFile);
+}
+
+/** A shader's text as the engine compiles it: includes resolved and each `// #params` line replaced by its struct. */
+export function compiledShader(name: string): string {
+  return resolveIncludes(name, readFile, paramStructFromLayouts);
+}
+
+/** The struct names of a shader's `// #params NAME` lines (the structs the loader writes from TypeScript layouts). */
+export function paramsDirectives(text: string): string[] {
+  return [...text.matchAll(/^[ \t]*\/\/[ \t]*#params[ \t]+(\w+)/gm)].map((match) => match[1]);
 }
 
 export function stripComments(source: string): string {

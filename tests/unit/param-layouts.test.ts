@@ -1,54 +1,57 @@
 /**
  * TypeScript and WGSL agree on what a kernel reads from its uniform block: every `var<uniform>` struct of
- * shaders/*.wgsl has one ParamLayout (src/engine/params.ts) with the same field names, order and types; the
- * constants TypeScript repeats from a shader (CHUNK, MAX_GROUP) have the shader's value; and every shader that reads
- * the KV-cache metadata reads it through META_* constants equal to kvMetaLayout.
+ * shaders/*.wgsl is written from one ParamLayout (src/engine/params.ts) where its `// #params` line stands, with the
+ * layout's field names, order and types; the constants TypeScript repeats from a shader (CHUNK, MAX_GROUP) have the
+ * shader's value; and every shader that reads the KV-cache metadata reads it through META_* constants equal to
+ * kvMetaLayout.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kvMetaLayout } from '../../src/engine/kv-cache';
 import { decodeChunkKeys, maxDecodeGroup } from '../../src/engine/ops/decode-attention';
-import { declaredParamLayouts, kernelParams, paramLayout, type ParamLayout } from '../../src/engine/params';
-import { constantText, parseStructs, readShader, shaderNames, stripComments, uniformStructNames } from '../helpers/wgsl';
+import { kernelParamLayouts } from '../../src/engine/kernel-params';
+import { kernelParams, paramLayout, paramStructWgsl } from '../../src/engine/params';
+import { paramStructFromLayouts, resolveIncludes } from '../../src/engine/shader-source';
+import { compiledShader, constantText, paramsDirectives, parseStructs, readShader, shaderNames, stripComments, uniformStructNames } from '../helpers/wgsl';
 
-const engineDir = join(import.meta.dirname, '../../src/engine');
-
-/** src/engine files that declare a layout (found by their text, so a new wrapper is checked without listing it here). */
-function layoutModules(dir = engineDir): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return layoutModules(path);
-    return entry.name.endsWith('.ts') && /\bparamLayout\(\s*'/.test(readFileSync(path, 'utf8')) ? [path] : [];
-  });
-}
-
-let layouts: readonly ParamLayout[] = [];
-
-beforeAll(async () => {
-  const modules = layoutModules();
-  for (const path of modules) await import(path);
-  layouts = declaredParamLayouts().filter((layout) => layout.shader !== 'test');
-  expect(modules.map((path) => relative(engineDir, path)).length).toBeGreaterThan(5);
-});
+const layouts = kernelParamLayouts;
 
 const key = (shader: string, struct: string) => `${shader}.wgsl ${struct}`;
 
-describe('parameter layouts match the WGSL uniform structs', () => {
-  it('every uniform struct has exactly one layout, and every layout names a uniform struct', () => {
-    const uniforms = shaderNames().flatMap((shader) => uniformStructNames(readShader(shader)).map((struct) => key(shader, struct)));
+describe('uniform structs come from the TypeScript parameter layouts', () => {
+  it('every uniform struct a shader binds is a // #params line with exactly one layout, and every layout is placed', () => {
+    const uniforms: string[] = [];
+    for (const shader of shaderNames()) {
+      const own = readShader(shader);
+      const placed = paramsDirectives(own);
+      for (const struct of uniformStructNames(own)) {
+        expect(placed, `${shader}.wgsl binds a ${struct} uniform: declare it with a // #params ${struct} line`).toContain(struct);
+        // Written by hand as well, the struct would be declared twice (a compile error) or drift from its layout.
+        expect(parseStructs(own).has(struct), `${shader}.wgsl declares struct ${struct} by hand`).toBe(false);
+      }
+      uniforms.push(...placed.map((struct) => key(shader, struct)));
+    }
     const declared = layouts.map((layout) => key(layout.shader, layout.struct));
     expect([...declared].sort()).toEqual([...uniforms].sort());
     expect(new Set(declared).size).toBe(declared.length);
     expect(uniforms.length).toBeGreaterThan(15);
   });
 
-  it('field names, order and types agree', () => {
+  it('the compiled shader holds each layout as a WGSL struct with its field names, order and types', () => {
     for (const layout of layouts) {
-      const struct = parseStructs(readShader(layout.shader)).get(layout.struct);
-      expect(struct, key(layout.shader, layout.struct)).toBeDefined();
-      expect(layout.fields, key(layout.shader, layout.struct)).toEqual(struct);
+      const text = compiledShader(layout.shader);
+      expect(text, layout.shader).not.toMatch(/^\s*\/\/\s*#params/m);
+      expect(parseStructs(text).get(layout.struct), key(layout.shader, layout.struct)).toEqual(layout.fields);
     }
+  });
+
+  it('the loader writes the struct where its line stands, and names a struct no layout declares', () => {
+    const read = (file: string) => (file === 'test' ? 'before\n// #params Placed (a remark)\nafter' : '// #params Missing');
+    const layout = paramLayout('test', 'Placed', { rows: 'u32', scale: 'f32' });
+    expect(paramStructWgsl(layout)).toBe('struct Placed {\n  rows: u32,\n  scale: f32,\n}');
+    expect(resolveIncludes('test', read, () => paramStructWgsl(layout))).toBe(`before\n${paramStructWgsl(layout)}\nafter`);
+    // Without a struct source the line stays a comment (tests that read a shader's own code).
+    expect(resolveIncludes('test', read)).toBe(read('test'));
+    expect(() => resolveIncludes('nowhere', read, paramStructFromLayouts)).toThrow("shaders/nowhere.wgsl asks for struct Missing (// #params Missing), but src/engine/kernel-params.ts declares no paramLayout('nowhere', 'Missing', ...)");
   });
 });
 

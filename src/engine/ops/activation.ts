@@ -1,7 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const activationParams = paramLayout('activation', 'Params', { count: 'u32' });
+import { kernelParams } from '../params';
+import { activationParams } from '../kernel-params';
 
 const workgroupSize = 256;
 

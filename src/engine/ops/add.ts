@@ -1,7 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const addParams = paramLayout('add', 'Params', { count: 'u32' });
+import { kernelParams } from '../params';
+import { addParams } from '../kernel-params';
 
 const workgroupSize = 256;
 

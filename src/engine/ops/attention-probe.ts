@@ -1,16 +1,7 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { RaggedKvCache } from '../kv-cache';
-
-const probeParams = paramLayout('attention_probe', 'Params', {
-  num_heads: 'u32',
-  num_kv_heads: 'u32',
-  meta_base: 'u32',
-  appended: 'u32',
-  row_start: 'u32',
-  row_length: 'u32',
-  scale: 'f32',
-});
+import { probeParams } from '../kernel-params';
 
 export interface AttentionProbeOutputs {
   /** u32 [numHeads]: per query head the slot with the largest attention weight (lowest slot on ties). */

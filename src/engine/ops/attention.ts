@@ -1,17 +1,7 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { PipelineSpec } from '../pipelines';
-
-const attentionParams = paramLayout('attention', 'Params', {
-  queries: 'u32',
-  keys: 'u32',
-  num_heads: 'u32',
-  num_kv_heads: 'u32',
-  causal: 'u32',
-  query_offset: 'u32',
-  query_tiles: 'u32',
-  scale: 'f32',
-});
+import { attentionParams } from '../kernel-params';
 
 export interface PrefillAttentionShape {
   queries: number;

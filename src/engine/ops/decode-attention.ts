@@ -1,19 +1,12 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { RaggedKvCache } from '../kv-cache';
+import { attendParams } from '../kernel-params';
 
 /** Keys per split-K workgroup: CHUNK in shaders/decode_attention.wgsl (tests/unit/param-layouts.test.ts checks it). */
 export const decodeChunkKeys = 64;
 /** Query heads per KV head at most: MAX_GROUP in shaders/decode_attention.wgsl (checked by the same test). */
 export const maxDecodeGroup = 16;
-const attendParams = paramLayout('decode_attention', 'AttendParams', {
-  num_heads: 'u32',
-  num_kv_heads: 'u32',
-  meta_base: 'u32',
-  appended: 'u32',
-  max_chunks: 'u32',
-  scale: 'f32',
-});
 
 /**
  * What changes from token to token in a layer's decode attention: the params block of both passes and the number of

@@ -1,7 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const embeddingParams = paramLayout('embedding', 'Params', { tokens: 'u32', half_dim: 'u32' });
+import { kernelParams } from '../params';
+import { embeddingParams } from '../kernel-params';
 
 const workgroupSize = 256;
 

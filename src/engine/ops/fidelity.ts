@@ -1,9 +1,8 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { FidelityStep } from '../../sparsemm/fidelity';
 import { logitReductions } from './sampling';
-
-const fidelityParams = paramLayout('fidelity', 'Params', { vocab: 'u32', reference_offset: 'u32', ref_token: 'u32', out_step: 'u32' });
+import { fidelityParams } from '../kernel-params';
 
 /** u32 fields per step record in the output buffer; must match shaders/fidelity.wgsl (kl, agree, rank, top-1). */
 export const fidelityRecordFields = 4;

@@ -1,13 +1,13 @@
 import type { GemvVariant, GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { ropeInverseFrequencies, ropePrelude } from './rope';
+import { gemvParams, qkvParams } from '../kernel-params';
 
 /** Up to this many rows the decode GEMV runs (MAX_ROWS in shaders/gemv.wgsl); more rows take the tiled GEMM. */
 export const gemvMaxRows = 4;
 /** Invocations per GEMV workgroup (WORKGROUP in shaders/gemv.wgsl). */
 export const gemvWorkgroupSize = 64;
-const gemvParams = paramLayout('gemv', 'Params', { in_features: 'u32', out_features: 'u32', has_bias: 'u32', eps: 'f32' });
 
 /**
  * Output features per team (OUTS in shaders/gemv.wgsl): each x load then serves that many weight rows. Small teams
@@ -88,19 +88,6 @@ export function qkvRopePipeline(shape: QkvRopeShape, variant: GemvVariant): Pipe
   if (pairs === null) return null;
   return { shader: 'gemv', entryPoint: 'gemv_qkv_rope', constants: { TEAM: variant.team, NORM: 1, HEAD_DIM: shape.headDim, PAIRS: pairs }, prelude: gemvPrelude(variant) };
 }
-
-const qkvParams = paramLayout('gemv', 'QkvParams', {
-  in_features: 'u32',
-  num_heads: 'u32',
-  num_kv_heads: 'u32',
-  position: 'u32',
-  eps: 'f32',
-  _pad0: 'u32',
-  _pad1: 'u32',
-  _pad2: 'u32',
-  cache_row: 'array<vec4<u32>, 4>',
-  inv_freq: 'array<vec4<f32>, 8>',
-});
 
 // inv_freq per (headDim, theta) (constant per model).
 const invFreqTables = new Map<string, Float32Array>();

@@ -1,9 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const scoreParams = paramLayout('kv_selection', 'ScoreParams', { tokens: 'u32', window: 'u32', num_heads: 'u32', num_kv_heads: 'u32', scale: 'f32' });
-const poolParams = paramLayout('kv_selection', 'PoolParams', { prefix: 'u32', num_kv_heads: 'u32', kernel: 'u32', use_max: 'u32' });
-const selectParams = paramLayout('kv_selection', 'SelectParams', { prefix: 'u32', window: 'u32', kv_head: 'u32', capacity: 'u32', out_start: 'u32' });
+import { kernelParams } from '../params';
+import { poolParams, scoreParams, selectParams } from '../kernel-params';
 
 export interface WindowScoreShape {
   tokens: number;

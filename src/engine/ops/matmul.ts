@@ -1,11 +1,11 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { gemv, gemvMaxRows, gemvPipelines } from './gemv';
+import { gemmParams } from '../kernel-params';
 
 export { gemvMaxRows };
 const gemmTile = 64;
-export const gemmParams = paramLayout('matmul', 'Params', { rows: 'u32', in_features: 'u32', out_features: 'u32', has_bias: 'u32' });
 
 /** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM and the plain GEMV per row count. */
 export function matmulPipelines(ctx: GpuContext): PipelineSpec[] {

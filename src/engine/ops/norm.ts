@@ -1,7 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const normParams = paramLayout('norm', 'Params', { rows: 'u32', dim: 'u32', eps: 'f32' });
+import { kernelParams } from '../params';
+import { normParams } from '../kernel-params';
 
 /** Llama RMSNorm over each row: out = x * rsqrt(mean(x^2) + eps) * weight. x, out f32 [rows, dim] (distinct buffers); weight packed bf16 [dim]. */
 export function rmsNorm(ctx: GpuContext, x: GPUBuffer, weight: GPUBuffer, out: GPUBuffer, rows: number, dim: number, eps: number): void {

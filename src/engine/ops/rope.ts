@@ -1,10 +1,10 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
+import { kernelParams } from '../params';
+import { ropeParams } from '../kernel-params';
 
 const workgroupSize = 256;
 /** The prelude with sin_cos (shaders/rope_angle.wgsl), shared with the fused q/k/v GEMV. */
 export const ropePrelude = 'rope_angle';
-const ropeParams = paramLayout('rope', 'Params', { tokens: 'u32', heads: 'u32', half_dim: 'u32' });
 
 /**
  * RoPE inverse frequencies as torch's LlamaRotaryEmbedding computes them, in f32:

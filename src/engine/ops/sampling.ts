@@ -1,7 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const samplingParams = paramLayout('sampling', 'Params', { vocab: 'u32', temperature: 'f32', top_p: 'f32', uniform: 'f32' });
+import { kernelParams } from '../params';
+import { samplingParams } from '../kernel-params';
 
 /** The prelude of the kernels that reduce a row of logits (shaders/logit_reductions.wgsl). */
 export const logitReductions = 'logit_reductions';

@@ -1,26 +1,6 @@
 import type { GpuContext } from '../gpu';
-import { kernelParams, paramLayout } from '../params';
-
-const patchifyParams = paramLayout('vision_prep', 'PatchifyParams', {
-  total: 'u32',
-  channels: 'u32',
-  height: 'u32',
-  width: 'u32',
-  patch_size: 'u32',
-  grid_w: 'u32',
-  patches_per_tile: 'u32',
-  patch_len: 'u32',
-});
-const shuffleParams = paramLayout('vision_prep', 'ShuffleParams', {
-  total: 'u32',
-  seq: 'u32',
-  dim: 'u32',
-  scale: 'u32',
-  side: 'u32',
-  out_side: 'u32',
-  out_seq: 'u32',
-  out_dim: 'u32',
-});
+import { kernelParams } from '../params';
+import { patchifyParams, shuffleParams } from '../kernel-params';
 
 const workgroupSize = 256;
 

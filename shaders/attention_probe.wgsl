@@ -86,16 +86,21 @@ fn reduce_row(head: u32, lid: u32) {
   }
 }
 
+// Both entry points: the head's row reduced into red_* and its top-1 slot stored.
+fn reduce_and_store_top1(head: u32, lid: u32) {
+  reduce_row(head, lid);
+  if (lid == 0u) {
+    top1[head] = red_index[0];
+  }
+}
+
 @compute @workgroup_size(WG)
 fn probe_top1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let head = wid.x;
   if (head >= p.num_heads) {
     return;
   }
-  reduce_row(head, lid);
-  if (lid == 0u) {
-    top1[head] = red_index[0];
-  }
+  reduce_and_store_top1(head, lid);
 }
 
 @compute @workgroup_size(WG)
@@ -104,10 +109,7 @@ fn probe_top1_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   if (head >= p.num_heads) {
     return;
   }
-  reduce_row(head, lid);
-  if (lid == 0u) {
-    top1[head] = red_index[0];
-  }
+  reduce_and_store_top1(head, lid);
   let m = red_max[0];
   let inv = 1.0 / red_sum[0];
   let slice = head_slice(head);

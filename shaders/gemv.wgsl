@@ -57,6 +57,20 @@ fn normed_x(v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
   return v;
 }
 
+// One 8-value chunk of x starting at vec4 `at`, times the RMSNorm weight chunk g with NORM, and its sum of squares
+// (for inv_rms; unused, so compiled away, without NORM).
+struct XChunk {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+  sumsq: f32,
+}
+
+fn x_chunk(at: u32, g: array<vec4<f32>, 2>) -> XChunk {
+  let raw_lo = x[at];
+  let raw_hi = x[at + 1u];
+  return XChunk(normed_x(raw_lo, g[0]), normed_x(raw_hi, g[1]), dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi));
+}
+
 fn norm_chunk(c: u32) -> array<vec4<f32>, 2> {
   if (NORM) {
     return unpack_bf16x8(norm_weight[c]);
@@ -108,13 +122,12 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var c = lane; c < chunks; c += TEAM) {
     let g = norm_chunk(c);
     for (var m = 0u; m < ROWS; m++) {
-      let raw_lo = x[m * x_stride + 2u * c];
-      let raw_hi = x[m * x_stride + 2u * c + 1u];
+      let xc = x_chunk(m * x_stride + 2u * c, g);
       if (NORM) {
-        sumsq[m] += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+        sumsq[m] += xc.sumsq;
       }
-      let lo = normed_x(raw_lo, g[0]);
-      let hi = normed_x(raw_hi, g[1]);
+      let lo = xc.lo;
+      let hi = xc.hi;
       for (var r = 0u; r < OUTS; r++) {
         let w = unpack_bf16x8(weight[rows[r] + c]);
         acc[r * MAX_ROWS + m] += dot(w[0], lo) + dot(w[1], hi);
@@ -150,13 +163,12 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   for (var c = lane; c < chunks; c += TEAM) {
     let g = norm_chunk(c);
     for (var m = 0u; m < ROWS; m++) {
-      let raw_lo = x[m * x_stride + 2u * c];
-      let raw_hi = x[m * x_stride + 2u * c + 1u];
+      let xc = x_chunk(m * x_stride + 2u * c, g);
       if (NORM) {
-        sumsq[m] += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+        sumsq[m] += xc.sumsq;
       }
-      let lo = normed_x(raw_lo, g[0]);
-      let hi = normed_x(raw_hi, g[1]);
+      let lo = xc.lo;
+      let hi = xc.hi;
       for (var r = 0u; r < OUTS; r++) {
         let wg = unpack_bf16x8(weight[rows[r] + c]);
         let wu = unpack_bf16x8(weight_up[rows[r] + c]);
@@ -237,13 +249,12 @@ fn gemv_qkv_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var sumsq = 0.0;
   for (var c = lane; c < chunks; c += TEAM) {
     let g = norm_chunk(c);
-    let raw_lo = x[2u * c];
-    let raw_hi = x[2u * c + 1u];
+    let xc = x_chunk(2u * c, g);
     if (NORM) {
-      sumsq += dot(raw_lo, raw_lo) + dot(raw_hi, raw_hi);
+      sumsq += xc.sumsq;
     }
-    let lo = normed_x(raw_lo, g[0]);
-    let hi = normed_x(raw_hi, g[1]);
+    let lo = xc.lo;
+    let hi = xc.hi;
     for (var r = 0u; r < PAIRS; r++) {
       let wa = unpack_bf16x8(qkv_weight(proj, (row0 + r) * chunks + c));
       let wb = unpack_bf16x8(qkv_weight(proj, (row0 + half + r) * chunks + c));

@@ -14,6 +14,10 @@ import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, C
 export { policyTable } from '../sparsemm/policies';
 /** The budget-sweep list rules (pure, src/sparsemm/fidelity.ts), so the form says what is wrong before a run. */
 export { parseBudgetList, sweepPolicies } from '../sparsemm/fidelity';
+/** The seeded generator (pure, src/sparsemm/random.ts), so the views demo draws its synthetic data with the same one. */
+export { mulberry32 } from '../sparsemm/random';
+/** An image token's rectangle in original pixels (src/sparsemm/image-token-map.ts), which the attention overlay draws. */
+export type { ImageTokenRect } from '../sparsemm/image-token-map';
 
 export type { AdapterSummary, BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun, BudgetPolicy };
 /** What a chat session takes and gives (answers, metrics, budget plans, head scores), unchanged for the UI. */

@@ -2,19 +2,9 @@
  * Deterministic DEMO data for the views demo page and tests. None of it comes from a model: scores,
  * budgets, attention and timings are synthetic, generated from a fixed seed.
  */
+// Seeded (mulberry32), so the demo looks the same on every load.
+import { mulberry32 } from '../../worker/api';
 import type { ImageTokenGeometry, RunMetrics } from './types';
-
-/** mulberry32: a tiny seeded PRNG, so the demo looks the same on every load. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const demoLayers = 30;
 export const demoQHeads = 9;
@@ -24,7 +14,7 @@ export const demoBudget = 256;
 
 /** Mostly near-zero scores with a handful of strong "visual heads" in the middle layers, like real score files. */
 export function demoScores(): number[][] {
-  const random = seededRandom(7);
+  const random = mulberry32(7);
   return Array.from({ length: demoLayers }, (_, layer) =>
     Array.from({ length: demoQHeads }, () => {
       const base = random() * 0.002;
@@ -67,7 +57,7 @@ export function demoImageUrl(): string {
  * image, plus low noise: one weight per image token in prompt order.
  */
 export function demoAttention(): Float32Array {
-  const random = seededRandom(11);
+  const random = mulberry32(11);
   const { rows, cols, tokensPerSide } = demoGeometry;
   const perTile = tokensPerSide * tokensPerSide;
   const weights = new Float32Array((rows * cols + 1) * perTile);

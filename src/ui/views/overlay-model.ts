@@ -1,20 +1,9 @@
 /** Pure geometry of the attention overlay: where each image token sits on the displayed picture. */
+import type { ImageTokenRect } from '../../worker/api';
 import type { ImageTokenGeometry } from './types';
 
-/** One image token drawn as a rectangle in display pixels. */
-export interface OverlayCell {
-  /** Index into the weights (prompt order of the image tokens). */
-  tokenIndex: number;
-  /** Tile row/column, or -1/-1 for the global image. */
-  tileRow: number;
-  tileCol: number;
-  /** Token row/column inside its tile. */
-  tokenRow: number;
-  tokenCol: number;
-  x: number;
-  y: number;
-  width: number;
-  height: number;
+/** One image token drawn as a rectangle in display pixels (tokenIndex indexes the weights, in prompt order). */
+export interface OverlayCell extends ImageTokenRect {
   /** Raw weight of the token. */
   weight: number;
   /** weight / (largest weight among the cells drawn), in [0, 1]. */

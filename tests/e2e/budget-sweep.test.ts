@@ -10,28 +10,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
-import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+import { openAppWithTinyModel, projectRoot, screenshot, type TinyModelApp } from '../helpers/browser';
 
-const fixtureMount = '/fixtures/tiny/';
 const samplePng = readFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'));
 
-let server: AppServer;
-let session: BrowserSession;
+let app: TinyModelApp;
 let page: Page;
 
 beforeAll(async () => {
-  const fixtureDir = await ensureTinyFixture();
-  server = await serveApp({ [fixtureMount]: fixtureDir });
-  session = await launchBrowser({ width: 1400, height: 1400 });
-  page = session.page;
-  const modelUrl = new URL(fixtureMount, server.url).href;
-  await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+  app = await openAppWithTinyModel({ width: 1400, height: 1400 });
+  ({ page } = app);
 });
 
 afterAll(async () => {
-  await session?.close();
-  await server?.close();
+  await app?.close();
 });
 
 const sweep = () => page.getByTestId('sweep-section');

@@ -10,11 +10,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
-import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+import { openAppWithTinyModel, projectRoot, screenshot, tinyFixtureMount, type AppServer, type BrowserSession, type TinyModelApp } from '../helpers/browser';
 import { plainPng } from '../helpers/png';
 
-const fixtureMount = '/fixtures/tiny/';
 const samplePng = readFileSync(join(projectRoot, 'public', 'samples', 'shapes.png'));
 /** Few tokens: SwiftShader emulates the GPU on the CPU. */
 const maxNewTokens = 6;
@@ -25,6 +23,7 @@ const maxNewTokens = 6;
 const streamedTokens = 48;
 const xssText = '<img src=x onerror=alert(1)>';
 
+let app: TinyModelApp;
 let server: AppServer;
 let session: BrowserSession;
 let page: Page;
@@ -32,21 +31,17 @@ let page: Page;
 const dialogs: string[] = [];
 
 beforeAll(async () => {
-  const fixtureDir = await ensureTinyFixture();
-  server = await serveApp({ [fixtureMount]: fixtureDir });
-  session = await launchBrowser();
-  page = session.page;
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
+  app = await openAppWithTinyModel(undefined, (openingPage) => {
+    openingPage.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
   });
-  const modelUrl = new URL(fixtureMount, server.url).href;
-  await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+  ({ server, session, page } = app);
 });
 
 afterAll(async () => {
-  await session?.close();
-  await server?.close();
+  await app?.close();
 });
 
 const transcript = () => page.getByTestId('transcript');
@@ -344,7 +339,7 @@ describe('chat', () => {
   test('a lost GPU device is reported, the model comes back from the cache and the chat stays', async () => {
     const turnCount = await turns().count();
     const chatBefore = await transcript().innerText();
-    const weightGets = server.countGets(`${fixtureMount}model.safetensors`);
+    const weightGets = server.countGets(`${tinyFixtureMount}model.safetensors`);
     await page.getByText('Diagnostics').click();
     await page.getByTestId('simulate-device-loss').click();
     const notice = page.getByRole('status').filter({ hasText: /new GPU device is ready/ });
@@ -352,7 +347,7 @@ describe('chat', () => {
     await screenshot(page, 'chat-7b-device-restored');
     expect(await transcript().innerText()).toBe(chatBefore);
     // Reloaded from Cache Storage: no new download.
-    expect(server.countGets(`${fixtureMount}model.safetensors`)).toBe(weightGets);
+    expect(server.countGets(`${tinyFixtureMount}model.safetensors`)).toBe(weightGets);
     await askByEnter('Still there after the reset?');
     await waitForIdle();
     await failOnAlert();

@@ -10,30 +10,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
-import { launchBrowser, projectRoot, screenshot, serveApp, type AppServer, type BrowserSession } from '../helpers/browser';
+import { openAppWithTinyModel, projectRoot, screenshot, type BrowserSession, type TinyModelApp } from '../helpers/browser';
 import { plainPng } from '../helpers/png';
 
-const fixtureMount = '/fixtures/tiny/';
 /** public/samples/samples.json, in order. */
 const samples = ['shapes.png', 'bar-chart.png', 'text-page.png', 'table.png'];
 
-let server: AppServer;
+let app: TinyModelApp;
 let session: BrowserSession;
 let page: Page;
 
 beforeAll(async () => {
-  const fixtureDir = await ensureTinyFixture();
-  server = await serveApp({ [fixtureMount]: fixtureDir });
-  session = await launchBrowser({ width: 1280, height: 1000 });
-  page = session.page;
-  const modelUrl = new URL(fixtureMount, server.url).href;
-  await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+  app = await openAppWithTinyModel({ width: 1280, height: 1000 });
+  ({ session, page } = app);
 });
 
 afterAll(async () => {
-  await session?.close();
-  await server?.close();
+  await app?.close();
 });
 
 const alertText = () => page.getByTestId('alert-text');

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chromiumPath, swiftShaderChromiumFlags } from '../../src/cli/chromium';
+import { ensureTinyFixture } from '../../src/model-io/fixture';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
@@ -90,4 +91,44 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(screenshotDir, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** Where the e2e tests serve the tiny fixture, on the app's origin (the CSP allows only 'self'). */
+export const tinyFixtureMount = '/fixtures/tiny/';
+
+export interface TinyModelApp {
+  server: AppServer;
+  session: BrowserSession;
+  page: Page;
+  /** Closes the browser, then the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the built app with the tiny fixture at `tinyFixtureMount`, launches Chromium and opens the app with
+ * ?model=<fixture>&autoload=1, so the model starts loading at once. `beforeOpen` runs on the page before it
+ * navigates (e.g. to listen for dialogs from the first load on).
+ */
+export async function openAppWithTinyModel(
+  viewport?: { width: number; height: number },
+  beforeOpen?: (page: Page) => void,
+): Promise<TinyModelApp> {
+  const fixtureDir = await ensureTinyFixture();
+  const server = await serveApp({ [tinyFixtureMount]: fixtureDir });
+  let session: BrowserSession | undefined;
+  const close = async () => {
+    await session?.close();
+    await server.close();
+  };
+  try {
+    session = await launchBrowser(viewport);
+    const { page } = session;
+    beforeOpen?.(page);
+    const modelUrl = new URL(tinyFixtureMount, server.url).href;
+    await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+    return { server, session, page, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

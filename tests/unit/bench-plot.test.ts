@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { benchmarkSvg, buildSeries, escapeXml, niceTicks, seriesLabel, type PlotRun } from '../../src/cli/bench-plot';
+import { expectToContainAll } from '../helpers/expect-text';
 
 const runs: PlotRun[] = [
   { policy: 'full', budget: 0, promptLen: 1024, decodeMsPerToken: 20, kvBytes: 48 * 2 ** 20 },
@@ -20,13 +21,15 @@ describe('benchmark SVG plot', () => {
     const svg = benchmarkSvg(runs, { title: 'Bench <test>', subtitle: 'SwiftShader & CPU' });
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    expect(svg).toContain('Decode time per token');
-    expect(svg).toContain('KV cache size');
-    expect(svg).toContain('ms / token');
-    expect(svg).toContain('KV cache (MiB)');
-    expect(svg).toContain('prompt length (tokens)');
-    expect(svg).toContain('Bench &lt;test&gt;');
-    expect(svg).toContain('SwiftShader &amp; CPU');
+    expectToContainAll(svg, [
+      'Decode time per token',
+      'KV cache size',
+      'ms / token',
+      'KV cache (MiB)',
+      'prompt length (tokens)',
+      'Bench &lt;test&gt;',
+      'SwiftShader &amp; CPU',
+    ]);
     for (const label of ['full', 'sparsemm 256', 'snapkv 256']) {
       expect(svg).toContain(`font-size="12">${label}</text>`); // legend entry
     }

@@ -4,8 +4,9 @@
  * from the worker (which calls runBenchmark on the loaded model) and receives the chosen settings through onRun.
  */
 import { useState, type FormEvent } from 'react';
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRequestData, BenchmarkRun } from '../worker/api';
+import { LineChartFrame } from './views/LineChartFrame';
 import './views/views.css';
 
 /** What the user asks for (the worker API's request; the worker adds the model, its head scores and the GPU context). */
@@ -71,29 +72,21 @@ interface LengthChartProps {
 function LengthChart({ runs, title, unit, value }: LengthChartProps) {
   const { rows, labels } = benchmarkChartRows(runs, value);
   return (
-    <figure className="vw-chart-figure">
-      <figcaption>{title}</figcaption>
-      <div className="vw-chart" style={{ height: 240 }}>
-        <ResponsiveContainer width="100%" height="100%">
-          <LineChart data={rows} margin={{ top: 8, right: 12, bottom: 20, left: 12 }}>
-            <CartesianGrid strokeDasharray="3 3" />
-            <XAxis
-              dataKey="lengthLog2"
-              type="number"
-              domain={['dataMin', 'dataMax']}
-              ticks={rows.map((r) => r.lengthLog2)}
-              tickFormatter={(v: number) => String(Math.round(2 ** v))}
-              label={{ value: 'Prompt length (tokens)', position: 'insideBottom', offset: -12 }} />
-            <YAxis width={72} label={{ value: unit, angle: -90, position: 'insideLeft' }} />
-            <Tooltip formatter={(v) => `${Number(v).toFixed(2)} ${unit}`} labelFormatter={(log2) => `${Math.round(2 ** Number(log2))} tokens`} />
-            <Legend verticalAlign="top" />
-            {labels.map((label, i) => (
-              <Line key={label} type="monotone" dataKey={label} name={label} stroke={palette[i % palette.length]} strokeWidth={2} isAnimationActive={false} connectNulls />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
-    </figure>
+    <LineChartFrame title={title} height={240} data={rows}>
+      <XAxis
+        dataKey="lengthLog2"
+        type="number"
+        domain={['dataMin', 'dataMax']}
+        ticks={rows.map((r) => r.lengthLog2)}
+        tickFormatter={(v: number) => String(Math.round(2 ** v))}
+        label={{ value: 'Prompt length (tokens)', position: 'insideBottom', offset: -12 }} />
+      <YAxis width={72} label={{ value: unit, angle: -90, position: 'insideLeft' }} />
+      <Tooltip formatter={(v) => `${Number(v).toFixed(2)} ${unit}`} labelFormatter={(log2) => `${Math.round(2 ** Number(log2))} tokens`} />
+      <Legend verticalAlign="top" />
+      {labels.map((label, i) => (
+        <Line key={label} type="monotone" dataKey={label} name={label} stroke={palette[i % palette.length]} strokeWidth={2} isAnimationActive={false} connectNulls />
+      ))}
+    </LineChartFrame>
   );
 }
 

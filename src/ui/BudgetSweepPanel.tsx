@@ -5,12 +5,13 @@
  * (one prefill for the whole sweep); Stop keeps the rows finished.
  */
 import { useState, type FormEvent } from 'react';
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { parseBudgetList, policyTable, sweepPolicies, type BudgetPolicy, type FidelitySweepResult } from '../worker/api';
 import { errorMessage } from '../errors';
 import { palette } from './BenchmarkPanel';
 import { formatBytes } from './format';
 import { useBudgetSweep } from './hooks/useBudgetSweep';
+import { LineChartFrame } from './views/LineChartFrame';
 import './views/views.css';
 
 export interface BudgetSweepPanelProps {
@@ -57,24 +58,16 @@ export function sweepChartRows(result: FidelitySweepResult, value: 'top1Agreemen
 export function BytesChart({ data, title, testId, unitMax }: { data: ReturnType<typeof bytesChartRows>; title: string; testId: string; unitMax: boolean }) {
   const { rows, labels } = data;
   return (
-    <figure className="vw-chart-figure" data-testid={testId}>
-      <figcaption>{title}</figcaption>
-      <div className="vw-chart" style={{ height: 240 }}>
-        <ResponsiveContainer width="100%" height="100%">
-          <LineChart data={rows} margin={{ top: 8, right: 12, bottom: 20, left: 12 }}>
-            <CartesianGrid strokeDasharray="3 3" />
-            <XAxis dataKey="x" type="number" domain={['dataMin - 0.2', 'dataMax + 0.2']} tickFormatter={(v: number) => formatBytes(2 ** v)}
-              label={{ value: 'KV cache', position: 'insideBottom', offset: -12 }} />
-            <YAxis width={56} domain={unitMax ? [0, 1] : [0, 'auto']} />
-            <Tooltip formatter={(v) => Number(v).toFixed(3)} labelFormatter={(x) => formatBytes(2 ** Number(x))} />
-            <Legend verticalAlign="top" />
-            {labels.map((label, i) => (
-              <Line key={label} type="monotone" dataKey={label} name={label} stroke={palette[i % palette.length]} strokeWidth={2} isAnimationActive={false} connectNulls />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
-    </figure>
+    <LineChartFrame title={title} height={240} data={rows} testId={testId}>
+      <XAxis dataKey="x" type="number" domain={['dataMin - 0.2', 'dataMax + 0.2']} tickFormatter={(v: number) => formatBytes(2 ** v)}
+        label={{ value: 'KV cache', position: 'insideBottom', offset: -12 }} />
+      <YAxis width={56} domain={unitMax ? [0, 1] : [0, 'auto']} />
+      <Tooltip formatter={(v) => Number(v).toFixed(3)} labelFormatter={(x) => formatBytes(2 ** Number(x))} />
+      <Legend verticalAlign="top" />
+      {labels.map((label, i) => (
+        <Line key={label} type="monotone" dataKey={label} name={label} stroke={palette[i % palette.length]} strokeWidth={2} isAnimationActive={false} connectNulls />
+      ))}
+    </LineChartFrame>
   );
 }
 

@@ -1,5 +1,6 @@
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatBytes, formatMs } from './format';
+import { LineChartFrame } from './LineChartFrame';
 import { metricRows, stepChartRows } from './metrics-model';
 import type { RunMetrics } from './types';
 import './views.css';
@@ -23,34 +24,26 @@ interface StepChartProps {
 function StepChart({ runs, metric, title, format }: StepChartProps) {
   const data = stepChartRows(runs);
   return (
-    <figure className="vw-chart-figure">
-      <figcaption>{title}</figcaption>
-      <div className="vw-chart" style={{ height: 220 }}>
-        <ResponsiveContainer width="100%" height="100%">
-          <LineChart data={data} margin={{ top: 8, right: 12, bottom: 20, left: 12 }}>
-            <CartesianGrid strokeDasharray="3 3" />
-            <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} label={{ value: 'Tokens generated', position: 'insideBottom', offset: -12 }} />
-            <YAxis tickFormatter={(value: number) => format(value)} width={72} />
-            <Tooltip formatter={(value) => format(Number(value))} labelFormatter={(step) => `Token ${String(step)}`} />
-            <Legend verticalAlign="top" />
-            {runs.slice(0, 2).map((run, runIndex) => (
-              <Line
-                key={runIndex}
-                type="monotone"
-                dataKey={`${metric}${runIndex}`}
-                name={run.label}
-                stroke={runColours[runIndex]}
-                strokeDasharray={runDashes[runIndex]}
-                strokeWidth={2}
-                dot={false}
-                connectNulls
-                isAnimationActive={false}
-              />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
-    </figure>
+    <LineChartFrame title={title} height={220} data={data}>
+      <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} label={{ value: 'Tokens generated', position: 'insideBottom', offset: -12 }} />
+      <YAxis tickFormatter={(value: number) => format(value)} width={72} />
+      <Tooltip formatter={(value) => format(Number(value))} labelFormatter={(step) => `Token ${String(step)}`} />
+      <Legend verticalAlign="top" />
+      {runs.slice(0, 2).map((run, runIndex) => (
+        <Line
+          key={runIndex}
+          type="monotone"
+          dataKey={`${metric}${runIndex}`}
+          name={run.label}
+          stroke={runColours[runIndex]}
+          strokeDasharray={runDashes[runIndex]}
+          strokeWidth={2}
+          dot={false}
+          connectNulls
+          isAnimationActive={false}
+        />
+      ))}
+    </LineChartFrame>
   );
 }
 

@@ -10,6 +10,11 @@ const includeLine = /^[ \t]*\/\/[ \t]*#include[ \t]+([\w-]+)\.wgsl[ \t]*$/gm;
 /** A line `// #params NAME` (anything after the name is a remark for the reader): where struct NAME goes. */
 const paramsLine = /^[ \t]*\/\/[ \t]*#params[ \t]+(\w+)\b.*$/gm;
 
+/** The struct names of a text's `// #params NAME` lines, in order (the structs the loader writes from layouts). */
+export function paramsLineStructs(text: string): string[] {
+  return [...text.matchAll(paramsLine)].map((match) => match[1]);
+}
+
 /** Returns the WGSL declaration of `struct` for shaders/`file`.wgsl (the engine renders it from the TS ParamLayout). */
 export type ParamStructSource = (file: string, struct: string) => string;
 

@@ -25,11 +25,6 @@ export function compiledShader(name: string): string {
   return resolveIncludes(name, readFile, paramStructFromLayouts);
 }
 
-/** The struct names of a shader's `// #params NAME` lines (the structs the loader writes from TypeScript layouts). */
-export function paramsDirectives(text: string): string[] {
-  return [...text.matchAll(/^[ \t]*\/\/[ \t]*#params[ \t]+(\w+)/gm)].map((match) => match[1]);
-}
-
 export function stripComments(source: string): string {
   return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
 }

@@ -10,8 +10,8 @@ import { kvMetaLayout } from '../../src/engine/kv-cache';
 import { decodeChunkKeys, maxDecodeGroup } from '../../src/engine/ops/decode-attention';
 import { kernelParamLayouts } from '../../src/engine/kernel-params';
 import { kernelParams, paramLayout, paramStructWgsl } from '../../src/engine/params';
-import { paramStructFromLayouts, resolveIncludes } from '../../src/engine/shader-source';
-import { compiledShader, constantText, paramsDirectives, parseStructs, readShader, shaderNames, stripComments, uniformStructNames } from '../helpers/wgsl';
+import { paramsLineStructs, paramStructFromLayouts, resolveIncludes } from '../../src/engine/shader-source';
+import { compiledShader, constantText, parseStructs, readShader, shaderNames, stripComments, uniformStructNames } from '../helpers/wgsl';
 
 const layouts = kernelParamLayouts;
 
@@ -22,7 +22,7 @@ describe('uniform structs come from the TypeScript parameter layouts', () => {
     const uniforms: string[] = [];
     for (const shader of shaderNames()) {
       const own = readShader(shader);
-      const placed = paramsDirectives(own);
+      const placed = paramsLineStructs(own);
       for (const struct of uniformStructNames(own)) {
         expect(placed, `${shader}.wgsl binds a ${struct} uniform: declare it with a // #params ${struct} line`).toContain(struct);
         // Written by hand as well, the struct would be declared twice (a compile error) or drift from its layout.

@@ -1,4 +1,5 @@
 /** The benchmark's report: per-run figures against the full cache, the statistics they use, and the report's note. */
+import { median } from '../sparsemm/timing-stats';
 import type { LiveRun } from './benchmark-cache';
 import type { BenchmarkPolicySpec, BenchmarkReport, BenchmarkRun } from './benchmark-types';
 
@@ -15,12 +16,7 @@ export interface RunContext {
   readGBps: number;
 }
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
+export { median };
 
 /** (speedup - 1) / (bound - 1): the realised share of the gain the bytes allow; null when they allow none. */
 export function boundEfficiencyOf(speedup: number, bound: number): number | null {

@@ -1,5 +1,5 @@
 /**
- * Typed view of an Idefics3 / SmolVLM config.json. Every number the engine uses comes from here;
+ * Typed view of an Idefics3 / SmolVLM / SmolVLM2 ("smolvlm") config.json. Every number the engine uses comes from here;
  * nothing about the model's shape is hard-coded elsewhere.
  */
 export interface VisionConfig {
@@ -35,8 +35,29 @@ export interface TextConfig {
   padTokenId: number | null;
 }
 
+/** The architectures we run: Idefics3 (SmolVLM) and SmolVLM2's "smolvlm", the same network with a video path. */
+export type ModelType = 'idefics3' | 'smolvlm';
+export const supportedModelTypes: readonly ModelType[] = ['idefics3', 'smolvlm'];
+
+/**
+ * transformers' vision config class defaults (Idefics3VisionConfig and SmolVLMVisionConfig agree): the real SmolVLM2
+ * config.json omits intermediate_size, num_hidden_layers, hidden_act and layer_norm_eps, and transformers fills them
+ * with these; the other four apply when those keys are missing too.
+ */
+export const visionConfigDefaults = {
+  hidden_size: 1152,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 16,
+  num_channels: 3,
+  image_size: 224,
+  patch_size: 32,
+  hidden_act: 'gelu_pytorch_tanh',
+  layer_norm_eps: 1e-6,
+} as const;
+
 export interface ModelConfig {
-  modelType: 'idefics3';
+  modelType: ModelType;
   vision: VisionConfig;
   text: TextConfig;
   /** Pixel-shuffle factor of the connector. */
@@ -99,19 +120,20 @@ export function parseModelConfig(input: string | unknown): ModelConfig {
   }
   const root = object(raw, 'the file');
   const modelType = root.model_type;
-  if (modelType !== 'idefics3') {
+  if (!supportedModelTypes.includes(modelType as ModelType)) {
     throw new ModelConfigError(
-      `Unsupported architecture: model_type "${String(modelType)}". SparseMM Web runs Idefics3 models (SmolVLM): ` +
-        `config.json must say model_type "idefics3", as SmolVLM-256M-Instruct and SmolVLM-500M-Instruct do.`,
+      `Unsupported architecture: model_type "${String(modelType)}". SparseMM Web runs Idefics3 models (SmolVLM) and SmolVLM2: ` +
+        `config.json must say model_type "idefics3" (SmolVLM-256M/500M-Instruct) or "smolvlm" (SmolVLM2-256M/500M-Video-Instruct).`,
     );
   }
   const v = object(root.vision_config, 'vision_config');
   const t = object(root.text_config, 'text_config');
 
-  const visionHidden = int(v, 'hidden_size', 'vision_config');
-  const visionHeads = int(v, 'num_attention_heads', 'vision_config');
-  const patchSize = int(v, 'patch_size', 'vision_config');
-  const imageSize = int(v, 'image_size', 'vision_config');
+  const d = visionConfigDefaults;
+  const visionHidden = int(v, 'hidden_size', 'vision_config', d.hidden_size);
+  const visionHeads = int(v, 'num_attention_heads', 'vision_config', d.num_attention_heads);
+  const patchSize = int(v, 'patch_size', 'vision_config', d.patch_size);
+  const imageSize = int(v, 'image_size', 'vision_config', d.image_size);
   if (visionHeads === 0 || visionHidden % visionHeads !== 0) {
     throw new ModelConfigError('config.json: vision_config.hidden_size must be divisible by num_attention_heads');
   }
@@ -142,18 +164,18 @@ export function parseModelConfig(input: string | unknown): ModelConfig {
   }
 
   return {
-    modelType: 'idefics3',
+    modelType: modelType as ModelType,
     vision: {
       hiddenSize: visionHidden,
-      intermediateSize: int(v, 'intermediate_size', 'vision_config'),
-      numLayers: int(v, 'num_hidden_layers', 'vision_config'),
+      intermediateSize: int(v, 'intermediate_size', 'vision_config', d.intermediate_size),
+      numLayers: int(v, 'num_hidden_layers', 'vision_config', d.num_hidden_layers),
       numHeads: visionHeads,
       headDim: visionHidden / visionHeads,
       patchSize,
       imageSize,
-      numChannels: int(v, 'num_channels', 'vision_config', 3),
-      layerNormEps: num(v, 'layer_norm_eps', 'vision_config', 1e-6),
-      hiddenAct: str(v, 'hidden_act', 'gelu_pytorch_tanh'),
+      numChannels: int(v, 'num_channels', 'vision_config', d.num_channels),
+      layerNormEps: num(v, 'layer_norm_eps', 'vision_config', d.layer_norm_eps),
+      hiddenAct: str(v, 'hidden_act', d.hidden_act),
       numPatches: patchesPerSide * patchesPerSide,
     },
     text: {

@@ -7,7 +7,13 @@ import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, Mod
 import { getEngine, loadStepProxy, progressProxy } from './engine-client';
 import { errorMessage } from '../errors';
 
-export const modelPresets = ['HuggingFaceTB/SmolVLM-256M-Instruct', 'HuggingFaceTB/SmolVLM-500M-Instruct'] as const;
+export const modelPresets = [
+  'HuggingFaceTB/SmolVLM-256M-Instruct',
+  'HuggingFaceTB/SmolVLM-500M-Instruct',
+  // SmolVLM2: the same network with a video path (model_type "smolvlm").
+  'HuggingFaceTB/SmolVLM2-256M-Video-Instruct',
+  'HuggingFaceTB/SmolVLM2-500M-Video-Instruct',
+] as const;
 
 type SourceKind = 'preset' | 'hub' | 'url' | 'folder';
 

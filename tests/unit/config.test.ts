@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelConfigError, parseModelConfig } from '../../src/model-io/config';
 import { defaultReferenceModelDir } from '../../src/model-io/fixture';
+import { smolvlm2ReferenceDir } from '../helpers/reference-data';
 
 const referenceConfigText = readFileSync(join(defaultReferenceModelDir(), 'config.json'), 'utf8');
 
@@ -62,6 +63,53 @@ describe('parseModelConfig', () => {
     expect(config.imageTokenId).toBe(49190);
   });
 
+  it('reads the real SmolVLM2-500M-Video-Instruct config.json, filling the vision keys it omits with transformers\' defaults', () => {
+    const raw = JSON.parse(readFileSync(join(smolvlm2ReferenceDir, 'config.json'), 'utf8')) as { model_type: string; vision_config: Record<string, unknown> };
+    expect(raw.model_type).toBe('smolvlm');
+    expect(raw.vision_config.model_type).toBe('smolvlm_vision');
+    // The file really omits them: the defaults are what make it load.
+    for (const key of ['intermediate_size', 'num_hidden_layers', 'hidden_act', 'layer_norm_eps']) expect(raw.vision_config).not.toHaveProperty(key);
+    const config = parseModelConfig(raw);
+    expect(config.modelType).toBe('smolvlm');
+    expect(config.vision).toEqual({
+      hiddenSize: 768,
+      intermediateSize: 3072,
+      numLayers: 12,
+      numHeads: 12,
+      headDim: 64,
+      patchSize: 16,
+      imageSize: 512,
+      numChannels: 3,
+      layerNormEps: 1e-6,
+      hiddenAct: 'gelu_pytorch_tanh',
+      numPatches: 1024,
+    });
+    expect(config.text).toMatchObject({ hiddenSize: 960, intermediateSize: 2560, numLayers: 32, numHeads: 15, numKvHeads: 5, headDim: 64, vocabSize: 49280, maxPositionEmbeddings: 8192 });
+    expect(config.imageSeqLen).toBe(64);
+    expect(config.imageTokenId).toBe(49190);
+  });
+
+  it('fills every vision key transformers has a default for when a config omits them all', () => {
+    const config = minimalConfig();
+    config.model_type = 'smolvlm';
+    config.vision_config = {};
+    config.scale_factor = 7; // 224 / 32 = 7 patches per side
+    const vision = parseModelConfig(config).vision;
+    expect(vision).toEqual({
+      hiddenSize: 1152,
+      intermediateSize: 3072,
+      numLayers: 12,
+      numHeads: 16,
+      headDim: 72,
+      patchSize: 32,
+      imageSize: 224,
+      numChannels: 3,
+      layerNormEps: 1e-6,
+      hiddenAct: 'gelu_pytorch_tanh',
+      numPatches: 49,
+    });
+  });
+
   it('accepts an already parsed object the same as text', () => {
     expect(parseModelConfig(JSON.parse(referenceConfigText))).toEqual(parseModelConfig(referenceConfigText));
   });
@@ -69,8 +117,8 @@ describe('parseModelConfig', () => {
   it('rejects an unknown model_type with a clear message', () => {
     const llava = { ...minimalConfig(), model_type: 'llava_next' };
     expect(() => parseModelConfig(llava)).toThrow(ModelConfigError);
-    expect(() => parseModelConfig(llava)).toThrow('Unsupported architecture: model_type "llava_next". SparseMM Web runs Idefics3 models (SmolVLM): ' +
-        'config.json must say model_type "idefics3", as SmolVLM-256M-Instruct and SmolVLM-500M-Instruct do.');
+    expect(() => parseModelConfig(llava)).toThrow('Unsupported architecture: model_type "llava_next". SparseMM Web runs Idefics3 models (SmolVLM) and SmolVLM2: ' +
+        'config.json must say model_type "idefics3" (SmolVLM-256M/500M-Instruct) or "smolvlm" (SmolVLM2-256M/500M-Video-Instruct).');
     const { model_type: _dropped, ...untyped } = minimalConfig();
     expect(() => parseModelConfig(untyped)).toThrow(/model_type "undefined"/);
   });
@@ -82,8 +130,10 @@ describe('parseModelConfig', () => {
 
   it('names missing or invalid fields', () => {
     const config = minimalConfig();
-    delete (config.vision_config as Record<string, unknown>).hidden_size;
-    expect(() => parseModelConfig(config)).toThrow('config.json: vision_config.hidden_size must be a non-negative integer (got undefined)');
+    // A missing vision key takes transformers' default; a present but invalid one is refused.
+    (config.vision_config as Record<string, unknown>).hidden_size = 'wide';
+    expect(() => parseModelConfig(config)).toThrow('config.json: vision_config.hidden_size must be a non-negative integer (got "wide")');
+    expect(() => parseModelConfig(withText({ num_hidden_layers: undefined }))).toThrow('config.json: text_config.num_hidden_layers must be a non-negative integer (got undefined)');
     expect(() => parseModelConfig({ ...minimalConfig(), text_config: 'x' })).toThrow(/text_config must be an object/);
     expect(() => parseModelConfig(withText({ rms_norm_eps: 'small' }))).toThrow(/text_config\.rms_norm_eps must be a number/);
     const noImageToken = minimalConfig();

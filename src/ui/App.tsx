@@ -11,10 +11,13 @@ import { getEngine, tokenProxy } from './engine-client';
 import { useBenchmark } from './hooks/useBenchmark';
 import { useEngineEvents } from './hooks/useEngineEvents';
 import { useConversationImages } from './hooks/useConversationImages';
+import { useConversationVideos } from './hooks/useConversationVideos';
 import { useVisualHeads } from './hooks/useVisualHeads';
 import { ContextMeter } from './ContextMeter';
 import { ImageDrop } from './ImageDrop';
 import { PendingImages } from './PendingImages';
+import { PendingVideos, VideoFitOffer, VideoProgressBar, VideoSamplingFields } from './PendingVideos';
+import { splitMediaFiles } from './video-view';
 import { MetricsView } from './MetricsView';
 import { ModelPanel } from './ModelPanel';
 import { PlaceholderPanel } from './PlaceholderPanel';
@@ -61,6 +64,20 @@ export function App() {
   const pictures = useConversationImages(showError, model !== null);
   const pendingImages = pictures.images.filter((image) => !image.info.sent);
   const refreshPictures = pictures.refresh;
+  const videos = useConversationVideos(showError, model !== null, refreshPictures, settings.maxNewTokens);
+  const pendingVideos = videos.videos.filter((video) => !video.info.sent);
+  const refreshVideos = videos.refresh;
+  /** Pictures and videos dropped, pasted or picked together: each kind goes its own way, in order. */
+  const addPictures = pictures.addFiles;
+  const addVideos = videos.add;
+  const addMedia = useCallback(
+    (files: File[]) => {
+      const { pictures: pictureFiles, videos: videoFiles } = splitMediaFiles(files);
+      if (pictureFiles.length > 0) addPictures(pictureFiles);
+      if (videoFiles.length > 0) addVideos(videoFiles);
+    },
+    [addPictures, addVideos],
+  );
 
   // Budgets follow the policy controls, for the last prompt's length.
   const { policy, budget, window, ratio, maxNewTokens } = settings;
@@ -90,8 +107,8 @@ export function App() {
     setTurns([]);
     setLastRuns([]);
     heads.resetForModel();
-    // The pictures stay, waiting for the new model's first question; their tokens follow its processor.
-    void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
+    // The pictures and videos stay, waiting for the new model's first question; their tokens follow its processor.
+    void Promise.all([refreshPictures(), refreshVideos()]).catch((error: unknown) => showError(errorMessage(error)));
   };
 
   /** Resolves true once the worker accepted the question (first token or a finished run), false on a refusal. */
@@ -103,9 +120,10 @@ export function App() {
     const compare = settings.compare && settings.policy !== 'full';
     const labels = compare ? ['Full cache', describePolicy(options)] : [describePolicy(options)];
     const sentImages = pendingImages.map(({ info, url }) => ({ id: info.id, name: info.name, url }));
+    const sentVideos = [...pendingVideos];
     setTurns((previous) => [
       ...previous,
-      { id, question, images: sentImages, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) },
+      { id, question, images: sentImages, videos: sentVideos, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) },
     ]);
     setRunning(true);
     setAlertMessage(null);
@@ -135,7 +153,7 @@ export function App() {
       .finally(() => {
         setRunning(false);
         // Sent pictures and the conversation's tokens changed (or, after a refusal, the pictures still wait).
-        void refreshPictures().catch((error: unknown) => showError(errorMessage(error)));
+        void Promise.all([refreshPictures(), refreshVideos()]).catch((error: unknown) => showError(errorMessage(error)));
       });
     return accepted;
   };
@@ -148,7 +166,7 @@ export function App() {
           setTurns([]);
           setNotice(null);
           setAttention(null);
-          await refreshPictures();
+          await Promise.all([refreshPictures(), refreshVideos()]);
         },
         (error: unknown) => showError(errorMessage(error)),
       );
@@ -227,10 +245,13 @@ export function App() {
             onQuestionChange={pictures.setQuestion}
             onStop={() => void getEngine().stop()}
             onNewChat={newChat}
-            newChatEnabled={turns.length > 0 || pictures.images.length > 0}
+            newChatEnabled={turns.length > 0 || pictures.images.length > 0 || videos.videos.length > 0}
             composer={
               <>
                 <PendingImages images={pendingImages} onRemove={pictures.remove} disabled={running || pictures.busy} />
+                <PendingVideos videos={pendingVideos} onRemove={videos.remove} disabled={running || videos.busy} />
+                <VideoProgressBar progress={videos.progress} />
+                <VideoFitOffer offer={videos.offer} onAccept={videos.acceptOffer} onDismiss={videos.dismissOffer} disabled={running || videos.busy} />
                 <ContextMeter
                   usage={pictures.usage}
                   maxNewTokens={settings.maxNewTokens}
@@ -242,11 +263,20 @@ export function App() {
             }
           >
             <ImageDrop
-              onFiles={pictures.addFiles}
+              onFiles={addMedia}
               onAddSamples={pictures.addSamples}
-              busy={pictures.busy}
+              onAddSampleVideo={videos.sampling ? videos.addSample : undefined}
+              busy={pictures.busy || videos.busy}
               disabled={running || searching || jobRunning || modelLoading}
             />
+            {videos.sampling && videos.modelSampling && (
+              <VideoSamplingFields
+                sampling={videos.sampling}
+                modelDefault={videos.modelSampling}
+                onChange={videos.setSampling}
+                disabled={running || videos.busy}
+              />
+            )}
             <PolicyControls settings={settings} onChange={setSettings} disabled={running} />
           </ChatPanel>
         </div>

@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { AnswerNotes, ComparePanel } from './ComparePanel';
+import { FrameStrip } from './PendingVideos';
 import { answerBoxHidden, type ChatTurn } from './transcript';
 
 interface ChatPanelProps {
@@ -87,6 +88,12 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
                 ))}
               </ul>
             )}
+            {turn.videos?.map((video) => (
+              <div key={video.info.id} className="turn-video" data-testid="turn-video">
+                <span className="muted small">{video.info.name}</span>
+                <FrameStrip video={video} compact />
+              </div>
+            ))}
             {turn.compare ? (
               <ComparePanel answers={turn.answers} />
             ) : (

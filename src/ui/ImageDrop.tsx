@@ -6,6 +6,8 @@ interface ImageDropProps {
   onFiles: (files: File[]) => void;
   /** Adds the committed sample pictures. */
   onAddSamples: () => void;
+  /** Adds the committed sample video; absent when the loaded model has no video path. */
+  onAddSampleVideo?: () => void;
   busy: boolean;
   disabled: boolean;
 }
@@ -15,10 +17,11 @@ function filesOf(list: FileList | null | undefined): File[] {
 }
 
 /**
- * Drop zone + file picker (several files at once) + paste (anywhere on the page, unless the focus is in a text field
- * that takes the paste itself) + "Add sample images". The pictures themselves show above the question box.
+ * Drop zone + file picker (several files at once, pictures and videos) + paste (anywhere on the page, unless the focus
+ * is in a text field that takes the paste itself) + "Add sample images" / "Add sample video". The pictures and videos
+ * themselves show above the question box.
  */
-export function ImageDrop({ onFiles, onAddSamples, busy, disabled }: ImageDropProps) {
+export function ImageDrop({ onFiles, onAddSamples, onAddSampleVideo, busy, disabled }: ImageDropProps) {
   const inputId = useId();
   const input = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
@@ -60,7 +63,7 @@ export function ImageDrop({ onFiles, onAddSamples, busy, disabled }: ImageDropPr
         role="button"
         tabIndex={enabled ? 0 : -1}
         aria-disabled={!enabled}
-        aria-label="Pictures: drop images here, paste them, or press Enter to choose files (several at once)"
+        aria-label="Pictures and videos: drop them here, paste them, or press Enter to choose files (several at once)"
         onKeyDown={onKeyDown}
         onClick={(event) => {
           if (enabled && event.target === event.currentTarget) input.current?.click();
@@ -74,19 +77,19 @@ export function ImageDrop({ onFiles, onAddSamples, busy, disabled }: ImageDropPr
         onDrop={onDrop}
       >
         <span className="drop-hint" aria-hidden="true">
-          {busy ? 'Reading the pictures…' : 'Drop images here, paste them, or click to choose (several at once)'}
+          {busy ? 'Reading the files…' : 'Drop images or videos here, paste them, or click to choose (several at once)'}
         </span>
       </div>
       <div className="image-actions">
         <label htmlFor={inputId} className="file-button">
-          Choose images…
+          Choose images or videos…
         </label>
         <input
           ref={input}
           id={inputId}
           className="visually-hidden-input"
           type="file"
-          accept="image/*"
+          accept="image/*,video/*"
           multiple
           disabled={!enabled}
           data-testid="image-input"
@@ -99,9 +102,14 @@ export function ImageDrop({ onFiles, onAddSamples, busy, disabled }: ImageDropPr
         <button type="button" className="secondary" data-testid="add-samples" disabled={!enabled} onClick={onAddSamples}>
           Add sample images
         </button>
+        {onAddSampleVideo && (
+          <button type="button" className="secondary" data-testid="add-sample-video" disabled={!enabled} onClick={onAddSampleVideo}>
+            Add sample video
+          </button>
+        )}
         {busy && (
           <p className="muted small" aria-live="polite">
-            Reading the pictures…
+            Reading the files…
           </p>
         )}
       </div>

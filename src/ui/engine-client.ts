@@ -1,5 +1,5 @@
 import { proxy, wrap, type Remote } from 'comlink';
-import type { BenchmarkProgress, EngineApi, FidelitySweepProgress, OcrEvalProgress, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback } from '../worker/api';
+import type { BenchmarkProgress, EngineApi, FidelitySweepProgress, OcrEvalProgress, EngineEventCallback, HeadSearchProgress, LoadStepCallback, ProgressCallback, TokenCallback, VideoProgressCallback } from '../worker/api';
 
 let engine: Remote<EngineApi> | null = null;
 
@@ -46,5 +46,9 @@ export function sweepProgressProxy(callback: (progress: FidelitySweepProgress) =
 }
 
 export function ocrProgressProxy(callback: (progress: OcrEvalProgress) => void): (progress: OcrEvalProgress) => void {
+  return callbackProxy(callback);
+}
+
+export function videoProgressProxy(callback: VideoProgressCallback): VideoProgressCallback {
   return callbackProxy(callback);
 }

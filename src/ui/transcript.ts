@@ -1,5 +1,5 @@
 /** The chat as the UI keeps it (the worker keeps its own message history for the prompt). */
-import type { RunResult, TokenEvent } from '../worker/api';
+import type { ChatVideoInfo, RunResult, TokenEvent } from '../worker/api';
 
 export interface ChatAnswer {
   /** "Full cache", "SparseMM, budget 256", ... */
@@ -29,11 +29,20 @@ export interface TurnImage {
   url: string;
 }
 
+/** A video of the conversation, as the strip shows it: its facts and the object URLs of its frames' thumbnails. */
+export interface TurnVideo {
+  info: ChatVideoInfo;
+  /** One per sampled frame (owned by the video list; revoked with New chat). */
+  frameUrls: string[];
+}
+
 export interface ChatTurn {
   id: number;
   question: string;
   /** The pictures that went with this question (none for a follow-up about earlier ones). */
   images: TurnImage[];
+  /** The videos that went with it. */
+  videos?: TurnVideo[];
   compare: boolean;
   answers: ChatAnswer[];
   /** Set when the question failed; the turn stays in the transcript with the message. */
@@ -68,9 +77,9 @@ export function finishTurn(turns: ChatTurn[], turnId: number, results: (RunResul
   });
 }
 
-/** The question failed: its message stays with the turn; its pictures were not sent (they wait for the next question). */
+/** The question failed: its message stays with the turn; its pictures and videos were not sent (they wait for the next question). */
 export function failTurn(turns: ChatTurn[], turnId: number, message: string): ChatTurn[] {
   return turns.map((turn) =>
-    turn.id === turnId ? { ...turn, images: [], error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
+    turn.id === turnId ? { ...turn, images: [], videos: [], error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
   );
 }

@@ -124,6 +124,89 @@ export interface AddImagesResult {
   usage: ContextUsage | null;
 }
 
+/** A video file for the conversation, as the person dropped, pasted or picked it. */
+export interface VideoFile {
+  file: Blob;
+  /** File name as given (shown as text only). */
+  name: string;
+}
+
+/** How a video is sampled (VIDEO.md §2): frames per second and the most frames; the model's `video_sampling` by default. */
+export interface VideoSampling {
+  fps: number;
+  maxFrames: number;
+}
+
+/** How to add videos: their sampling, and the tokens to keep free for the answer when checking the context. */
+export interface VideoAddRequest extends VideoSampling {
+  answerTokens: number;
+}
+
+/** One sampled frame of a video, as the strip shows it. */
+export interface VideoFrameInfo {
+  /** Frame index in the file (presentation order), as the sampler chose it. */
+  index: number;
+  /** Seconds: index / the track's average frame rate. */
+  timestamp: number;
+  /** "00:05": the timestamp as the prompt writes it. */
+  label: string;
+  /** A small JPEG of the frame (its aspect ratio kept). */
+  thumbnail: Blob;
+}
+
+/** A video of the conversation as the UI shows it: the file's facts, the sampled frames and what they cost. */
+export interface ChatVideoInfo {
+  id: number;
+  name: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** Part of a question already asked; false: waits for the next question. */
+  sent: boolean;
+  /** "H.264 (AVC)", "VP9", ... and the container ("MP4", "WebM"). */
+  codec: string;
+  container: string;
+  width: number;
+  height: number;
+  /** The track's facts as the sampler took them (the CLI's ffprobe gives the same). */
+  nativeFps: number;
+  totalFrames: number;
+  durationSeconds: number;
+  /** The settings it was sampled with. */
+  sampling: VideoSampling;
+  frames: VideoFrameInfo[];
+  /** Prompt tokens its expansion takes (frame blocks and the timestamp lines); null without a model. */
+  promptTokens: number | null;
+}
+
+/** Progress of adding one video: reading its container, then decoding its sampled frames. */
+export interface VideoProgress {
+  name: string;
+  stage: 'reading' | 'decoding';
+  decoded: number;
+  total: number;
+}
+
+export type VideoProgressCallback = (progress: VideoProgress) => void;
+
+/** A video left out, with why. */
+export interface VideoRejection {
+  name: string;
+  message: string;
+  /**
+   * Set when the video would overflow the context: the most frames that still fit (0: none). Adding it again with
+   * maxFrames set to this adds it.
+   */
+  framesThatFit?: number;
+}
+
+/** What addVideos did with each file. */
+export interface AddVideosResult {
+  added: ChatVideoInfo[];
+  rejected: VideoRejection[];
+  /** Null before a model is loaded. */
+  usage: ContextUsage | null;
+}
+
 /** A model the browser cache holds. */
 export interface CachedModelInfo {
   /** The loader's source id ("hub/<id>@<rev>", "url/<base>"). */
@@ -172,6 +255,23 @@ export interface EngineApi {
    * scaled down first. Rejects (nothing added) while a job runs.
    */
   addImages(files: ImageFile[]): Promise<AddImagesResult>;
+  /**
+   * The model's video sampling (`video_sampling` of its preprocessor config: fps and max frames), or null when the
+   * loaded model has no video path (SmolVLM; SmolVLM2 has one) or no model is loaded.
+   */
+  videoSampling(): VideoSampling | null;
+  /**
+   * Reads each video's container, samples its frames (VIDEO.md §2) with `request`'s fps and max frames, checks their
+   * tokens (with `answerTokens` kept free) against the context before decoding anything, then decodes only the sampled frames (onProgress: frames decoded / total) and
+   * adds the video for the next question. A file that is not a usable video, or one that would overflow the context,
+   * is left out and named in `rejected` (an overflow says how many frames fit); the others are added. Rejects
+   * (nothing added) while a job runs or when the model has no video path.
+   */
+  addVideos(files: VideoFile[], request: VideoAddRequest, onProgress: VideoProgressCallback): Promise<AddVideosResult>;
+  /** Takes a video that waits for the next question off it; returns the usage. */
+  removeVideo(id: number): ContextUsage | null;
+  /** Every video of the conversation in prompt order: the sent ones, then the ones waiting. */
+  listVideos(): ChatVideoInfo[];
   /** Takes a picture that waits for the next question off it (a sent one goes only with New chat); returns the usage. */
   removeImage(id: number): ContextUsage | null;
   /** Every picture of the conversation in prompt order: the sent ones, then the ones waiting for the next question. */

@@ -12,6 +12,7 @@ import { ChatSession } from '../session/chat-session';
 import type { EngineApi, EngineEvent, EngineEventCallback, EngineFeatures } from './api';
 import { releaseCallback } from './callbacks';
 import { createConversationState } from './conversation-state';
+import { createConversationVideos, type VideoSession } from './conversation-videos';
 import type { DecodedImage } from './image-input';
 import { createJobs } from './jobs';
 import { createModelLifecycle, saveScoresTo } from './model-lifecycle';
@@ -37,6 +38,7 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
   return {
     ...createModelLifecycle(session, platform, emit),
     ...createConversationState(session, (image, name, maxEdge) => platform.decodeImage(image, name, maxEdge)),
+    ...createConversationVideos(videoSessionOf(session)),
     ...createJobs(session, () => platform.probeRenderer()),
 
     onEvent(callback) {
@@ -47,5 +49,26 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
     features(): EngineFeatures {
       return { visualHeadSearch: true, attentionMaps: true, benchmark: true };
     },
+  };
+}
+
+/**
+ * The session's videos as the worker's video flow sees them. Until ChatSession takes videos (issue 22's session side),
+ * no model offers a video path: videoSampling() is null, so the app shows no video settings and a dropped video is
+ * refused with that reason (the conversation is unchanged).
+ */
+function videoSessionOf(session: ChatSession): VideoSession {
+  const unavailable = (): never => {
+    throw new Error('This build cannot add videos to a conversation yet.');
+  };
+  return {
+    checkIdle: (what) => session.checkIdle(what),
+    videoSampling: () => null,
+    videoTileSize: unavailable,
+    videoPromptTokens: () => null,
+    contextUsage: () => session.contextUsage(),
+    addVideo: unavailable,
+    removeVideo: unavailable,
+    videos: () => [],
   };
 }

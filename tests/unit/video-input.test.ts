@@ -1,30 +1,16 @@
 // The app's container reader (src/worker/video-input.ts, mediabunny) against ffprobe, which the CLI uses: the same
 // frame count and average frame rate for every sample video, so the browser and the CLI sample the same frames. Also
 // the messages for files that are not videos. Decoding needs WebCodecs (tests/e2e/video.test.ts does it in Chromium).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sampleVideoFrames } from '../../src/model-io/video-sampling';
 import { openVideo } from '../../src/worker/video-input';
 import { projectRoot } from '../helpers/browser';
+import { ffprobeFacts } from '../helpers/ffprobe';
 
 const samples = join(projectRoot, 'public', 'samples');
 const testVideos = join(projectRoot, 'tests', 'data', 'video');
-
-/** ffprobe's avg_frame_rate and packet count of the first video stream (the CLI's facts). */
-function ffprobeFacts(path: string): { nativeFps: number; totalFrames: number } {
-  const run = spawnSync(
-    'ffprobe',
-    ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=avg_frame_rate,nb_read_packets', '-of', 'json', path],
-    { encoding: 'utf8' },
-  );
-  if (run.error || run.status !== 0) {
-    throw new Error(`ffprobe failed on ${path} (${run.error?.message ?? run.stderr}). Install it with: apt-get install -y ffmpeg (npm test's system check does).`);
-  }
-  const stream = (JSON.parse(run.stdout) as { streams: { avg_frame_rate: string; nb_read_packets: string }[] }).streams[0];
-  const [num, den] = stream.avg_frame_rate.split('/').map(Number);
-  return { nativeFps: num / den, totalFrames: Number(stream.nb_read_packets) };
-}
 
 function fileBlob(path: string): Blob {
   return new Blob([readFileSync(path)]);
@@ -42,6 +28,10 @@ describe('video container facts', () => {
       expect(video.frameTimes).toHaveLength(expected.totalFrames);
       // Presentation order: ascending, one per frame.
       expect(video.frameTimes.every((t, i) => i === 0 || t > video.frameTimes[i - 1])).toBe(true);
+      // So the sampler picks the same frames from both readers' facts, at the defaults and at settings that stress it.
+      for (const settings of [{ fps: 1, maxFrames: 64 }, { fps: 2.5, maxFrames: 7 }, { fps: 24, maxFrames: 1000 }, { fps: 1, maxFrames: 1 }]) {
+        expect(sampleVideoFrames(video.facts, settings)).toEqual(sampleVideoFrames(expected, settings));
+      }
     } finally {
       video.close();
     }

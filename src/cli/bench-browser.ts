@@ -32,6 +32,9 @@ export interface BrowserBenchSettings {
   weightSeed: number;
   /** The Node machine's description; the browser's user agent is appended. */
   machine: string;
+  lookahead?: number;
+  weightFormats?: string[];
+  promptLabels?: Record<number, string>;
 }
 
 /** Serves the two model files under /bench-model/ from `dir`. */
@@ -92,6 +95,9 @@ export async function runBrowserBenchmark(settings: BrowserBenchSettings, onProg
         ratio: settings.ratio,
         window: settings.window,
         seed: settings.seed,
+        lookahead: settings.lookahead,
+        weightFormats: settings.weightFormats,
+        promptLabels: settings.promptLabels,
         headScores: settings.headScores.scores,
         headScoresSource: settings.headScores.source,
         machine: `${settings.machine}; headless ${userAgent}`,

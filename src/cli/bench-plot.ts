@@ -12,6 +12,8 @@ export interface PlotRun {
   promptLen: number;
   decodeMsPerToken: number;
   kvBytes: number;
+  /** Weight format of the run (absent or 'bf16': no prefix in the label). */
+  weightFormat?: string;
 }
 
 export interface PlotOptions {
@@ -48,8 +50,10 @@ const panelHeight = 300;
 const margin = { top: 36, right: 16, bottom: 48, left: 64 };
 const legendRowHeight = 18;
 
-export function seriesLabel(run: Pick<PlotRun, 'policy' | 'budget'>): string {
-  return run.policy === 'full' ? 'full' : `${run.policy} ${run.budget}`;
+/** "sparsemm 256", prefixed by the weight format when it is not bf16 ("q4 sparsemm 256"). */
+export function seriesLabel(run: Pick<PlotRun, 'policy' | 'budget' | 'weightFormat'>): string {
+  const policy = run.policy === 'full' ? 'full' : `${run.policy} ${run.budget}`;
+  return run.weightFormat && run.weightFormat !== 'bf16' ? `${run.weightFormat} ${policy}` : policy;
 }
 
 export function escapeXml(text: string): string {

@@ -6,18 +6,23 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBenchmark, type BenchmarkPolicySpec, type BenchmarkProgress, type BenchmarkReport, type BenchmarkRun } from '../engine/benchmark';
 import { createNodeGpuContext } from '../engine/node-gpu';
 import { parseModelConfig, type ModelConfig } from '../model-io/config';
 import { defaultReferenceModelDir, defaultReferenceScoreFile, randomWeights } from '../model-io/fixture';
+import { loadModelFilesFromPathOrUrl } from '../model-io/node-loader';
+import { createProcessor } from '../model-io/processor';
 import { budgetPolicies, type BudgetPolicy } from '../sparsemm/budgets';
 import { randomHeadScores } from '../sparsemm/random';
+import type { TimingVerdict } from '../sparsemm/timing-stats';
 import { headScoreMatrix, parseScoreFile, scoreFileShape } from '../sparsemm/score-file';
 import { benchmarkSvg, seriesLabel } from './bench-plot';
 
 const weightSeed = 1234;
+/** What --weights accepts (the loader makes q8 / q4 from the bf16 file while loading). */
+const benchWeightFormats = ['bf16', 'q8', 'q4'] as const;
 
 /** What the issue asks for: 1K-8K, full, sparsemm 64/256/1024, snapkv/pyramidkv/adakv 256. */
 const fullPreset = {
@@ -28,23 +33,31 @@ const fullPreset = {
   prefillLengths: [256],
 };
 /**
- * --quick: under 5 minutes on a 2-core CPU with SwiftShader, where one decode step of the real 256M shape takes ~20 s
- * (the bf16 GEMVs dominate): one length, full vs sparsemm 256, 1 warm-up + 2 measured steps each.
+ * --quick: one length, full vs sparsemm 256, 1 warm-up + 4 measured steps each (the fewest the spread rule of
+ * sparsemm/timing-stats gives a verdict on), without the vision tower (minutes on SwiftShader).
  */
-const quickPreset = { lengths: [1024], policies: 'full,sparsemm:256', steps: 2, warmup: 1, prefillLengths: [256] };
+const quickPreset = { lengths: [1024], policies: 'full,sparsemm:256', steps: 4, warmup: 1, prefillLengths: [256] };
+
+/** SmolVLM2's video sampling at most: 64 frames of one 512 px tile (64 image tokens) each (VIDEO.md). */
+const videoQuestionFrames = 64;
 
 const usage = `Usage: npm run bench [-- options]
 
-  --quick                 1K prompt, full vs sparsemm 256, 2 steps (under 5 minutes on a 2-core CPU + SwiftShader)
+  --quick                 1K prompt, full vs sparsemm 256, 4 steps, no vision tower (--skip-vision)
   --json FILE             also write the JSON report to FILE
   --browser               run in headless Chromium (/usr/bin/chromium, WebGPU) instead of Node + dawn.node
   --lengths L1,L2,...     prompt lengths in tokens (default ${fullPreset.lengths.join(',')})
   --policies P[:B],...    policies with budgets (default ${fullPreset.policies})
-  --steps N               measured decode steps per run (default ${fullPreset.steps}; the median is reported)
+  --steps N               measured decode steps per run (default ${fullPreset.steps}; the median and IQR are reported;
+                          fewer than 4 give no faster/slower verdict)
   --warmup N              warm-up decode steps per run (default ${fullPreset.warmup})
   --prefill-lengths L,... text lengths of the time-to-first-token figures (default 256; the kernel shapes use the
                           first); at a length that is also a prompt length every policy's prefill is measured too
   --skip-vision           leave the vision tower (one 512 px tile) out of the time-to-first-token figures
+  --weights F[,F...]      weight formats to compare, interleaved in one run (bf16, q8, q4; repeatable; default bf16)
+  --video-question        add a prompt shaped like a 64-frame video question (64 frames x 64 tokens + the
+                          SmolVLM2 video prompt text, tokenized with the model's tokenizer)
+  --lookahead N           decode steps submitted beyond the token being read back (default 2; 0: step by step)
   --ratio R               SparseMM ratio (default 0.1)
   --window W              recent-window tokens (default 32)
   --scores FILE           head-score file (official format); used when its shape matches the model, else random scores
@@ -95,6 +108,39 @@ export function chooseHeadScores(config: ModelConfig, scoreFile: string | undefi
   return { scores: randomHeadScores(numLayers, numHeads, seed), source: `random head scores (mulberry32 seed ${seed}; ${why})` };
 }
 
+/** --weights values: repeatable and/or comma lists of bf16, q8, q4 (order kept: the first is the reference). */
+export function parseWeightFormats(values: readonly string[]): string[] {
+  const formats = values.flatMap((value) => value.split(',')).map((f) => f.trim()).filter((f) => f !== '');
+  for (const format of formats) {
+    if (!(benchWeightFormats as readonly string[]).includes(format)) throw new Error(`--weights: unknown weight format "${format}" (expected ${benchWeightFormats.join(', ')})`);
+  }
+  return formats.length > 0 ? [...new Set(formats)] : ['bf16'];
+}
+
+/**
+ * Prompt tokens of a question about a 64-second clip sampled at SmolVLM2's limit (64 frames, one 512 px tile of 64
+ * image tokens each): the video chat template's text with the expansion of VIDEO.md §4, tokenized by the model's
+ * tokenizer. The clip: 1920 frames at 30 fps, so frame i is index trunc(i * 1919 / 63) (no second skipped: 64 s - 2 s
+ * is not more than 64 frames at 1 fps).
+ */
+export async function videoQuestionLength(modelDir: string): Promise<number> {
+  const processor = await createProcessor(await loadModelFilesFromPathOrUrl(modelDir, { includeWeights: false }));
+  const nativeFps = 30;
+  const total = 64 * nativeFps;
+  const two = (n: number): string => String(n).padStart(2, '0');
+  let text = `<|im_start|>User: You are provided the following series of sixty-four frames from a 0:01:04 [H:MM:SS] video.\n`;
+  for (let i = 0; i < videoQuestionFrames; i++) {
+    const index = i === videoQuestionFrames - 1 ? total - 1 : Math.trunc((i * (total - 1)) / (videoQuestionFrames - 1));
+    const seconds = index / nativeFps;
+    text += `\nFrame from ${two(Math.trunc(seconds / 60))}:${two(Math.trunc(seconds % 60))}:<fake_token_around_image><global-img>${'<image>'.repeat(processor.imageSeqLen)}<fake_token_around_image>`;
+  }
+  text += '\n\nWhat happens in this video?<end_of_utterance>\nAssistant:';
+  const ids = processor.tokenize(text);
+  const imageTokens = ids.filter((id) => id === processor.imageTokenId).length;
+  if (imageTokens !== videoQuestionFrames * processor.imageSeqLen) throw new Error(`video question: ${imageTokens} image tokens, expected ${videoQuestionFrames * processor.imageSeqLen}`);
+  return ids.length;
+}
+
 export function nodeMachine(): string {
   const cpuList = cpus();
   const model = cpuList[0]?.model.trim() ?? 'unknown CPU';
@@ -111,47 +157,76 @@ function fixed(value: number | null, digits: number): string {
   return value === null || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 }
 
-/** The stdout table: one row per run, the ratios against full of the same prompt length. */
+/** "1.42x faster" as the shared rule says it; the ratio of the medians beside a verdict that claims nothing. */
+function verdictCell(speedup: number, verdict: TimingVerdict, text: string): string {
+  return verdict === 'faster' || verdict === 'slower' ? text : `${fixed(speedup, 3)}x: ${text}`;
+}
+
+/** The stdout table: one row per run, the ratios against full of the same prompt length and weight format. */
 export function formatTable(report: BenchmarkReport): string {
-  const header = ['prompt', 'policy', 'prefill ms', 'decode ms/tok', 'min ms/tok', 'wall ms/tok', 'KV MiB', 'GPU MiB', 'KV/full', 'speedup', 'min speedup', 'bound', 'bound eff', 'MB/tok', 'GB/s', 'BW eff', 'disp/step', 'rec ms'];
+  const formats = report.settings.weightFormats ?? ['bf16'];
+  const crossFormat = formats.length > 1;
+  const header = [
+    'prompt', 'weights', 'policy', 'prefill ms', 'decode ms/tok', 'IQR', 'min ms/tok', 'wall ms/tok', 'KV MiB', 'GPU MiB', 'KV/full', 'speedup', 'verdict',
+    'bound', 'bound eff', ...(crossFormat ? [`vs ${formats[0]}`, `${formats[0]} bound`] : []),
+    'W MiB/step', 'MB/step', 'GB/s', 'BW eff', 'disp/step', 'rec ms', 'GPU idle ms',
+  ];
   const rows = report.runs.map((run: BenchmarkRun) => [
-    String(run.promptLen),
-    seriesLabel(run) + (run.policy !== 'full' && !run.compressed ? ' (not compressed)' : ''),
+    run.promptLabel ? `${run.promptLen} (${run.promptLabel})` : String(run.promptLen),
+    run.weightFormat,
+    seriesLabel({ policy: run.policy, budget: run.budget }) + (run.policy !== 'full' && !run.compressed ? ' (not compressed)' : ''),
     fixed(run.prefillMs, 0),
     fixed(run.decodeMsPerToken, 1),
+    fixed(run.decodeIqrMs, 1),
     fixed(run.decodeMinMsPerToken, 1),
     fixed(run.decodeWallMsPerToken, 1),
     fixed(run.kvBytes / 2 ** 20, 2),
     fixed(run.totalGpuBytes / 2 ** 20, 1),
     fixed(run.kvRatioVsFull, 4),
     `${fixed(run.decodeSpeedupVsFull, 3)}x`,
-    `${fixed(run.decodeMinSpeedupVsFull, 3)}x`,
+    run.speedupText,
     `${fixed(run.bytesBoundSpeedupVsFull, 3)}x`,
     fixed(run.boundEfficiency, 2),
+    ...(crossFormat
+      ? run.vsFirstFormat
+        ? [verdictCell(run.vsFirstFormat.speedup, run.vsFirstFormat.verdict, run.vsFirstFormat.text), `${fixed(run.vsFirstFormat.bytesBound, 3)}x`]
+        : ['-', '-']
+      : []),
+    fixed(run.decodeWeightBytes / 2 ** 20, 1),
     fixed(run.bytesReadPerToken / 1e6, 1),
     fixed(run.achievedGBps, 4),
     fixed(run.bandwidthEfficiency, 3),
     String(run.dispatchesPerStep),
     fixed(run.recordMsPerStep, 2),
+    run.gpuIdleMsPerStep === null ? 'n/a' : fixed(run.gpuIdleMsPerStep, 3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const weightLines = [...new Map(report.runs.map((run) => [run.weightFormat, run])).values()].map(
+    (run) => `${run.weightFormat} ${(run.weightBytes / 2 ** 20).toFixed(1)} MiB on the GPU, ${(run.decodeWeightBytes / 2 ** 20).toFixed(1)} MiB read per decode step`,
+  );
+  const lookahead = report.settings.lookahead ?? 0;
   return [
     `Machine: ${report.machine}`,
     `Adapter: ${adapterLine(report)}`,
     `Model: ${report.model.textLayers} text layers, ${report.model.queryHeads} query / ${report.model.kvHeads} KV heads x ${report.model.headDim}; ` +
-      `weights ${(report.model.weightBytes / 2 ** 20).toFixed(1)} MiB on the GPU, ${(report.model.decodeWeightBytes / 2 ** 20).toFixed(1)} MiB read per decode step`,
+      `weights: ${weightLines.join('; ') || `${(report.model.weightBytes / 2 ** 20).toFixed(1)} MiB`}`,
     `Limits: streaming read ${fixed(report.limits.readGBps, 3)} GB/s over ${(report.limits.readBytes / 2 ** 20).toFixed(0)} MiB; decode GEMV: ${report.gemv.reduction} reduction, teams of ${report.gemv.team}`,
-    `Timing: ${report.timing === 'gpu-timestamps' ? 'GPU timestamp queries' : 'wall clock'}; median of ${report.settings.decodeSteps} steps after ${report.settings.warmupSteps} warm-up per run`,
+    `Timing: ${report.timing === 'gpu-timestamps' ? 'GPU timestamp queries' : 'wall clock'}; median and IQR of ${report.settings.decodeSteps} steps after ${report.settings.warmupSteps} warm-up per run; ` +
+      (lookahead > 0 ? `pipelined decode, ${lookahead} steps submitted ahead of the token read back` : 'step by step (each step recorded after the previous token was read back)'),
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
     '',
     ...prefillTable(report),
-    'KV/full and speedup (median step): against the full cache at the same prompt length in this run; min speedup: the same from the fastest step,',
-    'closer to the uncontended time on a shared machine. bound: the speedup the bytes read per step alone would allow; bound eff: (speedup - 1) / (bound - 1).',
-    'BW eff: GB/s / the streaming-read limit. disp/step: compute dispatches per decode step (token id to token id); rec ms: CPU time to record one step.',
+    'KV/full and speedup (median step): against the full cache of the same weight format at the same prompt length in this run; verdict: the speed-up only',
+    'when the quartile boxes of the two runs\' step times do not overlap, else "no measurable difference" (fewer than 4 steps: no verdict).',
+    'min speedup (JSON): the same from the fastest step. bound: the speedup the bytes read per step alone would allow; bound eff: (speedup - 1) / (bound - 1).',
+    ...(crossFormat ? [`vs ${formats[0]}: the same policy and length in ${formats[0]} weights, same rule; ${formats[0]} bound: its bytes per step / this run's.`] : []),
+    'W MiB/step: weight bytes a step reads in this format; MB/step: those + the K/V rows attended. BW eff: GB/s / the streaming-read limit.',
+    'disp/step: compute dispatches per decode step (token to token); rec ms: CPU time to record and submit one step; GPU idle ms: median gap between the',
+    'previous step\'s end and this step\'s start on the GPU (timestamp queries; n/a without them).',
     `NOTE: ${report.note}`,
   ].join('\n');
 }
@@ -204,6 +279,9 @@ export async function run(args: string[]): Promise<void> {
       warmup: { type: 'string' },
       'prefill-lengths': { type: 'string' },
       'skip-vision': { type: 'boolean' },
+      weights: { type: 'string', multiple: true },
+      'video-question': { type: 'boolean' },
+      lookahead: { type: 'string' },
       ratio: { type: 'string' },
       window: { type: 'string' },
       scores: { type: 'string' },
@@ -228,27 +306,38 @@ export async function run(args: string[]): Promise<void> {
   if (!(ratio >= 0 && ratio <= 1)) throw new Error(`--ratio must be in [0, 1], got "${values.ratio}"`);
   const window = positiveInt(values.window, 32, 'window');
   const seed = positiveInt(values.seed, 0, 'seed', true);
+  const lookahead = positiveInt(values.lookahead, 2, 'lookahead', true);
+  const weightFormats = parseWeightFormats(values.weights ?? []);
+  const visionTile = !(values['skip-vision'] || values.quick);
   const outDir = resolve(values.out ?? 'bench-results');
 
-  const configPath = join(defaultReferenceModelDir(), 'config.json');
+  const modelDir = defaultReferenceModelDir();
+  const configPath = join(modelDir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`SmolVLM-256M's config.json is not at ${configPath} (set SPARSEMM_REFERENCE_MODEL_DIR).`);
   const config = parseModelConfig(readFileSync(configPath, 'utf8'));
+  const shape = `${basename(resolve(modelDir))} shape`;
   const headScores = chooseHeadScores(config, values.scores, seed);
-  const settings = { promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed, headScores };
+  const promptLabels: Record<number, string> = {};
+  if (values['video-question']) {
+    const length = await videoQuestionLength(modelDir);
+    promptLabels[length] = `video question (${videoQuestionFrames} frames x ${config.imageSeqLen} tokens + text)`;
+    if (!promptLengths.includes(length)) promptLengths.push(length);
+  }
+  const settings = { promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed, headScores, lookahead, weightFormats, promptLabels };
 
   let report: BenchmarkReport;
   if (values.browser) {
     const { runBrowserBenchmark } = await import('./bench-browser');
     report = await runBrowserBenchmark({ ...settings, weightSeed, machine: nodeMachine() }, (p) => process.stderr.write(progressLine(p)));
   } else {
-    process.stderr.write(`Generating random weights at the SmolVLM-256M shape (seed ${weightSeed})...\n`);
+    process.stderr.write(`Generating random weights at the ${shape} (seed ${weightSeed})...\n`);
     const weights = randomWeights(config, weightSeed);
     const ctx = await createNodeGpuContext();
     try {
       report = await runBenchmark(
         ctx,
         {
-          config, weights, promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed, visionTile: !values['skip-vision'],
+          config, weights, promptLengths, policies, decodeSteps, warmupSteps, prefillLengths, ratio, window, seed, visionTile, lookahead, weightFormats, promptLabels,
           headScores: headScores.scores, headScoresSource: headScores.source, machine: `${nodeMachine()}; Node + dawn.node`,
         },
         (p) => process.stderr.write(progressLine(p)),
@@ -265,7 +354,7 @@ export async function run(args: string[]): Promise<void> {
   writeFileSync(`${stem}.json`, json);
   writeFileSync(
     `${stem}.svg`,
-    benchmarkSvg(report.runs, { title: 'SparseMM vs full cache, random weights at SmolVLM-256M shape', subtitle: `${adapterLine(report)}; synthetic KV cache` }),
+    benchmarkSvg(report.runs, { title: `SparseMM vs full cache, random weights at the ${shape}`, subtitle: `${adapterLine(report)}; synthetic KV cache` }),
   );
   const written = [`${stem}.json`, `${stem}.svg`];
   if (values.json) {

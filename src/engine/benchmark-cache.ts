@@ -45,19 +45,29 @@ export function syntheticPrompt(config: ModelConfig, length: number, seed: numbe
   return { inputIds: ids, imageTokens };
 }
 
-/** One policy's cache during the decode rounds of a prompt length. */
+/** One (weight format, policy) cache during the decode rounds of a prompt length. */
 export interface LiveRun {
   spec: BenchmarkPolicySpec;
+  /** The model that decodes this run (one per weight format) and its format's name. */
+  model: VlmModel;
+  weightFormat: string;
   cache: RaggedKvCache;
   compressed: boolean;
   selectMs: number;
-  token: number;
+  /** Decode steps read back so far (warm-up included). */
   step: number;
+  /** Measured steps: GPU time (or wall clock without timestamps), wall clock between tokens, GPU idle before it, CPU record. */
   stepMs: number[];
   wallMs: number[];
+  idleMs: number[];
   recordMs: number[];
   dispatches: number;
   kvReadPerStep: number[];
+}
+
+/** A run of another weight format on a copy of `run`'s cache (same selection, same K/V). */
+export function liveRunFor(run: LiveRun, model: VlmModel, weightFormat: string): LiveRun {
+  return { ...run, model, weightFormat, cache: run.cache.clone(), step: 0, stepMs: [], wallMs: [], idleMs: [], recordMs: [], dispatches: 0, kvReadPerStep: [] };
 }
 
 function kvPolicyFor(spec: BenchmarkPolicySpec, options: BenchmarkOptions): KvPolicy {
@@ -69,6 +79,7 @@ function kvPolicyFor(spec: BenchmarkPolicySpec, options: BenchmarkOptions): KvPo
 /** Builds each policy's cache for `promptLen`: real layout, real selection + store kernels, synthetic K/V values. */
 export async function fillSyntheticCaches(
   ctx: GpuContext,
+  model: { model: VlmModel; weightFormat: string },
   options: BenchmarkOptions,
   policies: BenchmarkPolicySpec[],
   promptLen: number,
@@ -98,8 +109,8 @@ export async function fillSyntheticCaches(
         numLayers: text.numLayers, numKvHeads: text.numKvHeads, headDim: text.headDim, promptLength: promptLen, keptPerHead, maxNewTokens,
       });
       const run: LiveRun = {
-        spec, cache, compressed: compressor?.compresses ?? false, selectMs: 0,
-        token: text.bosTokenId ?? 1, step: 0, stepMs: [], wallMs: [], recordMs: [], dispatches: 0, kvReadPerStep: [],
+        spec, ...model, cache, compressed: compressor?.compresses ?? false, selectMs: 0,
+        step: 0, stepMs: [], wallMs: [], idleMs: [], recordMs: [], dispatches: 0, kvReadPerStep: [],
       };
       live.push(run);
       const selectStarted = performance.now();

@@ -5,6 +5,7 @@ import type { BudgetPolicy } from '../sparsemm/budgets';
 import type { AdapterSummary, GemvVariant } from './gpu';
 import type { VlmModel } from './model';
 import type { PrefillReport } from './prefill-benchmark';
+import type { TimingVerdict } from '../sparsemm/timing-stats';
 
 export interface BenchmarkPolicySpec {
   policy: BudgetPolicy;
@@ -46,6 +47,18 @@ export type BenchmarkOptions = BenchmarkModelSource & {
   seed?: number;
   /** Bytes the read-bandwidth probe streams (default and at least for real runs: 256 MiB; tests use less). */
   readProbeBytes?: number;
+  /**
+   * Decode steps submitted beyond the token being read back (default 2, as generate): the GPU never waits for the CPU
+   * between steps. 0 is the step-by-step loop (submit, wait for the token, record the next), to see what the pipeline saves.
+   */
+  lookahead?: number;
+  /**
+   * Weight formats to compare (default the model's own: bf16). Each gets its own model (loaded from `weights`) and its
+   * own copy of every policy's cache; all decode in one round robin, so the formats are compared under the same load.
+   */
+  weightFormats?: string[];
+  /** A name for a prompt length in the table and JSON (e.g. the 64-frame video question's length). */
+  promptLabels?: Record<number, string>;
   signal?: AbortSignal;
 };
 
@@ -54,10 +67,36 @@ export interface BenchmarkRun {
   /** Tokens per head the policy was asked for (0 for `full`). */
   budget: number;
   promptLen: number;
+  /** What this prompt length stands for, when it was given a name (options.promptLabels), else null. */
+  promptLabel: string | null;
+  /** The weight format this run's model was loaded in ('bf16', 'q8', 'q4'). */
+  weightFormat: string;
+  /** Bytes of all the model's weights on the GPU in this format (vision tower included). */
+  weightBytes: number;
+  /** Bytes of weights one decode step reads in this format (text decoder + lm_head + one embedding row). */
+  decodeWeightBytes: number;
   /** Text prefill wall time (selection included), or null where the prefill was not measured. */
   prefillMs: number | null;
   /** Median decode step (GPU timestamps when the adapter has them, else wall clock; see report.timing). */
   decodeMsPerToken: number;
+  /** Interquartile range of the measured steps (same clock): the spread every ratio is judged against. */
+  decodeIqrMs: number;
+  /**
+   * The shared rule (sparsemm/timing-stats) on this run's steps against the full cache's (same format, same length):
+   * 'faster' / 'slower' only when the quartile boxes do not overlap; speedupText says it for a person.
+   */
+  speedupVerdict: TimingVerdict;
+  speedupText: string;
+  /**
+   * Against the same policy in the first weight format of the run (bf16 in a --weights bf16,q8,q4 run); null for that
+   * format itself. speedup: median ratio; bytesBound: the first format's bytes per step / this run's.
+   */
+  vsFirstFormat: { weightFormat: string; speedup: number; verdict: TimingVerdict; text: string; bytesBound: number } | null;
+  /**
+   * Median GPU idle time between the end of the previous decode step (of any run: they share the queue) and the start
+   * of this run's step, from timestamp queries; null where the adapter has no timestamp-query (the table says n/a).
+   */
+  gpuIdleMsPerStep: number | null;
   /**
    * Fastest measured step (same clock). On a shared machine the median absorbs other processes' load; the minimum is
    * the closest to the uncontended time.
@@ -65,7 +104,7 @@ export interface BenchmarkRun {
   decodeMinMsPerToken: number;
   /** Full cache's decodeMinMsPerToken / this run's. */
   decodeMinSpeedupVsFull: number;
-  /** Median wall time per step, CPU side: decodeStep call -> next token read back. */
+  /** Median wall time per step, CPU side: from the previous token read back (any run's: they share the queue) to this one. */
   decodeWallMsPerToken: number;
   /** Every measured step's time (same clock as decodeMsPerToken), in order. */
   decodeStepMs: number[];
@@ -81,7 +120,7 @@ export interface BenchmarkRun {
   decodeSpeedupVsFull: number;
   /** This run's kvBytes / the full cache's, same prompt length. */
   kvRatioVsFull: number;
-  /** Bytes one decode step must read: text weights (packed bf16) + the K/V rows every KV head attends to (f16). */
+  /** Bytes one decode step must read: decodeWeightBytes (this format) + the K/V rows every KV head attends to (f16). */
   bytesReadPerToken: number;
   /** bytesReadPerToken / decodeMsPerToken, in GB/s (1e9 bytes). */
   achievedGBps: number;
@@ -91,7 +130,7 @@ export interface BenchmarkRun {
   selectMs: number;
   /** Compute dispatches one decode step records (token id in, next token id out: decodeStep + argmax). */
   dispatchesPerStep: number;
-  /** Median CPU time to record one decode step (decodeStep + argmax, submit included, before the read back), in ms. */
+  /** Median CPU time to record one decode step (decode step + argmax + readback copy, submit included), in ms. */
   recordMsPerStep: number;
   /** achievedGBps / limits.readGBps: the share of the adapter's streaming-read speed this step reaches. */
   bandwidthEfficiency: number;
@@ -141,6 +180,9 @@ export interface BenchmarkReport {
     warmupSteps: number;
     ratio: number;
     window: number;
+    /** Steps in flight beyond the token being read (0: step by step). */
+    lookahead: number;
+    weightFormats: string[];
   };
   createdAt: string;
   totalMs: number;

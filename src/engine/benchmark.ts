@@ -26,12 +26,11 @@
  */
 import type { GpuContext } from './gpu';
 import { VlmModel } from './model';
-import { argmax, sampledWords } from './ops/sampling';
 import { defaultReadBytes, measureComputePeak, measureReadBandwidth } from './adapter-limits';
 import { measurePrefill as measurePrefillFigures, type PrefillReport } from './prefill-benchmark';
-import { GpuTimer } from './gpu-timer';
-import { decodeWeightBytes, kvBytesRead } from './benchmark-bytes';
-import { fillSyntheticCaches, measurePrefill, storageUsage, type LiveRun } from './benchmark-cache';
+import { defaultLookahead } from './generate';
+import { decodeRounds } from './benchmark-decode';
+import { fillSyntheticCaches, liveRunFor, measurePrefill, type LiveRun } from './benchmark-cache';
 import { benchmarkNote, defaultMachine, policyLabel, runFigures } from './benchmark-report';
 import {
   BenchmarkCancelledError,
@@ -54,6 +53,8 @@ function checkOptions(options: BenchmarkOptions): void {
   positiveInts('decodeSteps', [options.decodeSteps]);
   if (!Number.isInteger(options.warmupSteps) || options.warmupSteps < 0) throw new RangeError(`warmupSteps must be a non-negative integer, got ${options.warmupSteps}`);
   if (options.prefillLengths && options.prefillLengths.length > 0) positiveInts('prefillLengths', options.prefillLengths);
+  if (options.lookahead !== undefined && (!Number.isInteger(options.lookahead) || options.lookahead < 0)) throw new RangeError(`lookahead must be a non-negative integer, got ${options.lookahead}`);
+  if (options.model && options.weightFormats && options.weightFormats.length > 1) throw new RangeError('A loaded model has one weight format: weightFormats needs random weights to load');
   for (const length of options.promptLengths) {
     if (length <= options.window) throw new RangeError(`prompt length ${length} must exceed the window (${options.window})`);
   }
@@ -61,6 +62,13 @@ function checkOptions(options: BenchmarkOptions): void {
   if (options.headScores.length !== numLayers || options.headScores.some((row) => row.length !== numHeads)) {
     throw new RangeError(`headScores must be [${numLayers}][${numHeads}] for this model`);
   }
+}
+
+/** The model in one weight format, loaded from the benchmark's weights. */
+async function loadBenchmarkModel(ctx: GpuContext, weights: BenchmarkOptions['weights'], config: BenchmarkOptions['config'], weightFormat: string): Promise<VlmModel> {
+  if (!weights) throw new RangeError('runBenchmark needs weights or a loaded model');
+  if (weightFormat !== 'bf16') throw new RangeError(`Weight format "${weightFormat}" is not available yet (only bf16 loads)`);
+  return VlmModel.load(ctx, weights, config);
 }
 
 /**
@@ -83,8 +91,10 @@ export async function runBenchmark(
   const prefillLengths = options.prefillLengths ?? [];
   const maxNewTokens = options.warmupSteps + options.decodeSteps;
   const timing: BenchmarkReport['timing'] = ctx.hasTimestampQuery ? 'gpu-timestamps' : 'wall-clock';
+  const lookahead = options.lookahead ?? defaultLookahead;
+  const weightFormats = options.weightFormats && options.weightFormats.length > 0 ? [...new Set(options.weightFormats)] : ['bf16'];
   // load + limits + done (+ the prefill figures), then per length: the prefills, one cache fill per policy, one decode
-  // round per step.
+  // round per step (of every format's runs).
   const total =
     3 + (prefillLengths.length > 0 ? 1 : 0) + options.promptLengths.reduce((n, len) => n + (prefillLengths.includes(len) ? policies.length : 0) + policies.length + maxNewTokens, 0);
   let completed = 0;
@@ -100,16 +110,23 @@ export async function runBenchmark(
   const bandwidth = await measureReadBandwidth(ctx, options.readProbeBytes ?? defaultReadBytes);
   const limits: BenchmarkLimits = { readGBps: bandwidth.readGBps, readBytes: bandwidth.bytes, peakGflops: Number.NaN };
   report({ phase: 'load', message: `Read bandwidth ${bandwidth.readGBps.toFixed(3)} GB/s; ${options.model ? 'using the loaded model' : 'uploading weights'}` }, false);
-  const ownsModel = !options.model;
-  const model = options.model ?? (await VlmModel.load(ctx, options.weights, config));
-  report({ phase: 'load', message: `Weights on the GPU (${model.weightBytes} bytes)` });
-  const timer = timing === 'gpu-timestamps' ? new GpuTimer(ctx) : null;
-  const tokenOut = ctx.allocator.create('scratch', sampledWords * 4, storageUsage(), 'benchmark sampled token');
-  const weightRead = decodeWeightBytes(config);
+  // One model per weight format; the first is the reference of the cross-format ratios and of the prefill figures.
+  const models: { model: VlmModel; weightFormat: string; owned: boolean }[] = [];
   const runs: BenchmarkRun[] = [];
   let peakGflops = Number.NaN;
   let prefillReport: PrefillReport | null = null;
   try {
+    if (options.model) models.push({ model: options.model, weightFormat: weightFormats[0], owned: false });
+    else {
+      for (const weightFormat of weightFormats) {
+        checkCancel();
+        models.push({ model: await loadBenchmarkModel(ctx, options.weights, config, weightFormat), weightFormat, owned: true });
+        report({ phase: 'load', message: `${weightFormat} weights on the GPU (${models[models.length - 1].model.weightBytes} bytes)` }, false);
+      }
+    }
+    report({ phase: 'load', message: `Weights on the GPU (${models.map((m) => `${m.weightFormat} ${m.model.weightBytes} bytes`).join(', ')})` });
+    const model = models[0].model;
+    const formatBytes = new Map(models.map((m) => [m.weightFormat, { weightBytes: m.model.weightBytes, decodeWeightBytes: m.model.decodeWeightBytes }]));
     checkCancel();
     peakGflops = (await measureComputePeak(ctx)).peakGflops;
     report({ phase: 'limits', message: `adapter f32 multiply-add peak: ${peakGflops.toFixed(2)} GFLOP/s` });
@@ -128,7 +145,7 @@ export async function runBenchmark(
       report({ phase: 'prefill', message: 'time-to-first-token figures done' });
     }
     for (const promptLen of options.promptLengths) {
-      // Prefill time per policy index, at the lengths where it is measured.
+      // Prefill time per policy index, at the lengths where it is measured (first weight format only).
       const prefillMsByPolicy = new Map<number, number>();
       if (prefillLengths.includes(promptLen)) {
         for (const [index, spec] of policies.entries()) {
@@ -140,40 +157,28 @@ export async function runBenchmark(
       }
       const live: LiveRun[] = [];
       try {
-        await fillSyntheticCaches(ctx, options, policies, promptLen, maxNewTokens, seed, live, (spec, ms) =>
+        await fillSyntheticCaches(ctx, models[0], options, policies, promptLen, maxNewTokens, seed, live, (spec, ms) =>
           report({ phase: 'select', promptLen, policy: spec.policy, budget: spec.budget, message: `cache ${promptLen} tokens, ${policyLabel(spec)}: selected in ${ms.toFixed(0)} ms` }),
           checkCancel,
         );
-        // Round robin: step i of every policy before step i + 1 of any.
-        for (let step = 0; step < maxNewTokens; step++) {
-          for (const run of live) {
-            checkCancel();
-            const wallStart = performance.now();
-            timer?.begin();
-            const dispatchesBefore = ctx.dispatchCount;
-            const logits = model.decodeStep(run.token, promptLen + run.step, run.cache);
-            argmax(ctx, logits, tokenOut, text.vocabSize);
-            ctx.submit();
-            const recordMs = performance.now() - wallStart;
-            const dispatches = ctx.dispatchCount - dispatchesBefore;
-            timer?.end();
-            run.token = (await ctx.readU32(tokenOut, 1))[0];
-            const wallMs = performance.now() - wallStart;
-            const gpuMs = timer ? await timer.elapsedMs() : wallMs;
-            if (step >= options.warmupSteps) {
-              run.wallMs.push(wallMs);
-              run.recordMs.push(recordMs);
-              run.dispatches = dispatches;
-              run.stepMs.push(gpuMs);
-              run.kvReadPerStep.push(kvBytesRead(run.cache.layout.keptPerHead.map((_, layer) => run.cache.lengths(layer)), text.headDim));
-            }
-            run.step += 1;
-          }
-          report({ phase: 'decode', promptLen, message: `${promptLen} tokens: decode step ${step + 1}/${maxNewTokens}${step < options.warmupSteps ? ' (warm-up)' : ''}` });
-        }
+        // The other formats decode copies of the same caches (same selection, same K/V).
+        const firstFormatRuns = [...live];
+        for (const other of models.slice(1)) live.push(...firstFormatRuns.map((run) => liveRunFor(run, other.model, other.weightFormat)));
+        // Round robin: step i of every (format, policy) before step i + 1 of any.
+        await decodeRounds(ctx, live, {
+          promptLen,
+          rounds: maxNewTokens,
+          warmupSteps: options.warmupSteps,
+          lookahead,
+          timestamps: timing === 'gpu-timestamps',
+          startToken: text.bosTokenId ?? 1,
+          checkCancel,
+          onRound: (round) => report({ phase: 'decode', promptLen, message: `${promptLen} tokens: decode step ${round + 1}/${maxNewTokens}${round < options.warmupSteps ? ' (warm-up)' : ''}` }),
+        });
         const bytes = ctx.allocator.bytesByCategory();
         const baseBytes = bytes.weights + bytes.activations + bytes.scratch;
-        runs.push(...runFigures(live, { promptLen, prefillMsByPolicy, weightRead, baseBytes, readGBps: limits.readGBps }));
+        const promptLabel = options.promptLabels?.[promptLen] ?? null;
+        runs.push(...runFigures(live, { promptLen, promptLabel, prefillMsByPolicy, baseBytes, readGBps: limits.readGBps, formatBytes }));
       } finally {
         ctx.submit();
         for (const run of live) run.cache.destroy();
@@ -181,17 +186,17 @@ export async function runBenchmark(
     }
   } finally {
     ctx.submit();
-    timer?.destroy();
-    ctx.allocator.destroy(tokenOut);
-    if (ownsModel) model.destroy();
-    else model.releaseWorkspace();
+    for (const { model, owned } of models) {
+      if (owned) model.destroy();
+      else model.releaseWorkspace();
+    }
   }
   report({ phase: 'done', message: 'Benchmark finished' });
 
   return {
     machine: options.machine ?? defaultMachine(),
     adapter: ctx.adapter,
-    note: benchmarkNote(timing, options.headScoresSource, options.window, prefillLengths),
+    note: benchmarkNote(timing, options.headScoresSource, options.window, prefillLengths, lookahead),
     timing,
     headScoresSource: options.headScoresSource,
     limits: { ...limits, peakGflops },
@@ -203,8 +208,8 @@ export async function runBenchmark(
       headDim: text.headDim,
       hiddenSize: text.hiddenSize,
       vocabSize: text.vocabSize,
-      weightBytes: model.weightBytes,
-      decodeWeightBytes: weightRead,
+      weightBytes: runs[0]?.weightBytes ?? Number.NaN,
+      decodeWeightBytes: runs[0]?.decodeWeightBytes ?? Number.NaN,
     },
     settings: {
       promptLengths: [...options.promptLengths],
@@ -214,6 +219,8 @@ export async function runBenchmark(
       warmupSteps: options.warmupSteps,
       ratio: options.ratio,
       window: options.window,
+      lookahead,
+      weightFormats,
     },
     createdAt: new Date().toISOString(),
     totalMs: performance.now() - started,

@@ -44,6 +44,8 @@ interface StepPlan {
   /** The split-K scratch the plan binds (growingScratch may replace it when a larger cache comes). */
   scratch: GPUBuffer;
   buffers: DecodeStepBuffers;
+  /** The buffer the plan's embedding gather reads the token id from (its first u32). */
+  tokenSource: GPUBuffer;
 }
 
 /** Caches whose plan is kept (the benchmark decodes a few caches in turn); the oldest is dropped beyond. */
@@ -59,24 +61,29 @@ export class DecodeStep {
     private readonly lmHead: string,
   ) {}
 
-  /** Records one decode step (submitted by the caller) and advances the cache; the logits land in buffers.logits. */
-  record(buffers: DecodeStepBuffers, tokenId: number, position: number, cache: RaggedKvCache, options: DecodeOptions): void {
+  /**
+   * Records one decode step (submitted by the caller) and advances the cache; the logits land in buffers.logits.
+   * `token` is a token id from the CPU (written to buffers.tokenId) or a GPU buffer whose first u32 is the token (what
+   * a sampling kernel wrote: a pipelined decode feeds the sampled token without reading it back first).
+   */
+  record(buffers: DecodeStepBuffers, token: number | GPUBuffer, position: number, cache: RaggedKvCache, options: DecodeOptions): void {
     const ctx = this.ctx;
     // The previous step was submitted, so these writes cannot overtake commands that still read the old values.
-    ctx.upload(buffers.tokenId, Uint32Array.of(tokenId));
+    if (typeof token === 'number') ctx.upload(buffers.tokenId, Uint32Array.of(token));
+    const tokenSource = typeof token === 'number' ? buffers.tokenId : token;
     const fused = qkvRopePairs(decodeQkvShape(this.config), ctx.gemv) !== null;
     if (!fused || options.attentionHooks) {
       if (!fused) ctx.upload(buffers.position, Uint32Array.of(position));
-      this.recordLayers(buffers, position, cache, options, fused, null);
+      this.recordLayers(buffers, tokenSource, position, cache, options, fused, null);
     } else {
       const numHeads = this.config.text.numHeads;
       let step = this.plans.get(cache);
-      if (step && (step.buffers !== buffers || step.scratch !== decodeAttentionScratch(ctx, cache, numHeads))) {
+      if (step && (step.buffers !== buffers || step.tokenSource !== tokenSource || step.scratch !== decodeAttentionScratch(ctx, cache, numHeads))) {
         this.dropPlan(cache);
         step = undefined;
       }
       if (!step) {
-        step = this.buildPlan(buffers, position, cache);
+        step = this.buildPlan(buffers, tokenSource, position, cache);
       } else {
         this.updatePlan(step, position, cache);
       }
@@ -97,12 +104,12 @@ export class DecodeStep {
     for (const cache of [...this.plans.keys()]) this.dropPlan(cache);
   }
 
-  private buildPlan(buffers: DecodeStepBuffers, position: number, cache: RaggedKvCache): StepPlan {
+  private buildPlan(buffers: DecodeStepBuffers, tokenSource: GPUBuffer, position: number, cache: RaggedKvCache): StepPlan {
     const plan = new DispatchPlan(this.ctx);
-    const slots = this.recordLayers(buffers, position, cache, {}, true, plan);
+    const slots = this.recordLayers(buffers, tokenSource, position, cache, {}, true, plan);
     plan.seal();
     if (this.plans.size >= maxPlans) this.dropPlan(this.plans.keys().next().value as RaggedKvCache);
-    const step: StepPlan = { plan, ...slots, scratch: decodeAttentionScratch(this.ctx, cache, this.config.text.numHeads), buffers };
+    const step: StepPlan = { plan, ...slots, scratch: decodeAttentionScratch(this.ctx, cache, this.config.text.numHeads), buffers, tokenSource };
     this.plans.set(cache, step);
     return step;
   }
@@ -131,6 +138,7 @@ export class DecodeStep {
    */
   private recordLayers(
     ws: DecodeStepBuffers,
+    tokenSource: GPUBuffer,
     position: number,
     cache: RaggedKvCache,
     options: DecodeOptions,
@@ -153,7 +161,7 @@ export class DecodeStep {
     // The residual stream stays in ws.hidden: o_proj and down_proj add into it (GEMV epilogue), and every RMSNorm is
     // computed inside the GEMV that consumes it.
     const hidden = ws.hidden;
-    run(() => embedding(ctx, w(idefics3Names.embedTokens), ws.tokenId, hidden, 1, dim));
+    run(() => embedding(ctx, w(idefics3Names.embedTokens), tokenSource, hidden, 1, dim));
     const qkvShape = decodeQkvShape(this.config);
     for (let layer = 0; layer < text.numLayers; layer++) {
       const lw = (part: string): GPUBuffer => w(idefics3Names.textLayer(layer, part));

@@ -8,7 +8,8 @@ import { kvElementBytes, RaggedKvCache } from './kv-cache';
 import { SeededRng } from './ops/sampling';
 import { KvCompressor, type KvPolicy } from './kv-policy';
 import { joinImageFeatures } from './connector';
-import { type AttentionHooks, type DecodeOptions, type LayerKvSelector, PrefillCancelledError, type PrefillOptions } from './text-decoder';
+import { type AttentionHooks, type DecodeOptions, type LayerKvSelector, NonFiniteLogitsError, PrefillCancelledError, type PrefillOptions, type TokenSampling } from './text-decoder';
+import { DecodeStream } from './decode-stream';
 import type { ModelConfig } from '../model-io/config';
 
 export interface GenerateOptions {
@@ -37,7 +38,16 @@ export interface GenerateOptions {
   kvPolicy?: KvPolicy;
   /** Attention probes for visual-head scoring and heatmaps (read the full cache: use them without kvPolicy). */
   attentionHooks?: AttentionHooks;
+  /**
+   * Decode steps submitted beyond the token being read back (default 2): the GPU runs step n + 1 while the CPU reads
+   * token n, and a stop token read late discards at most this many steps. 0 is the step-by-step loop (forced with
+   * onLogits or attentionHooks). The answer is the same either way.
+   */
+  lookahead?: number;
 }
+
+/** Steps in flight beyond the one being read: enough to hide a readback and the next step's recording. */
+export const defaultLookahead = 2;
 
 export interface GenerateResult {
   tokenIds: number[];
@@ -63,6 +73,8 @@ export interface GenerateResult {
   decodeStepMs: number[];
   weightBytes: number;
   stoppedBy: 'eos' | 'max' | 'cancel';
+  /** Decode steps the look-ahead ran past the stop and discarded (their tokens dropped, the cache rewound). */
+  discardedSteps: number;
 }
 
 /** What the generate loop needs of a model (VlmModel). */
@@ -73,7 +85,9 @@ export interface GenerativeModel {
   encodeImage(pixelValues: Float32Array, numTiles: number): GPUBuffer;
   prefill(inputIds: Uint32Array, imageFeatures: GPUBuffer | null, cache: RaggedKvCache, options?: PrefillOptions): Promise<GPUBuffer>;
   decodeStep(tokenId: number, position: number, cache: RaggedKvCache, options?: DecodeOptions): GPUBuffer;
-  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex?: number): Promise<number>;
+  recordDecodeStep(token: number | GPUBuffer, position: number, cache: RaggedKvCache, options?: DecodeOptions): GPUBuffer;
+  recordTokenSelection(logits: GPUBuffer, out: GPUBuffer, sampling?: TokenSampling): void;
+  selectToken(logits: GPUBuffer, sampling?: TokenSampling, stepIndex?: number): Promise<number>;
   releaseWorkspace(): void;
 }
 
@@ -92,11 +106,11 @@ export async function generate(model: GenerativeModel, options: GenerateOptions)
     throw new Error(`generate: the prompt has ${imageTokens} image tokens but ${numTiles} tiles give ${numTiles * model.config.imageSeqLen}`);
   }
   const rng = sampling && sampling.temperature > 0 ? new SeededRng(sampling.seed) : null;
-  const pick = async (logits: GPUBuffer): Promise<number> => {
-    if (onLogits) onLogits(await model.ctx.readF32(logits, text.vocabSize), result.tokenIds.length);
-    const stepIndex = result.tokenIds.length;
-    return model.selectToken(logits, rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined, stepIndex);
-  };
+  // One uniform per selection, drawn in step order when the step is submitted: the same draws as a step-by-step loop.
+  const nextSampling = (): TokenSampling | undefined => (rng && sampling ? { temperature: sampling.temperature, topP: sampling.topP, uniform: rng.next() } : undefined);
+  // Logits dumps and attention probes read what one step left before the next overwrites it: no look-ahead then.
+  const lookahead = onLogits || attentionHooks ? 0 : (options.lookahead ?? defaultLookahead);
+  if (!Number.isInteger(lookahead) || lookahead < 0) throw new Error(`generate: lookahead must be a non-negative integer, got ${lookahead}`);
   const compressor = kvPolicy && kvPolicy.policy !== 'full' ? KvCompressor.plan(text, promptTokens, kvPolicy) : null;
   const keptPerHead = compressor?.keptPerHead ?? fullCacheKept(text.numLayers, text.numKvHeads, promptTokens);
   const result: GenerateResult = {
@@ -114,12 +128,14 @@ export async function generate(model: GenerativeModel, options: GenerateOptions)
     decodeStepMs: [],
     weightBytes: model.weightBytes,
     stoppedBy: 'max',
+    discardedSteps: 0,
   };
   if (signal?.aborted) return { ...result, stoppedBy: 'cancel' };
 
   const started = performance.now();
   let features: GPUBuffer | null = null;
   let cache: RaggedKvCache | null = null;
+  let stream: DecodeStream | null = null;
   try {
     if (imageFeatures) features = joinImageFeatures(model.ctx, model.config, imageFeatures, imageTokens);
     else if (numTiles > 0) features = model.encodeImage(pixelValues, numTiles);
@@ -146,20 +162,44 @@ export async function generate(model: GenerativeModel, options: GenerateOptions)
       }
       throw error;
     }
-    let token = await pick(logits);
-    result.prefillMs = performance.now() - started;
-    result.textPrefillMs = result.prefillMs - result.visionMs;
-    // AdaKV re-splits each layer between its heads during the prefill.
-    result.keptPerHead = cache.layout.keptPerHead.map((row) => [...row]);
-    // The features are only needed by the prefill.
-    model.ctx.allocator.destroy(features);
-    features = null;
-    result.tokenIds.push(token);
-    await attentionHooks?.onStepDone?.(0, token);
-    onToken?.(token, 0);
-    let decodeSteps = 0;
+    stream = new DecodeStream(model, cache, { promptLength: promptTokens, maxPending: lookahead + 1 });
+    const live = stream;
+    stream.selectFirst(logits, nextSampling());
+    // Decode steps submitted so far: at most maxNewTokens - 1 (the cache has room for no more).
+    let submitted = 0;
+    const submitAhead = (): void => {
+      while (live.pendingCount <= lookahead && submitted < maxNewTokens - 1 && !signal?.aborted) {
+        live.submitStep(nextSampling(), { attentionHooks });
+        submitted += 1;
+      }
+    };
+    submitAhead();
+    let previousReadAt = 0;
     let decodeTotalMs = 0;
     for (;;) {
+      const got = await stream.next();
+      // Only without look-ahead do the model's logits still hold this step's (onLogits forces it).
+      if (onLogits) onLogits(await model.ctx.readF32(logits, text.vocabSize), got.stepIndex);
+      if (got.nonFinite) throw new NonFiniteLogitsError(got.stepIndex);
+      const token = got.tokenId;
+      if (got.stepIndex === 0) {
+        result.prefillMs = got.readAtMs - started;
+        result.textPrefillMs = result.prefillMs - result.visionMs;
+        // AdaKV re-splits each layer between its heads during the prefill.
+        result.keptPerHead = cache.layout.keptPerHead.map((row) => [...row]);
+        // The features are only needed by the prefill.
+        model.ctx.allocator.destroy(features);
+        features = null;
+      } else {
+        // Token to token, as the reader sees them arrive (with look-ahead the CPU's recording is hidden in it).
+        const stepMs = got.readAtMs - previousReadAt;
+        decodeTotalMs += stepMs;
+        result.decodeStepMs.push(stepMs);
+      }
+      previousReadAt = got.readAtMs;
+      result.tokenIds.push(token);
+      await attentionHooks?.onStepDone?.(got.stepIndex, token);
+      onToken?.(token, got.stepIndex);
       if (eosTokenIds.includes(token)) {
         result.stoppedBy = 'eos';
         break;
@@ -172,20 +212,19 @@ export async function generate(model: GenerativeModel, options: GenerateOptions)
         result.stoppedBy = 'cancel';
         break;
       }
-      const stepStarted = performance.now();
-      const stepIndex = decodeSteps + 1;
-      token = await pick(model.decodeStep(token, promptTokens + decodeSteps, cache, { attentionHooks, stepIndex }));
-      const stepMs = performance.now() - stepStarted;
-      decodeSteps += 1;
-      decodeTotalMs += stepMs;
-      result.decodeStepMs.push(stepMs);
-      result.tokenIds.push(token);
-      await attentionHooks?.onStepDone?.(stepIndex, token);
-      onToken?.(token, result.tokenIds.length - 1);
+      submitAhead();
     }
+    // Steps submitted past the stop are dropped, and the cache rewound to the tokens kept.
+    result.discardedSteps = await stream.discardPending();
+    const decodeSteps = result.decodeStepMs.length;
     result.decodeMsPerToken = decodeSteps > 0 ? decodeTotalMs / decodeSteps : 0;
     return result;
   } finally {
+    // A failure with steps in flight: wait for their readbacks before their buffers go.
+    if (stream) {
+      if (stream.pendingCount > 0) await stream.discardPending().catch(() => undefined);
+      stream.destroy();
+    }
     // Submit anything recorded before freeing, so no pending command refers to a destroyed buffer.
     model.ctx.submit();
     if (features) model.ctx.allocator.destroy(features);

@@ -181,6 +181,19 @@ export class RaggedKvCache {
   }
 
   /**
+   * Forgets the last `steps` decode steps (a pipelined decode submitted them before it read the stop token that makes
+   * them surplus): their rows stay in the buffers but are no longer counted, and the next append overwrites them, so a
+   * follow-up step sees exactly the cache a step-by-step decode would have left.
+   */
+  rewind(steps: number): void {
+    if (!Number.isInteger(steps) || steps < 0 || steps > this.step) throw new Error(`rewind: ${steps} steps is not in 0..${this.step}`);
+    const missing = this.appendedPerLayer.findIndex((n) => n !== this.step);
+    if (missing >= 0) throw new Error(`rewind: layer ${missing} is in the middle of decode step ${this.step}`);
+    this.step -= steps;
+    this.appendedPerLayer.fill(this.step);
+  }
+
+  /**
    * A copy of the cache as it is now: K/V, the per-head split (AdaKV's too) and the decode steps so far. The fidelity
    * sweep continues a policy's free-running answer on it from the step where it leaves the reference answer, while this
    * cache goes on teacher-forced. The K/V copies are recorded like any command (they see everything recorded before).

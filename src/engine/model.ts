@@ -9,16 +9,16 @@ import type { RaggedKvCache } from './kv-cache';
 import { checkRequiredLimits } from './limits';
 import { modelPipelines } from './model-kernels';
 import { encodeImage } from './vision-tower';
-import { type DecodeOptions, type PrefillOptions, TextModel } from './text-decoder';
+import { type DecodeOptions, type PrefillOptions, TextModel, type TokenSampling } from './text-decoder';
 import { generate, type GenerateOptions, type GenerateResult, type GenerativeModel } from './generate';
 import type { ModelConfig } from '../model-io/config';
-import { checkShapes, lmHeadName, requiredTensorNames } from '../model-io/idefics3';
+import { checkShapes, idefics3Names, lmHeadName, requiredTensorNames, textLayerParts } from '../model-io/idefics3';
 import type { SafetensorsFile } from '../model-io/safetensors';
 
 export type { KvPolicy } from './kv-policy';
 export type { GenerateOptions, GenerateResult } from './generate';
 export { fullCacheKept } from './generate';
-export type { AttentionHooks, DecodeOptions, LayerKvSelector, PrefillOptions } from './text-decoder';
+export type { AttentionHooks, DecodeOptions, LayerKvSelector, PrefillOptions, TokenSampling } from './text-decoder';
 export { NonFiniteLogitsError, PrefillCancelledError } from './text-decoder';
 export { imageTokenRuns } from './connector';
 
@@ -38,7 +38,7 @@ export class VlmModel implements GenerativeModel {
     readonly ctx: GpuContext,
     readonly config: ModelConfig,
     private readonly weights: GpuWeights,
-    lmHead: string,
+    private readonly lmHead: string,
   ) {
     this.text = new TextModel(ctx, config, weights, lmHead);
   }
@@ -73,6 +73,17 @@ export class VlmModel implements GenerativeModel {
   }
 
   /**
+   * Bytes of weights one decode step reads, from the buffers as uploaded: every text layer's tensors, the final norm,
+   * lm_head, and one row of the embedding table.
+   */
+  get decodeWeightBytes(): number {
+    const { text } = this.config;
+    const names = [idefics3Names.finalNorm, this.lmHead];
+    for (let layer = 0; layer < text.numLayers; layer++) for (const part of textLayerParts) names.push(idefics3Names.textLayer(layer, part));
+    return this.weights.bytesOf(names) + this.weights.bytesOf([idefics3Names.embedTokens]) / text.vocabSize;
+  }
+
+  /**
    * Vision tower + connector for every tile: pixelValues f32 [numTiles, C, S, S] -> a new 'activations' buffer of
    * image features f32 [numTiles * imageSeqLen, textHidden] that the caller frees (ctx.allocator.destroy).
    */
@@ -90,8 +101,18 @@ export class VlmModel implements GenerativeModel {
     return this.text.decodeStep(tokenId, position, cache, options);
   }
 
+  /** decodeStep recorded but not submitted; the token may be a GPU buffer (TextModel.recordDecodeStep). */
+  recordDecodeStep(token: number | GPUBuffer, position: number, cache: RaggedKvCache, options: DecodeOptions = {}): GPUBuffer {
+    return this.text.recordDecodeStep(token, position, cache, options);
+  }
+
+  /** Records the next-token choice into `out` on the GPU, nothing read back (TextModel.recordTokenSelection). */
+  recordTokenSelection(logits: GPUBuffer, out: GPUBuffer, sampling?: TokenSampling): void {
+    this.text.recordTokenSelection(logits, out, sampling);
+  }
+
   /** Picks the next token on the GPU (TextModel.selectToken: throws NonFiniteLogitsError on NaN / Inf logits). */
-  selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex = 0): Promise<number> {
+  selectToken(logits: GPUBuffer, sampling?: TokenSampling, stepIndex = 0): Promise<number> {
     return this.text.selectToken(logits, sampling, stepIndex);
   }
 

@@ -98,6 +98,13 @@ export class NonFiniteLogitsError extends Error {
   }
 }
 
+/** One step's sampling: temperature and top-p, with the step's uniform draw in [0, 1) (temperature 0: greedy). */
+export interface TokenSampling {
+  temperature: number;
+  topP: number;
+  uniform: number;
+}
+
 export interface DecodeOptions {
   attentionHooks?: AttentionHooks;
   /** Index of the token being predicted (for the hooks); 1 for the first decode step. */
@@ -231,23 +238,43 @@ export class TextModel {
    * every layer of the cache and advances it; returns the next-token logits f32 [vocab] in a model-owned buffer.
    */
   decodeStep(tokenId: number, position: number, cache: RaggedKvCache, options: DecodeOptions = {}): GPUBuffer {
-    const { text } = this.config;
-    if (!Number.isInteger(tokenId) || tokenId < 0 || tokenId >= text.vocabSize) throw new Error(`decodeStep: token id ${tokenId} is outside the vocabulary`);
-    const ws = this.decodeWorkspace();
-    this.steps.record(ws, tokenId, position, cache, options);
+    const logits = this.recordDecodeStep(tokenId, position, cache, options);
     this.ctx.submit();
+    return logits;
+  }
+
+  /**
+   * decodeStep without the submit: the caller records more into the same command buffer (the sampling kernel, a
+   * readback copy) and submits. `token` is a token id, or a GPU buffer whose first u32 is the token (what
+   * recordTokenSelection wrote: the token never leaves the GPU).
+   */
+  recordDecodeStep(token: number | GPUBuffer, position: number, cache: RaggedKvCache, options: DecodeOptions = {}): GPUBuffer {
+    const { text } = this.config;
+    if (typeof token === 'number' && (!Number.isInteger(token) || token < 0 || token >= text.vocabSize)) {
+      throw new Error(`decodeStep: token id ${token} is outside the vocabulary`);
+    }
+    const ws = this.decodeWorkspace();
+    this.steps.record(ws, token, position, cache, options);
     return ws.logits;
+  }
+
+  /**
+   * Records the next-token choice on the GPU (argmax, or top-p with `uniform`) into `out` (sampledWords u32: the token,
+   * then the non-finite flag); nothing is read back or submitted.
+   */
+  recordTokenSelection(logits: GPUBuffer, out: GPUBuffer, sampling?: TokenSampling): void {
+    const vocab = this.config.text.vocabSize;
+    if (sampling && sampling.temperature > 0) sampleTopP(this.ctx, logits, out, vocab, sampling.temperature, sampling.topP, sampling.uniform);
+    else argmax(this.ctx, logits, out, vocab);
   }
 
   /**
    * Picks the next token on the GPU (argmax, or top-p with `uniform`) and reads back only that token and the kernel's
    * non-finite flag; throws NonFiniteLogitsError when a logit was NaN or infinite (`stepIndex` names the step in it).
    */
-  async selectToken(logits: GPUBuffer, sampling?: { temperature: number; topP: number; uniform: number }, stepIndex = 0): Promise<number> {
+  async selectToken(logits: GPUBuffer, sampling?: TokenSampling, stepIndex = 0): Promise<number> {
     const ws = this.decodeWorkspace();
-    const vocab = this.config.text.vocabSize;
-    if (sampling && sampling.temperature > 0) sampleTopP(this.ctx, logits, ws.sampled, vocab, sampling.temperature, sampling.topP, sampling.uniform);
-    else argmax(this.ctx, logits, ws.sampled, vocab);
+    this.recordTokenSelection(logits, ws.sampled, sampling);
     const { tokenId, nonFinite } = await readSampled(this.ctx, ws.sampled);
     if (nonFinite) throw new NonFiniteLogitsError(stepIndex);
     return tokenId;

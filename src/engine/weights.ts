@@ -86,6 +86,13 @@ export class GpuWeights {
     return buffer;
   }
 
+  /** Bytes the named tensors take on the GPU (in whatever format they were uploaded). */
+  bytesOf(names: Iterable<string>): number {
+    let bytes = 0;
+    for (const name of names) bytes += this.get(name).size;
+    return bytes;
+  }
+
   destroy(): void {
     for (const buffer of this.buffers.values()) this.ctx.allocator.destroy(buffer);
     this.buffers.clear();

@@ -131,6 +131,25 @@ describe('runBenchmark on the tiny fixture', () => {
     }
   });
 
+  it('per run: weight format and bytes, the step spread and the shared verdict, the GPU idle gap and the record time', () => {
+    expect(report.settings.lookahead).toBe(2);
+    expect(report.settings.weightFormats).toEqual(['bf16']);
+    for (const run of report.runs) {
+      expect(run.weightFormat).toBe('bf16');
+      expect(run.weightBytes).toBe(report.model.weightBytes);
+      // The bytes a step reads, summed from the uploaded buffers, equal the bf16 formula.
+      expect(run.decodeWeightBytes).toBe(decodeWeightBytes(config));
+      expect(run.decodeIqrMs).toBeGreaterThanOrEqual(0);
+      // Two measured steps are too few for the quartile rule: no speed-up is claimed.
+      if (run.policy !== 'full') expect(run.speedupVerdict).toBe('too-few-steps');
+      expect(run.speedupText).toBe(run.policy === 'full' ? 'baseline' : 'too few steps to tell (2 < 4)');
+      expect(run.vsFirstFormat).toBeNull();
+      if (ctx.hasTimestampQuery) expect(run.gpuIdleMsPerStep).toBeGreaterThanOrEqual(0);
+      else expect(run.gpuIdleMsPerStep).toBeNull();
+      expect(run.promptLabel).toBeNull();
+    }
+  });
+
   it('progress ends at total', () => {
     const last = progress[progress.length - 1];
     expect(last.phase).toBe('done');
@@ -201,6 +220,28 @@ describe('runBenchmark on the tiny fixture', () => {
       if (p.phase === 'select') controller.abort();
     });
     await expect(run).rejects.toBeInstanceOf(BenchmarkCancelledError);
+    expect(ctx.allocator.bytesByCategory().kv).toBe(kvBefore);
+    expect(ctx.allocator.bytesByCategory().weights).toBe(weightsNow);
+  });
+
+  it('step by step (lookahead 0) with a named prompt length: 4 steps give a verdict; a stop during decode frees everything', async () => {
+    const single = await runBenchmark(
+      ctx,
+      options({ promptLengths: [96], prefillLengths: [], policies: [{ policy: 'sparsemm', budget: 40 }], decodeSteps: 4, warmupSteps: 0, lookahead: 0, promptLabels: { 96: 'test shape' } }),
+    );
+    expect(single.settings.lookahead).toBe(0);
+    expect(single.note).toMatch(/Step by step/);
+    for (const run of single.runs) {
+      expect(run.promptLabel).toBe('test shape');
+      expect(run.decodeStepMs).toHaveLength(4);
+    }
+    expect(['faster', 'slower', 'no-measurable-difference']).toContain(single.runs[1].speedupVerdict);
+    const controller = new AbortController();
+    const weightsNow = ctx.allocator.bytesByCategory().weights;
+    const stopped = runBenchmark(ctx, options({ promptLengths: [96], prefillLengths: [], decodeSteps: 6, signal: controller.signal }), (p) => {
+      if (p.phase === 'decode') controller.abort();
+    });
+    await expect(stopped).rejects.toBeInstanceOf(BenchmarkCancelledError);
     expect(ctx.allocator.bytesByCategory().kv).toBe(kvBefore);
     expect(ctx.allocator.bytesByCategory().weights).toBe(weightsNow);
   });

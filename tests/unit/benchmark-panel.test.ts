@@ -7,7 +7,8 @@ import { BenchmarkPanel, benchmarkChartRows, runLabel, type BenchmarkPanelProps 
 
 function run(policy: BenchmarkRun['policy'], budget: number, promptLen: number, decodeMsPerToken: number, kvBytes: number, compressed = policy !== 'full'): BenchmarkRun {
   return {
-    policy, budget, promptLen, prefillMs: null, decodeMsPerToken, decodeMinMsPerToken: decodeMsPerToken, decodeMinSpeedupVsFull: 1, decodeWallMsPerToken: decodeMsPerToken, decodeStepMs: [decodeMsPerToken],
+    policy, budget, promptLen, promptLabel: null, weightFormat: 'bf16', weightBytes: 5e8, decodeWeightBytes: 2.7e8, prefillMs: null,
+    decodeIqrMs: 0, speedupVerdict: 'too-few-steps', speedupText: 'too few steps to tell', vsFirstFormat: null, gpuIdleMsPerStep: 0.05, decodeMsPerToken, decodeMinMsPerToken: decodeMsPerToken, decodeMinSpeedupVsFull: 1, decodeWallMsPerToken: decodeMsPerToken, decodeStepMs: [decodeMsPerToken],
     kvBytes, keptTokens: 0, compressed, totalGpuBytes: kvBytes + 1e8, decodeSpeedupVsFull: 1, kvRatioVsFull: 1, bytesReadPerToken: 3e8,
     achievedGBps: 1, bytesBoundSpeedupVsFull: 1, selectMs: 1, dispatchesPerStep: 183, recordMsPerStep: 1, bandwidthEfficiency: 0.5, boundEfficiency: 1,
   };
@@ -22,7 +23,7 @@ const report: BenchmarkReport = {
   limits: { readGBps: 2, readBytes: 256 * 2 ** 20, peakGflops: 5 },
   gemv: { reduction: 'subgroup', team: 4 },
   model: { textLayers: 30, queryHeads: 9, kvHeads: 3, headDim: 64, hiddenSize: 576, vocabSize: 49280, weightBytes: 5e8, decodeWeightBytes: 2.7e8 },
-  settings: { promptLengths: [1024, 8192], prefillLengths: [], policies: [{ policy: 'full', budget: 0 }, { policy: 'sparsemm', budget: 256 }], decodeSteps: 3, warmupSteps: 1, ratio: 0.1, window: 32 },
+  settings: { promptLengths: [1024, 8192], prefillLengths: [], policies: [{ policy: 'full', budget: 0 }, { policy: 'sparsemm', budget: 256 }], decodeSteps: 3, warmupSteps: 1, ratio: 0.1, window: 32, lookahead: 2, weightFormats: ['bf16'] },
   createdAt: '2026-01-01T00:00:00Z',
   totalMs: 1,
   prefill: null,

@@ -13,6 +13,8 @@ import { createNodeGpuContext } from '../engine/node-gpu';
 import { parseModelConfig, type ModelConfig } from '../model-io/config';
 import { defaultReferenceModelDir, defaultReferenceScoreFile, randomWeights } from '../model-io/fixture';
 import { loadModelFilesFromPathOrUrl } from '../model-io/node-loader';
+import { expandVideoPlaceholders, smolVlmFrameTokens, videoToken } from '../model-io/video-prompt';
+import { sampleVideoFrames } from '../model-io/video-sampling';
 import { createProcessor } from '../model-io/processor';
 import { budgetPolicies, type BudgetPolicy } from '../sparsemm/budgets';
 import { randomHeadScores } from '../sparsemm/random';
@@ -118,23 +120,16 @@ export function parseWeightFormats(values: readonly string[]): string[] {
 }
 
 /**
- * Prompt tokens of a question about a 64-second clip sampled at SmolVLM2's limit (64 frames, one 512 px tile of 64
- * image tokens each): the video chat template's text with the expansion of VIDEO.md §4, tokenized by the model's
- * tokenizer. The clip: 1920 frames at 30 fps, so frame i is index trunc(i * 1919 / 63) (no second skipped: 64 s - 2 s
- * is not more than 64 frames at 1 fps).
+ * Prompt tokens of a question about a one-minute clip at SmolVLM2's sampling limit (64 frames at 1 fps, one 512 px
+ * tile of imageSeqLen tokens each): transformers' video chat template and expansion (model-io/video-prompt.ts,
+ * video-sampling.ts), tokenized by the model's tokenizer. The clip: 64 s at 30 fps.
  */
 export async function videoQuestionLength(modelDir: string): Promise<number> {
   const processor = await createProcessor(await loadModelFilesFromPathOrUrl(modelDir, { includeWeights: false }));
-  const nativeFps = 30;
-  const total = 64 * nativeFps;
-  const two = (n: number): string => String(n).padStart(2, '0');
-  let text = `<|im_start|>User: You are provided the following series of sixty-four frames from a 0:01:04 [H:MM:SS] video.\n`;
-  for (let i = 0; i < videoQuestionFrames; i++) {
-    const index = i === videoQuestionFrames - 1 ? total - 1 : Math.trunc((i * (total - 1)) / (videoQuestionFrames - 1));
-    const seconds = index / nativeFps;
-    text += `\nFrame from ${two(Math.trunc(seconds / 60))}:${two(Math.trunc(seconds % 60))}:<fake_token_around_image><global-img>${'<image>'.repeat(processor.imageSeqLen)}<fake_token_around_image>`;
-  }
-  text += '\n\nWhat happens in this video?<end_of_utterance>\nAssistant:';
+  const frames = sampleVideoFrames({ nativeFps: 30, totalFrames: 30 * 64 }, { fps: 1, maxFrames: videoQuestionFrames });
+  // smolVlmVideoChatTemplate rendered for [video, text] (VIDEO.md §1): the prefix is "User: " when a video comes first.
+  const prompt = `<|im_start|>User: ${videoToken}What happens in this video?<end_of_utterance>\nAssistant:`;
+  const text = expandVideoPlaceholders(prompt, [frames], { ...smolVlmFrameTokens, imageSeqLen: processor.imageSeqLen });
   const ids = processor.tokenize(text);
   const imageTokens = ids.filter((id) => id === processor.imageTokenId).length;
   if (imageTokens !== videoQuestionFrames * processor.imageSeqLen) throw new Error(`video question: ${imageTokens} image tokens, expected ${videoQuestionFrames * processor.imageSeqLen}`);

@@ -1,6 +1,7 @@
 // The decode GEMV family: out[m, n] = epilogue(sum_k xn[m, k] * W[n, k] + bias[n]) for a few rows m (decode: one).
-// x f32 [ROWS, K]; W packed bf16 [N, K] (PyTorch's Linear layout, two bf16 per u32, element 2i in the low half);
-// bias packed bf16 [N]; out f32 [ROWS, N]. Math in f32. K % 8 == 0 (16-byte loads; every SmolVLM dim is).
+// x f32 [ROWS, K]; W [N, K] (PyTorch's Linear layout) in one of the weight formats (bf16, q8, q4: the module is
+// compiled with weights_<format>.wgsl, whose weight_chunk_* functions read an 8-weight chunk; K % 32 == 0 for q8 /
+// q4); bias packed bf16 [N]; out f32 [ROWS, N]. Math in f32. K % 8 == 0 (one chunk per load; every SmolVLM dim is).
 //
 // A team of TEAM lanes computes OUTS consecutive output features: lane j streams 16-byte chunks j, j + TEAM, ... of
 // each of those weight rows, so the lanes of a team read consecutive 16 bytes (coalesced), and each x load serves OUTS
@@ -9,7 +10,7 @@
 // is not defined here: the module is compiled with one of two preludes, chosen once per device (ops/gemv.ts):
 //   gemv_team_subgroup.wgsl  - subgroupShuffleXor butterflies (adapters with `subgroups`; TEAM <= subgroup size)
 //   gemv_team_workgroup.wgsl - a tree in workgroup memory with barriers (every adapter)
-// followed by rope_angle.wgsl (sin_cos, for gemv_qkv_rope).
+// followed by rope_angle.wgsl (sin_cos, for gemv_qkv_rope) and the weight format's file (per weight tensor).
 // Teams past the last output read row 0 and drop the result instead of returning early: team_sum must be reached by
 // every lane of a team (subgroup operations and barriers need uniform control flow).
 //
@@ -32,14 +33,24 @@ const WORKGROUP: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> weight: array<WeightChunk>;
 @group(0) @binding(3) var<storage, read> bias: array<u32>;
 @group(0) @binding(4) var<storage, read> norm_weight: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 // gemv_swiglu: the up projection in place of bias (no bias there).
-@group(0) @binding(3) var<storage, read> weight_up: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> weight_up: array<WeightChunk>;
 
 // #include bf16.wgsl
+
+// Chunk c (weights 8c .. 8c + 7) of row n of a weight binding with `rows` rows, in f32: one accessor per binding
+// (WGSL passes no storage pointers), the format's functions do the rest.
+fn weight_at(rows: u32, n: u32, c: u32, chunks: u32) -> array<vec4<f32>, 2> {
+  return weight_chunk_values(weight[weight_chunk_index(n, c, chunks)], weight[weight_scale_index(rows, n, c, chunks)], n, c, chunks);
+}
+
+fn weight_up_at(rows: u32, n: u32, c: u32, chunks: u32) -> array<vec4<f32>, 2> {
+  return weight_chunk_values(weight_up[weight_chunk_index(n, c, chunks)], weight_up[weight_scale_index(rows, n, c, chunks)], n, c, chunks);
+}
 
 fn bias_at(n: u32) -> f32 {
   if (p.has_bias == 0u) {
@@ -95,13 +106,13 @@ fn store(m: u32, n: u32, value: f32) {
   }
 }
 
-// First output feature of this lane's team, and the weight-row offset (in chunks) of each of its OUTS features; features
-// past the last one read the last row and drop the result.
-fn team_rows(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, chunks: u32) -> array<u32, MAX_OUTS> {
+// The weight row of each of this lane's team's OUTS output features; features past the last one read the last row and
+// drop the result.
+fn team_rows(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<u32, MAX_OUTS> {
   let n0 = team_first(wid, nwg, lid);
   var rows: array<u32, MAX_OUTS>;
   for (var r = 0u; r < OUTS; r++) {
-    rows[r] = min(n0 + r, p.out_features - 1u) * chunks;
+    rows[r] = min(n0 + r, p.out_features - 1u);
   }
   return rows;
 }
@@ -116,7 +127,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let lane = lid % TEAM;
   let chunks = p.in_features / 8u;   // 16-byte chunks (8 bf16) per weight row
   let x_stride = p.in_features / 4u; // vec4<f32> per x row
-  let rows = team_rows(wid, nwg, lid, chunks);
+  let rows = team_rows(wid, nwg, lid);
   var acc: array<f32, MAX_OUTS * MAX_ROWS>; // [r * MAX_ROWS + m]
   var sumsq: array<f32, MAX_ROWS>;
   for (var c = lane; c < chunks; c += TEAM) {
@@ -129,7 +140,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let lo = xc.lo;
       let hi = xc.hi;
       for (var r = 0u; r < OUTS; r++) {
-        let w = unpack_bf16x8(weight[rows[r] + c]);
+        let w = weight_at(p.out_features, rows[r], c, chunks);
         acc[r * MAX_ROWS + m] += dot(w[0], lo) + dot(w[1], hi);
       }
     }
@@ -156,7 +167,7 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let lane = lid % TEAM;
   let chunks = p.in_features / 8u;
   let x_stride = p.in_features / 4u;
-  let rows = team_rows(wid, nwg, lid, chunks);
+  let rows = team_rows(wid, nwg, lid);
   var acc_gate: array<f32, MAX_OUTS * MAX_ROWS>;
   var acc_up: array<f32, MAX_OUTS * MAX_ROWS>;
   var sumsq: array<f32, MAX_ROWS>;
@@ -170,8 +181,8 @@ fn gemv_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       let lo = xc.lo;
       let hi = xc.hi;
       for (var r = 0u; r < OUTS; r++) {
-        let wg = unpack_bf16x8(weight[rows[r] + c]);
-        let wu = unpack_bf16x8(weight_up[rows[r] + c]);
+        let wg = weight_at(p.out_features, rows[r], c, chunks);
+        let wu = weight_up_at(p.out_features, rows[r], c, chunks);
         acc_gate[r * MAX_ROWS + m] += dot(wg[0], lo) + dot(wg[1], hi);
         acc_up[r * MAX_ROWS + m] += dot(wu[0], lo) + dot(wu[1], hi);
       }
@@ -206,20 +217,22 @@ override PAIRS: u32 = 4u;
 const MAX_PAIRS: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> qp: QkvParams;
-@group(0) @binding(3) var<storage, read> weight_k: array<vec4<u32>>;
-@group(0) @binding(6) var<storage, read> weight_v: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> weight_k: array<WeightChunk>;
+@group(0) @binding(6) var<storage, read> weight_v: array<WeightChunk>;
 @group(0) @binding(7) var<storage, read_write> k_cache: array<u32>;
 @group(0) @binding(8) var<storage, read_write> v_cache: array<u32>;
 
-// Chunk `index` of projection `proj` (0 q, 1 k, 2 v); proj is the same for every lane of a team.
-fn qkv_weight(proj: u32, index: u32) -> vec4<u32> {
+// Chunk c of row n of projection `proj` (0 q, 1 k, 2 v; `rows` rows); proj is the same for every lane of a team.
+fn qkv_weight(proj: u32, rows: u32, n: u32, c: u32, chunks: u32) -> array<vec4<f32>, 2> {
   if (proj == 0u) {
-    return weight[index];
+    return weight_at(rows, n, c, chunks);
   }
+  let at = weight_chunk_index(n, c, chunks);
+  let scale_at = weight_scale_index(rows, n, c, chunks);
   if (proj == 1u) {
-    return weight_k[index];
+    return weight_chunk_values(weight_k[at], weight_k[scale_at], n, c, chunks);
   }
-  return weight_v[index];
+  return weight_chunk_values(weight_v[at], weight_v[scale_at], n, c, chunks);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -244,6 +257,7 @@ fn gemv_qkv_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     h = head - qp.num_heads;
   }
   let row0 = h * HEAD_DIM + i0; // rows row0 + r and row0 + half + r of the projection
+  let proj_rows = select(qp.num_kv_heads, qp.num_heads, proj == 0u) * HEAD_DIM;
   var acc_lo: array<f32, MAX_PAIRS>;
   var acc_hi: array<f32, MAX_PAIRS>;
   var sumsq = 0.0;
@@ -256,8 +270,8 @@ fn gemv_qkv_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let lo = xc.lo;
     let hi = xc.hi;
     for (var r = 0u; r < PAIRS; r++) {
-      let wa = unpack_bf16x8(qkv_weight(proj, (row0 + r) * chunks + c));
-      let wb = unpack_bf16x8(qkv_weight(proj, (row0 + half + r) * chunks + c));
+      let wa = qkv_weight(proj, proj_rows, row0 + r, c, chunks);
+      let wb = qkv_weight(proj, proj_rows, row0 + half + r, c, chunks);
       acc_lo[r] += dot(wa[0], lo) + dot(wa[1], hi);
       acc_hi[r] += dot(wb[0], lo) + dot(wb[1], hi);
     }

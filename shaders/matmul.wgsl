@@ -1,5 +1,7 @@
-// out[m, n] = sum_k x[m, k] * W[n, k] (+ bias[n]): x f32 [rows, K], W packed bf16 [N, K] (PyTorch's Linear layout,
-// two bf16 per u32, element 2i in the low half), bias packed bf16 [N], out f32 [rows, N]. Math in f32.
+// out[m, n] = sum_k x[m, k] * W[n, k] (+ bias[n]): x f32 [rows, K], W [N, K] (PyTorch's Linear layout) in one of the
+// weight formats (the module is compiled with weights_<format>.wgsl, whose weight_pair_* functions read two
+// consecutive weights of a row: bf16 two per u32, element 2i in the low half; q8 / q4 blocks of 32 with K % 32 == 0),
+// bias packed bf16 [N], out f32 [rows, N]. Math in f32.
 // gemm: tiled GEMM for prefill / vision (64x64 output tiles, 32-wide K slices in workgroup memory, 8x8 register
 // blocks). Decode (a few rows) runs the GEMV family in gemv.wgsl instead.
 // #params Params (fields: src/engine/kernel-params.ts)
@@ -40,9 +42,12 @@ fn x_at(row: u32, k: u32) -> f32 {
   return 0.0;
 }
 
-fn weight_word_at(n: u32, word: u32, words_per_row: u32) -> vec2<f32> {
-  if (n < p.out_features && word < words_per_row) {
-    return unpack_bf16x2(weight[n * words_per_row + word]);
+// Weights k and k + 1 (k even) of row n, zero outside the matrix.
+fn weight_pair_at(n: u32, k: u32) -> vec2<f32> {
+  if (n < p.out_features && k < p.in_features) {
+    let word = weight[weight_pair_index(n, k, p.in_features)];
+    let scale_word = weight[weight_pair_scale_index(p.out_features, n, k, p.in_features)];
+    return weight_pair_values(word, scale_word, n, k, p.in_features);
   }
   return vec2<f32>(0.0, 0.0);
 }
@@ -54,7 +59,6 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tx = lid % 8u;
   let ty = lid / 8u;
   let k_total = p.in_features;
-  let words_per_row = k_total / 2u;
   var acc: array<vec4<f32>, 16>; // acc[2 i + h]: row 8 ty + i, cols 8 tx + 4 h .. + 3
 
   // Tile loads: consecutive lanes read consecutive k of the same rows (coalesced on a GPU).
@@ -71,13 +75,13 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       tile_x[load_k * (TILE_M / 4u) + qd] = vec4<f32>(x_at(r, gk), x_at(r + 1u, gk), x_at(r + 2u, gk), x_at(r + 3u, gk));
     }
     // K is even and k0 a multiple of TILE_K (even), so a word never straddles the end of a row.
-    let gw = k0 / 2u + load_word;
+    let gk2 = k0 + 2u * load_word;
     for (var qd = load_n; qd < TILE_N / 4u; qd += w_step) {
       let n = col0 + 4u * qd;
-      let w0 = weight_word_at(n, gw, words_per_row);
-      let w1 = weight_word_at(n + 1u, gw, words_per_row);
-      let w2 = weight_word_at(n + 2u, gw, words_per_row);
-      let w3 = weight_word_at(n + 3u, gw, words_per_row);
+      let w0 = weight_pair_at(n, gk2);
+      let w1 = weight_pair_at(n + 1u, gk2);
+      let w2 = weight_pair_at(n + 2u, gk2);
+      let w3 = weight_pair_at(n + 3u, gk2);
       tile_w[(2u * load_word) * (TILE_N / 4u) + qd] = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
       tile_w[(2u * load_word + 1u) * (TILE_N / 4u) + qd] = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
     }

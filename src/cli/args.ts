@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage } from '../errors';
 import { defaultBudgetParams, type BudgetParams } from '../sparsemm/budgets';
+import { parseWeightFormat, type WeightFormat } from '../model-io/quantize';
 
 /** A problem with the command line or its input files: reported on stderr with exit code 2. */
 export class UsageError extends Error {}
@@ -44,6 +45,24 @@ export const modelPromptOptions = {
   image: { type: 'string', multiple: true },
   prompt: { type: 'string' },
 } as const;
+
+/** --weights bf16|q8|q4: the weight format a command loads the model in. */
+export const weightsOption = { weights: { type: 'string' } } as const;
+
+/** The help line of --weights (each command that loads a model has it). */
+export const weightsHelp = `  --weights F         weight format on the GPU: bf16 (default, exact, as in the file), q8 or q4 (the text
+                      decoder's projections and lm_head in GGML Q8_0 / Q4_0 blocks of 32, made while loading)
+`;
+
+/** --weights as a WeightFormat (bf16 when absent); an unknown name is a UsageError before anything loads. */
+export function weightFormatOption(text: string | undefined): WeightFormat {
+  if (text === undefined) return 'bf16';
+  try {
+    return parseWeightFormat(text);
+  } catch (error) {
+    throw new UsageError(`--weights: ${errorMessage(error)}`);
+  }
+}
 
 /** --budget, --window and --ratio over the default budget parameters (not yet validated). */
 export function budgetParamsOption(values: { budget?: string; window?: string; ratio?: string }): BudgetParams {

@@ -10,7 +10,8 @@ import { budgetPolicies, defaultBudgetParams, validateBudgetParams, type BudgetP
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { GenerateResult } from '../engine/model';
 import { ContextOverflowError } from '../session/chat-session';
-import { budgetOptions, budgetParamsOption, commandOptions, integerOption, modelPromptOptions, numberOption, readCommandInputs, readText, reportUsageError, UsageError, parseCommandArgs } from './args';
+import { budgetOptions, budgetParamsOption, commandOptions, integerOption, modelPromptOptions, numberOption, readCommandInputs, readText, reportUsageError, UsageError, parseCommandArgs, weightFormatOption, weightsHelp, weightsOption } from './args';
+import type { WeightFormat } from '../model-io/quantize';
 import { cliChatSession, ImageDecodeError, openNodeSession, readImageFile } from './node-session';
 import type { RawImage } from '@huggingface/transformers';
 import { GenerateDump } from './dump';
@@ -39,10 +40,10 @@ Options:
   --temperature T     0 = greedy (default 0)
   --top-p P           nucleus sampling threshold when T > 0 (default 0.9)
   --seed S            sampling seed (default 0)
-  --dump DIR          write the model's inputs and per-step logits into DIR (.npy + manifest.json, see src/cli/dump.ts)
+${weightsHelp}  --dump DIR          write the model's inputs and per-step logits into DIR (.npy + manifest.json, see src/cli/dump.ts)
                       for scripts/parity/transformers_parity.py; slows decoding (one logits read-back per token)
   --json              print {text, tokenIds, promptTokens, imageTokens, images: [{file, tiles, imageTokens}],
-                      prefillMs, timeToFirstTokenMs, decodeMsPerToken, kvBytes, weightBytes, ...}
+                      prefillMs, timeToFirstTokenMs, decodeMsPerToken, kvBytes, weightBytes, weightFormat, ...}
   -h, --help          this text
 `;
 
@@ -66,6 +67,7 @@ interface GenerateArgs {
   sampling: { temperature: number; topP: number; seed: number } | undefined;
   json: boolean;
   dumpDir: string | null;
+  weightFormat: WeightFormat;
 }
 
 export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
@@ -80,6 +82,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
     seed: { type: 'string' },
     json: { type: 'boolean' },
     dump: { type: 'string' },
+    ...weightsOption,
   });
   if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
@@ -119,6 +122,7 @@ export function parseGenerateArgs(args: string[]): GenerateArgs | 'help' {
     sampling: temperature > 0 ? { temperature, topP, seed: integerOption('seed', values.seed, 0) } : undefined,
     json: values.json === true,
     dumpDir: values.dump ?? null,
+    weightFormat: weightFormatOption(values.weights),
   };
 }
 
@@ -189,13 +193,15 @@ export interface GenerateReport extends Omit<GenerateResult, 'keptPerHead' | 'de
   keptTokensPerHead: number;
   /** True when every model file came from the cache (a second load makes no network request). */
   modelFromCache: boolean;
+  /** The weight format the model was loaded in (--weights); weightBytes are its GPU bytes. */
+  weightFormat: WeightFormat;
   warnings: string[];
 }
 
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('generate', help, () => parseGenerateArgs(args));
   if (!options) return;
-  const { model: modelPath, turns, conversation, longestEdge, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir } = options;
+  const { model: modelPath, turns, conversation, longestEdge, maxNewTokens, policy, params, scoresPath, sampling, json, dumpDir, weightFormat } = options;
   const inputs = await readCommandInputs('generate', async () => ({
     turnImages: await readTurnImages(turns),
     scoreText: scoresPath ? readText(scoresPath, 'score file') : null,
@@ -203,7 +209,7 @@ export async function run(args: string[]): Promise<void> {
   if (!inputs) return;
   const { turnImages, scoreText } = inputs;
 
-  const node = await openNodeSession(modelPath);
+  const node = await openNodeSession(modelPath, weightFormat);
   try {
     const session = cliChatSession(node);
     if (longestEdge !== null) {
@@ -264,6 +270,7 @@ export async function run(args: string[]): Promise<void> {
         budget: policy === 'full' ? null : params.budget,
         keptTokensPerHead: keptAll.reduce((a, b) => a + b, 0) / keptAll.length,
         modelFromCache: node.loaded.fromCache,
+        weightFormat: node.model.weightFormat,
         warnings,
       };
       reports.push(report);

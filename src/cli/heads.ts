@@ -8,7 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { findVisualHeads, defaultProbeMaxNewTokens } from '../engine/visual-heads';
 import { headScoringModes, type HeadScoringMode } from '../sparsemm/head-scoring';
 import { headScoreMatrix, serializeScoreFile } from '../sparsemm/score-file';
-import { commandOptions, integerOption, UsageError, parseCommandArgs } from './args';
+import { commandOptions, integerOption, UsageError, parseCommandArgs, weightFormatOption, weightsHelp, weightsOption } from './args';
+import type { WeightFormat } from '../model-io/quantize';
 import { openNodeSession, stderrProgress } from './node-session';
 import { nodeProbeRenderer } from './probe-canvas';
 
@@ -19,7 +20,7 @@ and scores each (layer, query head) by the official SparseMM rule. Writes {"<lay
 
 Options:
   --model M            model folder, http(s) base URL, or hub id
-  --samples N          probe images (default 4)
+${weightsHelp}  --samples N          probe images (default 4)
   --out FILE           where to write the score file (official JSON format)
   --seed S             probe-set seed (default 0)
   --mode M             greedy (official, default) | teacher-forcing (feeds the probe text; for models that do not read)
@@ -34,6 +35,7 @@ export interface HeadsArgs {
   seed: number;
   mode: HeadScoringMode;
   maxNewTokens: number;
+  weightFormat: WeightFormat;
 }
 
 export function parseHeadsArgs(args: string[]): HeadsArgs | 'help' {
@@ -44,6 +46,7 @@ export function parseHeadsArgs(args: string[]): HeadsArgs | 'help' {
     seed: { type: 'string' },
     mode: { type: 'string' },
     'max-new-tokens': { type: 'string' },
+    ...weightsOption,
   });
   if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
@@ -56,14 +59,14 @@ export function parseHeadsArgs(args: string[]): HeadsArgs | 'help' {
   if (seed < 0 || seed > 0xffffffff) throw new UsageError('--seed must be in 0..4294967295');
   const mode = values.mode ?? 'greedy';
   if (!(headScoringModes as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${headScoringModes.join(', ')}, got "${mode}"`);
-  return { model: values.model, samples, out: values.out, seed, mode: mode as HeadScoringMode, maxNewTokens };
+  return { model: values.model, samples, out: values.out, seed, mode: mode as HeadScoringMode, maxNewTokens, weightFormat: weightFormatOption(values.weights) };
 }
 
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('heads', help, () => parseHeadsArgs(args));
   if (!options) return;
   const { samples, seed, mode, maxNewTokens, out } = options;
-  const session = await openNodeSession(options.model);
+  const session = await openNodeSession(options.model, options.weightFormat);
   try {
     const { text } = session.loaded.config;
     const bar = stderrProgress('probes');

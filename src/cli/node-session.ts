@@ -7,6 +7,7 @@ import { RawImage } from '@huggingface/transformers';
 import { createNodeGpuContext } from '../engine/node-gpu';
 import type { GpuContext } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
+import type { WeightFormat } from '../engine/weight-format';
 import { ChatSession } from '../session/chat-session';
 import { loadModelFromPathOrUrl } from '../model-io/node-loader';
 import type { LoadedModel, LoadProgress } from '../model-io/loader';
@@ -47,8 +48,11 @@ function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-/** Loads a model for the CLI. `pathOrUrl`: a model folder, an http(s) base URL or a hub id. */
-export async function openNodeSession(pathOrUrl: string): Promise<NodeSession> {
+/**
+ * Loads a model for the CLI. `pathOrUrl`: a model folder, an http(s) base URL or a hub id; `weightFormat`: how its
+ * text projections and lm_head are held on the GPU (bf16 by default).
+ */
+export async function openNodeSession(pathOrUrl: string, weightFormat: WeightFormat = 'bf16'): Promise<NodeSession> {
   const bar = stderrProgress('loading');
   const onProgress = (p: LoadProgress): void => {
     bar.update(p.loadedBytes, p.totalBytes, `${p.file} ${mib(p.loadedBytes)}${p.fromCache ? ' (cache)' : ''}`);
@@ -61,7 +65,10 @@ export async function openNodeSession(pathOrUrl: string): Promise<NodeSession> {
   const processor = await createProcessor(loaded);
   const ctx = await createNodeGpuContext();
   try {
-    const model = await VlmModel.load(ctx, loaded.weights, loaded.config);
+    const model = await VlmModel.load(ctx, loaded.weights, loaded.config, { weightFormat });
+    const weights = model.loadedWeights;
+    if (weightFormat !== 'bf16') process.stderr.write(`weights: ${weightFormat}, ${mib(weights.bytes)} on the GPU (bf16: ${mib(weights.bytesByFormat.bf16)})\n`);
+    if (weights.note) process.stderr.write(`note: ${weights.note}\n`);
     return {
       ctx, loaded, processor, model,
       destroy() {

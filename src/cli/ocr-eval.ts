@@ -8,7 +8,8 @@ import { ocrProbePrompt } from '../sparsemm/head-scoring';
 import { policyLabel } from '../sparsemm/policies';
 import { parseScoreFile } from '../sparsemm/score-file';
 import type { OcrEvalRequest, OcrEvalResult } from '../session/fidelity-types';
-import { commandOptions, integerOption, parseCommandArgs, readCommandInputs, readText, UsageError } from './args';
+import { commandOptions, integerOption, parseCommandArgs, readCommandInputs, readText, UsageError, weightFormatOption, weightsHelp, weightsOption } from './args';
+import type { WeightFormat } from '../model-io/quantize';
 import { cliChatSession, openNodeSession, stderrProgress } from './node-session';
 import { formatBytes } from './fidelity-plot';
 import { nodeProbeRenderer } from './probe-canvas';
@@ -23,7 +24,7 @@ and word accuracy (share of the probe's words in the answer). Prints one row per
 
 Options:
   --model M           model folder, http(s) base URL, or hub id
-  --samples N         probes (default 4)
+${weightsHelp}  --samples N         probes (default 4)
   --seed S            probe-set seed (default 0)
 ${sweepHelp(defaultProbeMaxNewTokens)}  --json              print {rows: [{policy, budget, anls, wordAccuracy, top1Agreement, meanKvBytes, samples}],
                       samples: [{index, truth, answers: [{policy, budget, text, anls, wordAccuracy}]}]}
@@ -37,10 +38,11 @@ interface OcrEvalArgs {
   request: OcrEvalRequest;
   scoresPath: string | null;
   json: boolean;
+  weightFormat: WeightFormat;
 }
 
 export function parseOcrEvalArgs(args: string[]): OcrEvalArgs | 'help' {
-  const values = commandOptions(args, { model: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, ...sweepOptions, json: { type: 'boolean' } });
+  const values = commandOptions(args, { model: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, ...sweepOptions, json: { type: 'boolean' }, ...weightsOption });
   if (values === 'help') return 'help';
   if (!values.model) throw new UsageError('--model is required');
   const samples = integerOption('samples', values.samples, 4);
@@ -52,6 +54,7 @@ export function parseOcrEvalArgs(args: string[]): OcrEvalArgs | 'help' {
     request: { ...sweepRequestOption(values, defaultProbeMaxNewTokens), samples, seed },
     scoresPath: values.scores ?? null,
     json: values.json === true,
+    weightFormat: weightFormatOption(values.weights),
   };
 }
 
@@ -80,7 +83,7 @@ export async function run(args: string[]): Promise<void> {
   const inputs = await readCommandInputs('ocr-eval', () => ({ scoreText: options.scoresPath ? readText(options.scoresPath, 'score file') : null }));
   if (!inputs) return;
   const { scoreText } = inputs;
-  const node = await openNodeSession(options.model);
+  const node = await openNodeSession(options.model, options.weightFormat);
   try {
     const session = cliChatSession(node);
     if (scoreText !== null) await session.useHeadScores(parseScoreFile(scoreText), 'import');

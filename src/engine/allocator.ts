@@ -14,8 +14,13 @@ interface Allocation {
 }
 
 export class GpuOutOfMemoryError extends Error {
-  constructor(label: string, size: number) {
-    super(`The GPU ran out of memory allocating ${label} (${(size / 2 ** 20).toFixed(1)} MiB).`);
+  /** `advice` (what would need less memory) follows the message; GpuWeights re-throws with the weight formats' sizes. */
+  constructor(
+    readonly label: string,
+    readonly size: number,
+    advice?: string,
+  ) {
+    super(`The GPU ran out of memory allocating ${label} (${(size / 2 ** 20).toFixed(1)} MiB).${advice ? ` ${advice}` : ''}`);
     this.name = 'GpuOutOfMemoryError';
   }
 }

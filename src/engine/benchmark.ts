@@ -41,6 +41,7 @@ import {
   type BenchmarkReport,
   type BenchmarkRun,
 } from './benchmark-types';
+import { parseWeightFormat } from '../model-io/quantize';
 
 export * from './benchmark-types';
 export { decodeWeightBytes, expectedKvBytes, kvBytesRead } from './benchmark-bytes';
@@ -67,8 +68,7 @@ function checkOptions(options: BenchmarkOptions): void {
 /** The model in one weight format, loaded from the benchmark's weights. */
 async function loadBenchmarkModel(ctx: GpuContext, weights: BenchmarkOptions['weights'], config: BenchmarkOptions['config'], weightFormat: string): Promise<VlmModel> {
   if (!weights) throw new RangeError('runBenchmark needs weights or a loaded model');
-  if (weightFormat !== 'bf16') throw new RangeError(`Weight format "${weightFormat}" is not available yet (only bf16 loads)`);
-  return VlmModel.load(ctx, weights, config);
+  return VlmModel.load(ctx, weights, config, { weightFormat: parseWeightFormat(weightFormat) });
 }
 
 /**

@@ -102,15 +102,15 @@ export function kernelNeeds(shapes: KernelShapes): KernelNeeds[] {
     fixedKernel('add', 'main', 0, 256, 3),
     fixedKernel('embedding', 'main', 0, 256, 3),
     // tile_x + tile_w: 2 x TILE_K * 16 vec4<f32>; the engine falls back to TILE_K 16 where 32 does not fit.
-    fixedKernel('matmul', 'gemm', 2 * 16 * 16 * 4 * f32Bytes, 64, 4, { TILE_K: 16 }),
+    { ...fixedKernel('matmul', 'gemm', 2 * 16 * 16 * 4 * f32Bytes, 64, 4, { TILE_K: 16 }), prelude: 'weights_bf16' },
     // The decode GEMV family with each team reduction: subgroup shuffles need no workgroup memory, the tree needs
     // team_partial [WORKGROUP = 64] f32. x, weight, bias or up, norm weight, out.
     ...(['gemv', 'gemv_swiglu', 'gemv_qkv_rope'] as const).flatMap((entry) => {
       // gemv_qkv_rope also binds the k and v weights and the layer's K and V cache.
       const buffers = entry === 'gemv_qkv_rope' ? 8 : 5;
       return [
-        { ...fixedKernel('gemv', entry, 0, 64, buffers), prelude: 'gemv_team_subgroup+rope_angle' },
-        { ...fixedKernel('gemv', entry, 64 * f32Bytes, 64, buffers), prelude: 'gemv_team_workgroup+rope_angle' },
+        { ...fixedKernel('gemv', entry, 0, 64, buffers), prelude: 'gemv_team_subgroup+rope_angle+weights_bf16' },
+        { ...fixedKernel('gemv', entry, 64 * f32Bytes, 64, buffers), prelude: 'gemv_team_workgroup+rope_angle+weights_bf16' },
       ];
     }),
     fixedKernel('norm', 'rms_norm', 256 * f32Bytes, 256, 3),

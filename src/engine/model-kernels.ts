@@ -12,6 +12,7 @@ import { matmulPipelines } from './ops/matmul';
 import { ropePrelude } from './ops/rope';
 import { logitReductions } from './ops/sampling';
 import type { PipelineSpec } from './pipelines';
+import type { WeightFormat } from './weight-format';
 
 /** The text decoder's q/k/v projection shape (gemv_qkv_rope). */
 export function decodeQkvShape(config: ModelConfig): QkvRopeShape {
@@ -19,12 +20,17 @@ export function decodeQkvShape(config: ModelConfig): QkvRopeShape {
   return { inFeatures: text.hiddenSize, numHeads: text.numHeads, numKvHeads: text.numKvHeads, headDim: text.headDim };
 }
 
-export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSpec[] {
+/**
+ * `format`: the text projections' and lm_head's weight format; the vision tower, the connector (and any projection
+ * the format leaves in bf16) take the bf16 GEMM / GEMV, so those are always compiled.
+ */
+export function modelPipelines(ctx: GpuContext, config: ModelConfig, format: WeightFormat = 'bf16'): PipelineSpec[] {
   const { text, vision } = config;
   const textHead = { HEAD_DIM: text.headDim };
   const decodeAttention = { HEAD_DIM: text.headDim, GROUP: text.numHeads / text.numKvHeads };
+  const formats: WeightFormat[] = format === 'bf16' ? ['bf16'] : ['bf16', format];
   // The decode step's q/k/v + RoPE + cache append in one kernel where the shape allows, else the separate kernels.
-  const qkvRope = qkvRopePipeline(decodeQkvShape(config), ctx.gemv);
+  const qkvRopes = formats.map((f) => qkvRopePipeline(decodeQkvShape(config), ctx.gemv, f));
   return [
     // Elementwise, norms, embeddings, RoPE, sampling: no specialisation.
     { shader: 'add' },
@@ -38,14 +44,14 @@ export function modelPipelines(ctx: GpuContext, config: ModelConfig): PipelineSp
     { shader: 'sampling', entryPoint: 'sample_top_p', prelude: logitReductions },
     { shader: 'vision_prep', entryPoint: 'patchify' },
     { shader: 'vision_prep', entryPoint: 'pixel_shuffle' },
-    ...matmulPipelines(ctx),
+    ...formats.flatMap((f) => matmulPipelines(ctx, f)),
     // The decode step's fused GEMVs (norm prologue, residual epilogue, gate/up SwiGLU).
-    ...gemvPipelines(ctx.gemv).filter((spec) => spec.constants?.NORM || spec.constants?.ACCUMULATE || spec.entryPoint === 'gemv_swiglu'),
+    ...formats.flatMap((f) => gemvPipelines(ctx.gemv, f).filter((spec) => spec.constants?.NORM || spec.constants?.ACCUMULATE || spec.entryPoint === 'gemv_swiglu')),
     // Prefill attention: the vision tower's head dim and the text decoder's.
     ...[...new Set([vision.headDim, text.headDim])].map((headDim) => prefillAttentionPipeline(ctx, headDim)),
     // The head-wise KV cache and decode attention.
     { shader: 'kv_cache', entryPoint: 'store_prefill', constants: textHead },
-    qkvRope ?? { shader: 'kv_cache', entryPoint: 'append_token', constants: textHead },
+    ...qkvRopes.map((spec) => spec ?? { shader: 'kv_cache', entryPoint: 'append_token', constants: textHead }),
     { shader: 'decode_attention', entryPoint: 'attend_partial', constants: decodeAttention },
     { shader: 'decode_attention', entryPoint: 'attend_reduce', constants: decodeAttention },
     // SparseMM / SnapKV selection and the attention probes (visual-head search, heatmaps).

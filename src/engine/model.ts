@@ -5,6 +5,7 @@
  */
 import type { GpuContext } from './gpu';
 import { GpuWeights } from './weights';
+import type { WeightFormat } from './weight-format';
 import type { RaggedKvCache } from './kv-cache';
 import { checkRequiredLimits } from './limits';
 import { modelPipelines } from './model-kernels';
@@ -12,8 +13,9 @@ import { encodeImage } from './vision-tower';
 import { type DecodeOptions, type PrefillOptions, TextModel, type TokenSampling } from './text-decoder';
 import { generate, type GenerateOptions, type GenerateResult, type GenerativeModel } from './generate';
 import type { ModelConfig } from '../model-io/config';
-import { checkShapes, idefics3Names, lmHeadName, requiredTensorNames, textLayerParts } from '../model-io/idefics3';
+import { checkShapes, idefics3Names, requiredTensorNames, textLayerParts } from '../model-io/idefics3';
 import type { SafetensorsFile } from '../model-io/safetensors';
+import { describeKeptBf16, planWeights, weightBytesByFormat } from '../model-io/weight-plan';
 
 export type { KvPolicy } from './kv-policy';
 export type { GenerateOptions, GenerateResult } from './generate';
@@ -29,6 +31,22 @@ export type ModelLoadStep =
 
 export interface ModelLoadOptions {
   onStep?: (step: ModelLoadStep) => void;
+  /**
+   * How the text decoder's projections and lm_head are held on the GPU: 'bf16' (default, exact, as in the file), or
+   * 'q8' / 'q4' blocks of 32 made while loading (src/model-io/quantize.ts; everything else stays bf16).
+   */
+  weightFormat?: WeightFormat;
+}
+
+/** What VlmModel.load made of the weights: the format, the bytes on the GPU, and what stayed bf16 and why. */
+export interface LoadedWeights {
+  format: WeightFormat;
+  /** GPU bytes of every weight tensor (what the allocator counts under 'weights'). */
+  bytes: number;
+  /** The same model's weight bytes in each format (for the picker and the out-of-memory advice). */
+  bytesByFormat: Record<WeightFormat, number>;
+  /** Tensors the format would quantize that stay bf16 (input dimension not whole blocks of 32), or null. */
+  note: string | null;
 }
 
 export class VlmModel implements GenerativeModel {
@@ -39,13 +57,15 @@ export class VlmModel implements GenerativeModel {
     readonly config: ModelConfig,
     private readonly weights: GpuWeights,
     private readonly lmHead: string,
+    readonly loadedWeights: LoadedWeights,
   ) {
     this.text = new TextModel(ctx, config, weights, lmHead);
   }
 
   /**
-   * Uploads the weights (packed bf16, 'weights' category; refuses tensors above the binding limit before allocating),
-   * then compiles every kernel the model can dispatch (asynchronously), so that the first question compiles nothing.
+   * Uploads the weights (packed bf16, or the text projections and lm_head quantized to options.weightFormat; 'weights'
+   * category; refuses tensors above the binding limit before allocating), then compiles every kernel the model can
+   * dispatch (asynchronously), so that the first question compiles nothing.
    */
   static async load(ctx: GpuContext, weights: SafetensorsFile, config: ModelConfig, options: ModelLoadOptions = {}): Promise<VlmModel> {
     // This model's shapes against the device's limits (head dim, largest tensor), before any allocation.
@@ -57,19 +77,27 @@ export class VlmModel implements GenerativeModel {
       throw new Error(`The weights lack ${missing.length} tensor(s) this Idefics3 model needs, e.g. "${missing.slice(0, 3).join('", "')}".`);
     }
     checkShapes(weights, config);
+    const format = options.weightFormat ?? 'bf16';
+    const shapeOf = (name: string): readonly number[] | undefined => (has(name) ? weights.get(name).shape : undefined);
+    const plan = planWeights(config, shapeOf, format);
+    const bytesByFormat = weightBytesByFormat(config, shapeOf);
     options.onStep?.({ step: 'uploading weights' });
-    const uploaded = await GpuWeights.upload(ctx, weights, names);
+    const uploaded = await GpuWeights.uploadPlan(ctx, weights, plan.tensors, bytesByFormat);
     try {
-      await ctx.pipelines.prepare(modelPipelines(ctx, config), (done, total) => options.onStep?.({ step: 'compiling kernels', done, total }));
+      await ctx.pipelines.prepare(modelPipelines(ctx, config, format), (done, total) => options.onStep?.({ step: 'compiling kernels', done, total }));
     } catch (error) {
       uploaded.destroy();
       throw error;
     }
-    return new VlmModel(ctx, config, uploaded, lmHeadName(config, has));
+    return new VlmModel(ctx, config, uploaded, plan.lmHead, { format, bytes: uploaded.totalBytes, bytesByFormat, note: describeKeptBf16(plan) });
   }
 
   get weightBytes(): number {
     return this.weights.totalBytes;
+  }
+
+  get weightFormat(): WeightFormat {
+    return this.loadedWeights.format;
   }
 
   /**

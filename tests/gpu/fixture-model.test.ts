@@ -69,3 +69,41 @@ describe('the tiny fixture model from its files, end to end on dawn.node', () =>
     expect(result.tokenIds).toEqual(reference.tokenIds);
   });
 });
+
+// q8 / q4: the text projections and lm_head quantized while loading; the CPU reference then computes with the CPU
+// quantizer's dequantized weights (tests/reference/cpu-model.ts CpuWeights), so the greedy tokens must agree exactly.
+for (const weightFormat of ['q8', 'q4'] as const) {
+  describe(`the tiny fixture in ${weightFormat}: greedy tokens equal the CPU reference on the dequantized weights`, () => {
+    let loaded: LoadedModel;
+    let processor: VlmProcessor;
+    let ctx: GpuContext;
+    let model: VlmModel;
+
+    beforeAll(async () => {
+      ({ loaded, processor } = await loadTinyFixture());
+      ctx = await gpuContext();
+      model = await VlmModel.load(ctx, loaded.weights, loaded.config, { weightFormat });
+    });
+
+    afterAll(() => model?.destroy());
+
+    it('quantizes every projection and lm_head of the fixture (dims are whole blocks), in fewer bytes than bf16', () => {
+      expect(model.weightFormat).toBe(weightFormat);
+      expect(model.loadedWeights.note).toBeNull();
+      expect(model.weightBytes).toBe(model.loadedWeights.bytesByFormat[weightFormat]);
+      expect(model.weightBytes).toBeLessThan(model.loadedWeights.bytesByFormat.bf16);
+    });
+
+    for (const withImage of [true, false]) {
+      it(`${withImage ? 'image' : 'text-only'} prompt, 6 steps`, async () => {
+        const image = withImage ? await RawImage.read(samplePng) : null;
+        const inputs = await processor.prepare(image, [{ role: 'user', text: withImage ? 'Describe the image.' : 'Write a short poem.', hasImage: withImage }]);
+        const cpuWeights = new CpuWeights(loaded.weights, loaded.config, weightFormat);
+        const reference = cpuGenerate(cpuWeights, loaded.config, inputs.inputIds, inputs.pixelValues, inputs.numTiles, 6);
+        expect(new Set(reference.tokenIds).size).toBeGreaterThan(2);
+        const result = await model.generate({ inputIds: inputs.inputIds, pixelValues: inputs.pixelValues, numTiles: inputs.numTiles, maxNewTokens: 6, eosTokenIds: [] });
+        expect(result.tokenIds).toEqual(reference.tokenIds);
+      });
+    }
+  });
+}

@@ -8,6 +8,8 @@ import { roundToF16, unpackF16Pairs } from '../reference/f16';
 import { gpuContext, maxAbsDiff, randomArray, storage } from '../helpers/gpu';
 import { tinyModel, tinyPrompt } from '../helpers/tiny-model';
 import { packedBf16 } from './packed-bf16';
+import { testWeight, weightBuffer } from './test-weights';
+import type { WeightFormat } from '../../src/model-io/quantize';
 
 // As tests/gpu/gemv.test.ts: the device's variant (subgroups of 4 on SwiftShader) and the workgroup variant with teams
 // of 32 (two dim pairs per team) and of 4 (four pairs per team where headDim / 2 allows).
@@ -19,11 +21,15 @@ async function variants(): Promise<GemvVariant[]> {
 }
 
 // Odd head counts, in_features not a multiple of a team's stride, head dims whose half is a multiple of 4 (four pairs
-// per team) or only of 2 (12: two pairs), GQA and not.
-const shapes: QkvRopeShape[] = [
-  { inFeatures: 40, numHeads: 3, numKvHeads: 1, headDim: 8 },
-  { inFeatures: 104, numHeads: 5, numKvHeads: 5, headDim: 12 },
-  { inFeatures: 48, numHeads: 9, numKvHeads: 3, headDim: 24 },
+// per team) or only of 2 (12: two pairs), GQA and not; in bf16 and, where in_features is whole blocks of 32, q8 / q4
+// (the reference then computes with the dequantized weights).
+const shapes: (QkvRopeShape & { format: WeightFormat })[] = [
+  { inFeatures: 40, numHeads: 3, numKvHeads: 1, headDim: 8, format: 'bf16' },
+  { inFeatures: 104, numHeads: 5, numKvHeads: 5, headDim: 12, format: 'bf16' },
+  { inFeatures: 48, numHeads: 9, numKvHeads: 3, headDim: 24, format: 'bf16' },
+  { inFeatures: 64, numHeads: 3, numKvHeads: 1, headDim: 8, format: 'q8' },
+  { inFeatures: 96, numHeads: 5, numKvHeads: 5, headDim: 12, format: 'q4' },
+  { inFeatures: 96, numHeads: 9, numKvHeads: 3, headDim: 24, format: 'q8' },
 ];
 const eps = 1e-5;
 const theta = 100000;
@@ -41,17 +47,17 @@ describe('fused q/k/v GEMV with RoPE and the KV-cache append (gemv.wgsl: gemv_qk
   });
 
   for (const shape of shapes) {
-    const { inFeatures, numHeads, numKvHeads, headDim } = shape;
-    it(`matches RMSNorm -> linear -> RoPE (q, k) and f16 packing into the ragged cache: in ${inFeatures}, heads ${numHeads}/${numKvHeads}, headDim ${headDim}`, async () => {
+    const { inFeatures, numHeads, numKvHeads, headDim, format } = shape;
+    it(`matches RMSNorm -> linear -> RoPE (q, k) and f16 packing into the ragged cache: ${format}, in ${inFeatures}, heads ${numHeads}/${numKvHeads}, headDim ${headDim}`, async () => {
       const ctx = await gpuContext();
       const qDim = numHeads * headDim;
       const kvDim = numKvHeads * headDim;
       const seed = inFeatures + headDim;
-      const wq = packedBf16(randomArray(qDim * inFeatures, seed + 1, 0.3));
-      const wk = packedBf16(randomArray(kvDim * inFeatures, seed + 2, 0.3));
-      const wv = packedBf16(randomArray(kvDim * inFeatures, seed + 3, 0.3));
+      const wq = testWeight(format, randomArray(qDim * inFeatures, seed + 1, 0.3), qDim, inFeatures);
+      const wk = testWeight(format, randomArray(kvDim * inFeatures, seed + 2, 0.3), kvDim, inFeatures);
+      const wv = testWeight(format, randomArray(kvDim * inFeatures, seed + 3, 0.3), kvDim, inFeatures);
       const norm = packedBf16(randomArray(inFeatures, seed + 4, 0.2).map((g) => g + 1));
-      const weights = { q: storage(ctx, wq.packed), k: storage(ctx, wk.packed), v: storage(ctx, wv.packed), norm: storage(ctx, norm.packed) };
+      const weights = { q: weightBuffer(ctx, wq), k: weightBuffer(ctx, wk), v: weightBuffer(ctx, wv), norm: storage(ctx, norm.packed) };
       const promptLength = 9;
       const keptPerHead = [Array.from({ length: numKvHeads }, (_, g) => (g * 4 + 3) % (promptLength + 1))];
       for (const variant of await variants()) {

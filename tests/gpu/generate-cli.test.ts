@@ -61,7 +61,14 @@ describe('generate CLI on the tiny fixture', () => {
     expect(roomy.compressed).toBe(false);
     expect(roomy.tokenIds).toEqual(full.tokenIds);
     expect(roomy.kvBytes).toBe(full.kvBytes);
-  }, 600_000); // three model loads and runs: 90 s each on a loaded 2-core machine (load average 20)
+
+    // --weights q4: the text projections and lm_head in 4-bit blocks; it answers, in fewer weight bytes.
+    const q4 = await generate(['--weights', 'q4']);
+    expect(full.weightFormat).toBe('bf16');
+    expect(q4.weightFormat).toBe('q4');
+    expect(q4.tokenIds.length).toBe(6);
+    expect(q4.weightBytes).toBeLessThan(full.weightBytes);
+  }, 800_000); // four model loads and runs: 90 s each on a loaded 2-core machine (load average 20)
 
   it('--image twice: both pictures in order with their tiles and tokens; a 2000x6 PNG is processed like any other', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sparsemm-wide-'));
@@ -130,5 +137,9 @@ describe('generate CLI on the tiny fixture', () => {
       tsx, join(root, 'src', 'cli', 'main.ts'), 'generate', '--model', fixture, '--image', join(root, 'package.json'), '--prompt', 'hi',
     ], { cwd: root });
     await expect(failure).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/not an image/) });
+    // An unknown weight format is refused before anything loads, with the known ones named.
+    const unknownFormat = cli(['--prompt', 'hi', '--weights', 'int4']);
+    await expect(unknownFormat).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/--weights: Unknown weight format "int4": use one of bf16, q8, q4/) });
+    await expect(unknownFormat).rejects.toMatchObject({ stderr: expect.not.stringMatching(/model: /) });
   }, 60_000);
 });

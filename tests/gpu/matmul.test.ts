@@ -77,7 +77,7 @@ describe('tiled gemm with the 16-wide K slice (devices without 16 KiB of workgro
     const b = packedBf16(randomArray(outFeatures, 73));
     const out = empty(ctx, rows * outFeatures);
     // The dispatch ops/matmul.ts makes, with the K slice it picks on small devices.
-    const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: 16 });
+    const pipeline = ctx.pipelines.get('matmul', 'gemm', { TILE_K: 16 }, 'weights_bf16');
     ctx.record().dispatch(pipeline, kernelParams(gemmParams, { rows, in_features: inFeatures, out_features: outFeatures, has_bias: true }), [storage(ctx, x), storage(ctx, w.packed), storage(ctx, b.packed), out], [2, 2, 1]);
     const got = await ctx.readF32(out, rows * outFeatures);
     expect(maxAbsDiff(got, linear(x, w.rounded, rows, inFeatures, outFeatures, b.rounded))).toBeLessThan(2e-5);

@@ -13,20 +13,47 @@ import {
 } from './cpu-ops';
 import { gatherHeadRows, raggedDecodeAttention } from './cpu-attention';
 import { roundToF16 } from './f16';
+import { dequantizeTensor, quantizeTensor, type WeightFormat } from '../../src/model-io/quantize';
+import { planWeights, type PlannedTensor } from '../../src/model-io/weight-plan';
+import { bf16ArrayToF32 } from '../../src/model-io/bf16';
 
-/** f32 views of the tensors, converted once. */
+/**
+ * f32 views of the tensors, converted once. With a quantized `weightFormat`, the tensors the engine quantizes
+ * (src/model-io/weight-plan.ts) are the CPU quantizer's dequantized weights, i.e. again exactly what the GPU computes with.
+ */
 export class CpuWeights {
   private readonly cache = new Map<string, Float32Array>();
+  private readonly planned: Map<string, PlannedTensor> | null;
+  private readonly plannedLmHead: string | null;
 
-  constructor(readonly file: SafetensorsFile) {}
+  constructor(
+    readonly file: SafetensorsFile,
+    config?: ModelConfig,
+    weightFormat: WeightFormat = 'bf16',
+  ) {
+    const plan = config && weightFormat !== 'bf16' ? planWeights(config, (name) => (file.has(name) ? file.get(name).shape : undefined), weightFormat) : null;
+    this.planned = plan ? new Map(plan.tensors.map((t) => [t.name, t])) : null;
+    this.plannedLmHead = plan?.lmHead ?? null;
+  }
 
   get(name: string): Float32Array {
     let values = this.cache.get(name);
     if (!values) {
-      values = this.file.toF32(name);
+      const tensor = this.planned?.get(name);
+      if (tensor && tensor.format !== 'bf16') {
+        const bf16 = bf16ArrayToF32(this.file.toBf16(tensor.source));
+        values = dequantizeTensor(quantizeTensor(tensor.format, bf16, tensor.shape[0], tensor.shape[1]));
+      } else {
+        values = this.file.toF32(name);
+      }
       this.cache.set(name, values);
     }
     return values;
+  }
+
+  /** The lm_head weight's name (a quantized copy of tied embeddings has its own). */
+  lmHead(config: ModelConfig): string {
+    return this.plannedLmHead ?? lmHeadName(config, (name) => this.file.has(name));
   }
 }
 
@@ -155,8 +182,7 @@ function lastLogits(weights: CpuWeights, config: ModelConfig, hidden: Float32Arr
   const { text } = config;
   const last = hidden.slice((tokens - 1) * text.hiddenSize, tokens * text.hiddenSize);
   const normed = rmsNorm(last, weights.get(idefics3Names.finalNorm), 1, text.hiddenSize, text.rmsNormEps);
-  const head = lmHeadName(config, (name) => weights.file.has(name));
-  return linear(normed, weights.get(head), 1, text.hiddenSize, text.vocabSize);
+  return linear(normed, weights.get(weights.lmHead(config)), 1, text.hiddenSize, text.vocabSize);
 }
 
 /**

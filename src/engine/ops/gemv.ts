@@ -3,6 +3,7 @@ import { kernelParams } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { ropeInverseFrequencies, ropePrelude } from './rope';
 import { gemvParams, qkvParams } from '../kernel-params';
+import { checkWeightShape, type WeightFormat, weightFormatOf, weightReadShader } from '../weight-format';
 
 /** Up to this many rows the decode GEMV runs (MAX_ROWS in shaders/gemv.wgsl); more rows take the tiled GEMM. */
 export const gemvMaxRows = 4;
@@ -23,9 +24,19 @@ export function gemvOutputsPerWorkgroup(variant: GemvVariant): number {
   return (gemvWorkgroupSize / variant.team) * gemvOutputsPerTeam(variant);
 }
 
-/** The prelude files of the GEMV module: team_sum for this variant, then sin_cos (gemv_qkv_rope's RoPE). */
-export function gemvPrelude(variant: GemvVariant): string {
-  return `${variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup'}+${ropePrelude}`;
+/**
+ * The prelude files of the GEMV module: team_sum for this variant, sin_cos (gemv_qkv_rope's RoPE), then the read
+ * functions of the weights' format.
+ */
+export function gemvPrelude(variant: GemvVariant, format: WeightFormat = 'bf16'): string {
+  return `${variant.reduction === 'subgroup' ? 'gemv_team_subgroup' : 'gemv_team_workgroup'}+${ropePrelude}+${weightReadShader(format)}`;
+}
+
+/** The one format of weights read by one dispatch (gate and up, or q, k and v, must agree). */
+function sharedFormat(op: string, weights: readonly GPUBuffer[]): WeightFormat {
+  const formats = new Set(weights.map(weightFormatOf));
+  if (formats.size !== 1) throw new Error(`${op}: the weights of one dispatch have different formats (${[...formats].join(', ')})`);
+  return weights.length > 0 ? weightFormatOf(weights[0]) : 'bf16';
 }
 
 export interface GemvFusion {
@@ -43,12 +54,12 @@ function checkShape(name: string, x: GPUBuffer, out: GPUBuffer, rows: number, in
 }
 
 /**
- * Every GEMV pipeline the engine dispatches on this device (model load compiles them ahead): the plain GEMV per row
- * count (matmul's few-row path) and the decode step's fused forms at one row (RMSNorm prologue, residual epilogue,
- * gate/up SwiGLU with RMSNorm).
+ * Every GEMV pipeline the engine dispatches on this device for weights in `format` (model load compiles them ahead):
+ * the plain GEMV per row count (matmul's few-row path) and the decode step's fused forms at one row (RMSNorm
+ * prologue, residual epilogue, gate/up SwiGLU with RMSNorm).
  */
-export function gemvPipelines(variant: GemvVariant): PipelineSpec[] {
-  const prelude = gemvPrelude(variant);
+export function gemvPipelines(variant: GemvVariant, format: WeightFormat = 'bf16'): PipelineSpec[] {
+  const prelude = gemvPrelude(variant, format);
   const spec = (entryPoint: string, rows: number, fusion: GemvFusion): PipelineSpec => ({ shader: 'gemv', entryPoint, constants: constantsOf(variant, rows, fusion), prelude });
   const specs: PipelineSpec[] = [];
   for (let rows = 1; rows <= gemvMaxRows; rows++) specs.push(spec('gemv', rows, {}));
@@ -82,11 +93,11 @@ export function qkvRopePairs(shape: QkvRopeShape, variant: GemvVariant): number 
   return null;
 }
 
-/** gemv_qkv_rope's pipeline for this shape (RMSNorm prologue on), or null where the shape is not supported. */
-export function qkvRopePipeline(shape: QkvRopeShape, variant: GemvVariant): PipelineSpec | null {
+/** gemv_qkv_rope's pipeline for this shape and weight format (RMSNorm prologue on), or null where the shape is not supported. */
+export function qkvRopePipeline(shape: QkvRopeShape, variant: GemvVariant, format: WeightFormat = 'bf16'): PipelineSpec | null {
   const pairs = qkvRopePairs(shape, variant);
   if (pairs === null) return null;
-  return { shader: 'gemv', entryPoint: 'gemv_qkv_rope', constants: { TEAM: variant.team, NORM: 1, HEAD_DIM: shape.headDim, PAIRS: pairs }, prelude: gemvPrelude(variant) };
+  return { shader: 'gemv', entryPoint: 'gemv_qkv_rope', constants: { TEAM: variant.team, NORM: 1, HEAD_DIM: shape.headDim, PAIRS: pairs }, prelude: gemvPrelude(variant, format) };
 }
 
 // inv_freq per (headDim, theta) (constant per model).
@@ -114,8 +125,8 @@ export function qkvRopeParams(shape: QkvRopeShape, eps: number, cacheRows: reado
 /**
  * A decode layer's q, k and v in one dispatch: xn = RMSNorm(x) * normWeight, q = RoPE(xn Wq^T) into `q` f32
  * [numHeads * headDim]; k = RoPE(xn Wk^T) and v = xn Wv^T packed to f16 into row cacheRows[g] of KV head g in
- * kCache / vCache (the ragged layout of kv_cache.wgsl). x f32 [inFeatures]; weights packed bf16 [rows, inFeatures].
- * The shape must have qkvRopePairs (checked).
+ * kCache / vCache (the ragged layout of kv_cache.wgsl). x f32 [inFeatures]; weights [rows, inFeatures] in one format
+ * (weight-format.ts). The shape must have qkvRopePairs (checked).
  */
 export function gemvQkvRope(
   ctx: GpuContext,
@@ -128,7 +139,9 @@ export function gemvQkvRope(
   rope: { position: number; theta: number },
   variant: GemvVariant = ctx.gemv,
 ): void {
-  const spec = qkvRopePipeline(shape, variant);
+  const format = sharedFormat('gemvQkvRope', [weights.q, weights.k, weights.v]);
+  checkWeightShape('gemvQkvRope', format, shape.inFeatures);
+  const spec = qkvRopePipeline(shape, variant, format);
   if (!spec) throw new Error(`gemvQkvRope: shape ${JSON.stringify(shape)} is not supported (see qkvRopePairs)`);
   if (cache.rows.length !== shape.numKvHeads) throw new Error(`gemvQkvRope: ${cache.rows.length} cache rows for ${shape.numKvHeads} KV heads`);
   const pipeline = ctx.pipelines.get(spec.shader, spec.entryPoint, spec.constants, spec.prelude);
@@ -144,7 +157,8 @@ function constantsOf(variant: GemvVariant, rows: number, fusion: GemvFusion): Re
 
 /**
  * Decode GEMV: out [rows, outFeatures] (=, or += with accumulate) RMSNorm?(x) W^T + bias. x f32 [rows, inFeatures]
- * (inFeatures % 8 == 0), weight packed bf16 [outFeatures, inFeatures], bias packed bf16 [outFeatures] or null.
+ * (inFeatures % 8 == 0), weight [outFeatures, inFeatures] in its format (weight-format.ts), bias packed bf16
+ * [outFeatures] or null.
  * `variant` defaults to the device's choice (tests pass both).
  */
 export function gemv(
@@ -160,8 +174,10 @@ export function gemv(
   variant: GemvVariant = ctx.gemv,
 ): void {
   checkShape('gemv', x, out, rows, inFeatures);
+  const format = weightFormatOf(weight);
+  checkWeightShape('gemv', format, inFeatures);
   if (outFeatures === 0) return;
-  const pipeline = ctx.pipelines.get('gemv', 'gemv', constantsOf(variant, rows, fusion), gemvPrelude(variant));
+  const pipeline = ctx.pipelines.get('gemv', 'gemv', constantsOf(variant, rows, fusion), gemvPrelude(variant, format));
   const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias), eps: fusion.eps ?? 0 });
   // has_bias and NORM keep an absent bias or norm weight unread.
   const buffers = [x, weight, bias ?? ctx.placeholder(), fusion.normWeight ?? ctx.placeholder(), out];
@@ -170,7 +186,7 @@ export function gemv(
 
 /**
  * The gated MLP's first half in one pass: out [rows, features] = silu(xn Wg^T) * (xn Wu^T), xn = RMSNorm?(x).
- * x f32 [rows, inFeatures]; gate and up packed bf16 [features, inFeatures].
+ * x f32 [rows, inFeatures]; gate and up [features, inFeatures] in one format.
  */
 export function gemvSwiglu(
   ctx: GpuContext,
@@ -185,8 +201,10 @@ export function gemvSwiglu(
   variant: GemvVariant = ctx.gemv,
 ): void {
   checkShape('gemvSwiglu', x, out, rows, inFeatures);
+  const format = sharedFormat('gemvSwiglu', [gate, up]);
+  checkWeightShape('gemvSwiglu', format, inFeatures);
   if (features === 0) return;
-  const pipeline = ctx.pipelines.get('gemv', 'gemv_swiglu', constantsOf(variant, rows, fusion), gemvPrelude(variant));
+  const pipeline = ctx.pipelines.get('gemv', 'gemv_swiglu', constantsOf(variant, rows, fusion), gemvPrelude(variant, format));
   const block = kernelParams(gemvParams, { in_features: inFeatures, out_features: features, has_bias: false, eps: fusion.eps ?? 0 });
   ctx.record().dispatch(pipeline, block, [x, gate, up, fusion.normWeight ?? ctx.placeholder(), out], Math.ceil(features / gemvOutputsPerWorkgroup(variant)));
 }

@@ -3,13 +3,18 @@ import { kernelParams } from '../params';
 import type { PipelineSpec } from '../pipelines';
 import { gemv, gemvMaxRows, gemvPipelines } from './gemv';
 import { gemmParams } from '../kernel-params';
+import { checkWeightShape, type WeightFormat, weightFormatOf, weightReadShader } from '../weight-format';
 
 export { gemvMaxRows };
 const gemmTile = 64;
 
-/** Every pipeline matmul may use on this device (model load compiles them ahead): the GEMM and the plain GEMV per row count. */
-export function matmulPipelines(ctx: GpuContext): PipelineSpec[] {
-  return [gemmPipeline(ctx), ...gemvPipelines(ctx.gemv).filter((spec) => spec.entryPoint === 'gemv' && !spec.constants?.NORM && !spec.constants?.ACCUMULATE)];
+/**
+ * Every pipeline matmul may use on this device for weights in `format` (model load compiles them ahead): the GEMM and
+ * the plain GEMV per row count.
+ */
+export function matmulPipelines(ctx: GpuContext, format: WeightFormat = 'bf16'): PipelineSpec[] {
+  const gemvs = gemvPipelines(ctx.gemv, format).filter((spec) => spec.entryPoint === 'gemv' && !spec.constants?.NORM && !spec.constants?.ACCUMULATE);
+  return [gemmPipeline(ctx, format), ...gemvs];
 }
 
 /**
@@ -20,13 +25,14 @@ export function gemmKSlice(ctx: GpuContext): number {
   return ctx.device.limits.maxComputeWorkgroupStorageSize >= 2 * gemmTile * 32 * 4 ? 32 : 16;
 }
 
-function gemmPipeline(ctx: GpuContext): PipelineSpec {
-  return { shader: 'matmul', entryPoint: 'gemm', constants: { TILE_K: gemmKSlice(ctx) } };
+function gemmPipeline(ctx: GpuContext, format: WeightFormat): PipelineSpec {
+  return { shader: 'matmul', entryPoint: 'gemm', constants: { TILE_K: gemmKSlice(ctx) }, prelude: weightReadShader(format) };
 }
 
 /**
- * out = x W^T (+ bias): x f32 [rows, inFeatures], weight packed bf16 [outFeatures, inFeatures] (PyTorch Linear
- * layout, inFeatures even), bias packed bf16 [outFeatures] or null, out f32 [rows, outFeatures] (not aliasing x).
+ * out = x W^T (+ bias): x f32 [rows, inFeatures], weight [outFeatures, inFeatures] (PyTorch Linear layout,
+ * inFeatures even) in its format (weight-format.ts: packed bf16, or q8 / q4 with inFeatures % 32 == 0), bias packed
+ * bf16 [outFeatures] or null, out f32 [rows, outFeatures] (not aliasing x).
  * rows <= gemvMaxRows with inFeatures % 8 == 0 runs the decode GEMV (ops/gemv.ts), anything else the tiled GEMM.
  */
 export function matmul(
@@ -41,14 +47,16 @@ export function matmul(
 ): void {
   if (inFeatures % 2 !== 0) throw new Error(`matmul: inFeatures ${inFeatures} must be even (two bf16 per packed word)`);
   if (out === x) throw new Error('matmul: out must be a different buffer from x');
+  const format = weightFormatOf(weight);
+  checkWeightShape('matmul', format, inFeatures);
   if (rows === 0 || outFeatures === 0) return;
   if (rows <= gemvMaxRows && inFeatures % 8 === 0) {
     gemv(ctx, x, weight, bias, out, rows, inFeatures, outFeatures);
     return;
   }
   const block = kernelParams(gemmParams, { rows, in_features: inFeatures, out_features: outFeatures, has_bias: Boolean(bias) });
-  const gemm = gemmPipeline(ctx);
-  const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants);
+  const gemm = gemmPipeline(ctx, format);
+  const pipeline = ctx.pipelines.get(gemm.shader, gemm.entryPoint, gemm.constants, gemm.prelude);
   // has_bias = 0 keeps the placeholder unread.
   ctx.record().dispatch(pipeline, block, [x, weight, bias ?? ctx.placeholder(), out], [Math.ceil(outFeatures / gemmTile), Math.ceil(rows / gemmTile), 1]);
 }

@@ -3,6 +3,7 @@
  * into one buffer allocated up front when the length is known. Browser-safe.
  */
 import { errorMessage } from '../errors';
+import { blockedByPolicy, unreachableMessage } from './unreachable';
 
 export interface LoadProgress {
   file: string;
@@ -21,6 +22,22 @@ export class ModelLoadError extends Error {
   ) {
     super(message);
     this.name = 'ModelLoadError';
+  }
+}
+
+/**
+ * A request that got no answer (offline, a proxy, a blocked host, or the page's CSP: `blockedByPolicy`). The UI offers
+ * the other sources for it; its name survives the worker boundary (comlink copies name and message).
+ */
+export class HostUnreachableError extends ModelLoadError {
+  constructor(
+    message: string,
+    file: string,
+    url: string,
+    readonly blockedByPolicy: boolean,
+  ) {
+    super(message, file, url);
+    this.name = 'HostUnreachableError';
   }
 }
 
@@ -123,7 +140,9 @@ export async function downloadFile(
     response = await fetchImpl(url, { signal, cache: 'no-store' });
   } catch (error) {
     if (signal?.aborted) throw abortError(signal);
-    throw new ModelLoadError(`Could not download ${file} from ${url}: ${errorMessage(error)}`, file, url);
+    // No answer at all: offline, a proxy or firewall, or a host the page may not contact.
+    const blocked = await blockedByPolicy(url);
+    throw new HostUnreachableError(unreachableMessage(file, url, error, blocked), file, url, blocked);
   }
   if (optional && response.status === 404) {
     await response.body?.cancel().catch(() => undefined);

@@ -9,9 +9,13 @@ import { expose } from 'comlink';
 import { GpuContext } from '../engine/gpu';
 import { browserShaderSource } from '../engine/shaders-browser';
 import { CacheStorageModelCache } from '../model-io/cache';
+import { watchPolicyViolations } from '../model-io/unreachable';
 import { probeRenderer } from '../sparsemm/probe-set';
 import { createEngineApi } from './engine-api';
 import { decodeImage } from './image-input';
+
+// A download the page's CSP refuses fails like one offline; the violation event tells them apart.
+watchPolicyViolations(self);
 
 expose(
   createEngineApi({

@@ -11,14 +11,21 @@ export function idefics3TileCount(width: number, height: number, longestEdge: nu
   return rows * cols + 1;
 }
 
+/**
+ * The size the processor resizes a picture to before tiling: its longest side made `longestEdge` (up or down, the
+ * aspect kept, each side at least 1 px), as ImageProcessor.get_resize_output_image_size with size { longest_edge }.
+ */
+export function idefics3ResizedSize(width: number, height: number, longestEdge: number): { width: number; height: number } {
+  if (!(width >= 1 && height >= 1)) throw new ProcessorError(`A picture needs at least 1 x 1 px, got ${width} x ${height}.`);
+  const factor = Math.min(longestEdge / width, longestEdge / height);
+  return { width: Math.max(1, Math.floor(Number((width * factor).toFixed(2)))), height: Math.max(1, Math.floor(Number((height * factor).toFixed(2)))) };
+}
+
 /** The grid of local tiles idefics3TileCount counts (0 x 0 when the picture stays one tile: the global image alone). */
 export function idefics3Grid(width: number, height: number, longestEdge: number, tileSize: number, splitting: boolean): { rows: number; cols: number } {
   if (!(width >= 1 && height >= 1)) throw new ProcessorError(`A picture needs at least 1 x 1 px, got ${width} x ${height}.`);
   if (!splitting) return { rows: 0, cols: 0 };
-  // ImageProcessor.get_resize_output_image_size with size { longest_edge } (no shortest edge: factor 1 first).
-  const factor = Math.min(longestEdge / width, longestEdge / height);
-  let w = Math.max(1, Math.floor(Number((width * factor).toFixed(2))));
-  let h = Math.max(1, Math.floor(Number((height * factor).toFixed(2))));
+  let { width: w, height: h } = idefics3ResizedSize(width, height, longestEdge);
   // Idefics3ImageProcessor.get_resize_for_vision_encoder.
   const aspectRatio = w / h;
   if (w >= h) {

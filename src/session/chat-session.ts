@@ -14,7 +14,7 @@ import type { HeadScoreFile } from '../sparsemm/score-file';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
 import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
 import { HeadScoreStore } from './head-score-store';
-import { JobGuard } from './job-guard';
+import { deviceLostInterruption, DeviceLostInterruption, JobGuard } from './job-guard';
 import { answerFidelity, checkSweepRequest, runFidelitySweep } from './fidelity';
 import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult, OcrEvalRequest, OcrEvalResult } from './fidelity-types';
 import { runOcrEval, type OcrEvalRun } from './ocr-eval';
@@ -50,6 +50,21 @@ function checkAskOptions(options: AskOptions): void {
   if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1 || options.maxNewTokens > 4096) {
     throw new Error(`maxNewTokens must be a whole number from 1 to 4096 (got ${options.maxNewTokens}).`);
   }
+}
+
+/** Resolves when `device` is lost, or after a short wait when it is not (the loss handler runs before this resolves). */
+function lostSoon(device: GPUDevice): Promise<unknown> {
+  return Promise.race([device.lost, new Promise((resolve) => setTimeout(resolve, 250))]);
+}
+
+/** The error an answer ends with when its GPU device was lost during it (null when it was not). */
+function interruptedAnswer(signal: AbortSignal): Error | null {
+  const lost = deviceLostInterruption(signal);
+  if (!lost) return null;
+  return new Error(
+    `The GPU device was lost (${lost.deviceReason}) and this answer was interrupted; the conversation does not keep it. ` +
+      'Ask again once the model is back on a new device.',
+  );
 }
 
 export class ChatSession {
@@ -142,6 +157,14 @@ export class ChatSession {
   /** Aborts the running job (an answer then resolves with stoppedBy 'cancel'). */
   stop(): void {
     this.jobs.stop();
+  }
+
+  /**
+   * The GPU device is gone: the running job is aborted, and a question then fails with a message that says its answer
+   * was interrupted (not "Stopped", and no timings of work that never finished); the conversation does not keep it.
+   */
+  interruptForDeviceLoss(reason: string): void {
+    this.jobs.stop(new DeviceLostInterruption(reason));
   }
 
   private async requireReady(): Promise<SessionModel> {
@@ -289,7 +312,13 @@ export class ChatSession {
       this.lastPromptLength = prepared.inputIds.length;
       options.onPrepared?.(prepared);
       const inputs = this.pictures.inputsFor(ready.model, prepared, pictures);
-      const result = await body(ready, prepared, signal, askedAt, inputs);
+      const result = await body(ready, prepared, signal, askedAt, inputs).catch(async (error: unknown) => {
+        // A lost device fails the GPU work at once (mapAsync rejects) and reports the loss a moment later: wait for it.
+        await lostSoon(ready.model.ctx.device);
+        throw interruptedAnswer(signal) ?? error;
+      });
+      const interrupted = interruptedAnswer(signal);
+      if (interrupted) throw interrupted;
       if (!answerOf) return result;
       const kept = answerOf(result);
       this.history = [...messages.map((m) => ({ ...m })), { role: 'assistant', text: kept.answer }];

@@ -4,6 +4,7 @@
  * 'imageFeatures') for later turns, the longest-edge setting, and the context check made before any GPU work.
  */
 import type { VlmModel } from '../engine/model';
+import { idefics3ResizedSize } from '../model-io/image-grid';
 import type { ChatMessage, PreparedImage, PreparedInputs, ProcessorImage, VlmProcessor } from '../model-io/processor';
 import type { ContextUsage, ConversationImageInfo, ImageTokenLayout, PromptImage } from './types';
 
@@ -144,11 +145,14 @@ export class ConversationPictures {
   info(ready: { processor: VlmProcessor; model: VlmModel } | null): ConversationImageInfo[] {
     const describe = (image: ConversationImage, sent: boolean): ConversationImageInfo => {
       const imageTokens = ready ? this.tokensOf(image, ready.processor) : null;
+      const resized = ready ? idefics3ResizedSize(image.pixels.width, image.pixels.height, this.edge ?? ready.processor.defaultLongestEdge) : null;
       return {
         id: image.id,
         name: image.name,
         width: image.pixels.width,
         height: image.pixels.height,
+        resizedWidth: resized?.width ?? null,
+        resizedHeight: resized?.height ?? null,
         sent,
         tiles: ready && imageTokens !== null ? imageTokens / ready.model.config.imageSeqLen : null,
         imageTokens,

@@ -4,6 +4,19 @@
  * device, which questions sit out.
  */
 
+/** The reason a job is aborted with when its GPU device is lost: it did not end by Stop, and must not read so. */
+export class DeviceLostInterruption extends Error {
+  constructor(readonly deviceReason: string) {
+    super(`The GPU device was lost (${deviceReason}).`);
+    this.name = 'DeviceLostInterruption';
+  }
+}
+
+/** The interruption a job's signal was aborted with, if its device was lost. */
+export function deviceLostInterruption(signal: AbortSignal): DeviceLostInterruption | null {
+  return signal.aborted && signal.reason instanceof DeviceLostInterruption ? signal.reason : null;
+}
+
 export class JobGuard {
   private loadController: AbortController | null = null;
   /** The running job; null when idle. */
@@ -35,9 +48,9 @@ export class JobGuard {
     if (this.runController) throw new Error(`The engine is busy ${this.runningJob}: press Stop or wait for it to finish before ${what}.`);
   }
 
-  /** Aborts the running job. */
-  stop(): void {
-    this.runController?.abort();
+  /** Aborts the running job; `reason` (e.g. a DeviceLostInterruption) becomes its signal's reason. */
+  stop(reason?: unknown): void {
+    this.runController?.abort(reason);
   }
 
   /** Runs `body` as the one job: stop() aborts it, others are refused (checked as `checkedAs`) until it ends. */

@@ -8,8 +8,7 @@ import { headCapacities } from '../sparsemm/budgets';
 import { policyLabel } from '../sparsemm/policies';
 import { uniformHeadScores } from '../sparsemm/random';
 import type { BudgetPlan } from './types';
-
-export const uniformScoresWarning = 'No visual-head scores for this model: SparseMM uses uniform scores (every head the same budget).';
+import { uniformScoresWarning } from './uniform-scores-note';
 
 /** The [layer][query head] shape of a text model's scores. */
 export interface HeadScoreShape {

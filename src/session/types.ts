@@ -59,6 +59,12 @@ export interface ConversationImageInfo {
   height: number;
   /** Part of a question already asked (then it can only go with New chat); false: waits for the next question. */
   sent: boolean;
+  /**
+   * The size the processor resizes it to at the current longest image edge, before tiling (null without a model):
+   * what "scaled to" reports for every picture, whether the decoder or the processor scaled it, down or up.
+   */
+  resizedWidth: number | null;
+  resizedHeight: number | null;
   /** Tiles (grid + global image) and image tokens it takes at the current longest image edge (null without a model). */
   tiles: number | null;
   imageTokens: number | null;

@@ -20,9 +20,10 @@ import { PendingVideos, VideoFitOffer, VideoProgressBar, VideoSamplingFields } f
 import { splitMediaFiles } from './video-view';
 import { MetricsView } from './MetricsView';
 import { ModelPanel } from './ModelPanel';
+import { NeedsModel } from './NeedsModel';
 import { PlaceholderPanel } from './PlaceholderPanel';
 import { describePolicy, PolicyControls, type PolicySettings } from './PolicyControls';
-import { applyToken, failTurn, finishTurn, type ChatTurn } from './transcript';
+import { applyToken, failTurn, finishTurn, sayUniformScoresNoteOnce, type ChatTurn } from './transcript';
 import { readUrlOptions } from './url-params';
 import { VisualHeadsPanel } from './VisualHeadsPanel';
 
@@ -42,6 +43,13 @@ function scoresFileName(summary: ModelSummary | null): string {
   return `${base || 'model'}-visual-head-scores.json`;
 }
 
+/** Ids of the pictures and videos sent with the running question (until the worker's lists say they are sent). */
+interface InFlight {
+  images: ReadonlySet<number>;
+  videos: ReadonlySet<number>;
+}
+const nothingInFlight: InFlight = { images: new Set(), videos: new Set() };
+
 export function App() {
   const { gpuStatus, features, recoveringDevice, alertMessage, setAlertMessage, notice, setNotice } = useEngineEvents();
   const [model, setModel] = useState<ModelSummary | null>(null);
@@ -54,6 +62,8 @@ export function App() {
   const [sweepRunning, setSweepRunning] = useState(false);
   const [ocrRunning, setOcrRunning] = useState(false);
   const nextTurnId = useRef(1);
+  /** The "No visual-head scores" note went with an answer of this model already (see sayUniformScoresNoteOnce). */
+  const uniformNoteSaid = useRef(false);
 
   const showError = useCallback((message: string) => setAlertMessage(message), [setAlertMessage]);
   const heads = useVisualHeads(showError);
@@ -62,10 +72,12 @@ export function App() {
   // Any worker job but a question: while one runs, nothing that needs the engine may start.
   const jobRunning = benchmark.running || sweepRunning || ocrRunning;
   const pictures = useConversationImages(showError, model !== null);
-  const pendingImages = pictures.images.filter((image) => !image.info.sent);
+  /** Pictures and videos that went with the question being answered: shown in its turn, no longer among the waiting ones. */
+  const [inFlight, setInFlight] = useState<InFlight>(nothingInFlight);
+  const pendingImages = pictures.images.filter((image) => !image.info.sent && !inFlight.images.has(image.info.id));
   const refreshPictures = pictures.refresh;
   const videos = useConversationVideos(showError, model !== null, refreshPictures, settings.maxNewTokens);
-  const pendingVideos = videos.videos.filter((video) => !video.info.sent);
+  const pendingVideos = videos.videos.filter((video) => !video.info.sent && !inFlight.videos.has(video.info.id));
   const refreshVideos = videos.refresh;
   /** Pictures and videos dropped, pasted or picked together: each kind goes its own way, in order. */
   const addPictures = pictures.addFiles;
@@ -98,7 +110,11 @@ export function App() {
 
   // While a model loads nothing else may run; a failed load leaves the previous model (and its chat) in place.
   const onLoadStart = () => setModelLoading(true);
-  const onLoadEnded = () => setModelLoading(false);
+  const onLoadEnded = (active: ModelSummary | null) => {
+    setModelLoading(false);
+    // A load that failed on the GPU had already freed the previous model; the transcript stays readable.
+    if (active === null) setModel(null);
+  };
 
   const onLoaded = (summary: ModelSummary) => {
     setModelLoading(false);
@@ -107,6 +123,7 @@ export function App() {
     setTurns([]);
     setLastRuns([]);
     heads.resetForModel();
+    uniformNoteSaid.current = false;
     // The pictures and videos stay, waiting for the new model's first question; their tokens follow its processor.
     void Promise.all([refreshPictures(), refreshVideos()]).catch((error: unknown) => showError(errorMessage(error)));
   };
@@ -121,6 +138,7 @@ export function App() {
     const labels = compare ? ['Full cache', describePolicy(options)] : [describePolicy(options)];
     const sentImages = pendingImages.map(({ info, url }) => ({ id: info.id, name: info.name, url }));
     const sentVideos = [...pendingVideos];
+    setInFlight({ images: new Set(sentImages.map((image) => image.id)), videos: new Set(sentVideos.map((video) => video.info.id)) });
     setTurns((previous) => [
       ...previous,
       { id, question, images: sentImages, videos: sentVideos, compare, answers: labels.map((label) => ({ label, text: '', tokens: 0, streaming: true })) },
@@ -137,8 +155,10 @@ export function App() {
       : engine.ask(question, options, onToken).then((result) => [result]);
     finished
       .then(
-        async (results) => {
+        async (finishedResults) => {
           accept(true);
+          const { results, said } = sayUniformScoresNoteOnce(finishedResults, uniformNoteSaid.current);
+          uniformNoteSaid.current = said;
           setTurns((previous) => finishTurn(previous, id, results));
           setLastRuns(results.filter((r): r is RunResult => r !== null));
           if (features.attentionMaps) setAttention(await engine.lastAttention());
@@ -153,7 +173,9 @@ export function App() {
       .finally(() => {
         setRunning(false);
         // Sent pictures and the conversation's tokens changed (or, after a refusal, the pictures still wait).
-        void Promise.all([refreshPictures(), refreshVideos()]).catch((error: unknown) => showError(errorMessage(error)));
+        void Promise.all([refreshPictures(), refreshVideos()])
+          .catch((error: unknown) => showError(errorMessage(error)))
+          .finally(() => setInFlight(nothingInFlight));
       });
     return accepted;
   };
@@ -227,7 +249,8 @@ export function App() {
                 type="button"
                 className="secondary small-button"
                 data-testid="simulate-device-loss"
-                disabled={!model || running || searching || jobRunning || recoveringDevice}
+                // Enabled while an answer (or another job) runs: a loss mid-prefill or mid-decode is what it is for.
+                disabled={!model || modelLoading || recoveringDevice}
                 onClick={simulateDeviceLoss}
               >
                 Simulate a GPU device loss
@@ -241,6 +264,7 @@ export function App() {
             turns={turns}
             running={running}
             blockedReason={blockedReason}
+            needsModel={model === null && !modelLoading}
             onAsk={ask}
             onQuestionChange={pictures.setQuestion}
             onStop={() => void getEngine().stop()}
@@ -248,7 +272,7 @@ export function App() {
             newChatEnabled={turns.length > 0 || pictures.images.length > 0 || videos.videos.length > 0}
             composer={
               <>
-                <PendingImages images={pendingImages} onRemove={pictures.remove} disabled={running || pictures.busy} />
+                <PendingImages images={pendingImages} onRemove={pictures.remove} onRemoveAll={pictures.removeAll} disabled={running || pictures.busy} />
                 <PendingVideos videos={pendingVideos} onRemove={videos.remove} disabled={running || videos.busy} />
                 <VideoProgressBar progress={videos.progress} />
                 <VideoFitOffer offer={videos.offer} onAccept={videos.acceptOffer} onDismiss={videos.dismissOffer} disabled={running || videos.busy} />
@@ -305,7 +329,7 @@ export function App() {
         </div>
         <div className="column wide">
           <MetricsView runs={lastRuns} />
-          <BudgetSweepPanel window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
+          <BudgetSweepPanel modelLoaded={model !== null} window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
             blockedReason={jobBlocked} onRunningChange={setSweepRunning} />
           {features.benchmark ? (
             <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">
@@ -322,7 +346,7 @@ export function App() {
                   <OcrAccuracyPanel window={settings.window} ratio={settings.ratio} blockedReason={jobBlocked} onRunningChange={setOcrRunning} />
                 </>
               ) : (
-                <p className="muted">Load a model to benchmark it on this GPU.</p>
+                <NeedsModel>Load a model to benchmark it on this GPU and to measure OCR accuracy.</NeedsModel>
               )}
             </section>
           ) : (

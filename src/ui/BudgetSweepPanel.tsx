@@ -12,9 +12,12 @@ import { palette } from './BenchmarkPanel';
 import { formatBytes } from './format';
 import { useBudgetSweep } from './hooks/useBudgetSweep';
 import { LineChartFrame } from './views/LineChartFrame';
+import { NeedsModel } from './NeedsModel';
 import './views/views.css';
 
 export interface BudgetSweepPanelProps {
+  /** Without a model the panel says where to start instead of showing its form. */
+  modelLoaded: boolean;
   /** The policy controls' window, ratio and token limit. */
   window: number;
   ratio: number;
@@ -127,7 +130,16 @@ function SweepTable({ result }: { result: FidelitySweepResult }) {
   );
 }
 
-export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason, onRunningChange }: BudgetSweepPanelProps) {
+export function BudgetSweepPanel(props: BudgetSweepPanelProps) {
+  return (
+    <section className="panel scroll-x" aria-labelledby="sweep-heading" data-testid="sweep-section">
+      <h2 id="sweep-heading">Budget sweep</h2>
+      {props.modelLoaded ? <BudgetSweep {...props} /> : <NeedsModel>Load a model to sweep KV budgets on the conversation's pictures.</NeedsModel>}
+    </section>
+  );
+}
+
+function BudgetSweep({ window, ratio, maxNewTokens, blockedReason, onRunningChange }: BudgetSweepPanelProps) {
   const sweep = useBudgetSweep(onRunningChange);
   const [question, setQuestion] = useState('Describe the image.');
   const [policies, setPolicies] = useState<BudgetPolicy[]>(['sparsemm', 'snapkv']);
@@ -150,8 +162,7 @@ export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason, o
   const error = formError ?? sweep.error;
 
   return (
-    <section className="panel scroll-x" aria-labelledby="sweep-heading" data-testid="sweep-section">
-      <h2 id="sweep-heading">Budget sweep</h2>
+    <>
       <form onSubmit={submit} className="vw-form">
         <label>
           Question <input type="text" value={question} onChange={(e) => setQuestion(e.target.value)} disabled={running} data-testid="sweep-question" />
@@ -183,6 +194,6 @@ export function BudgetSweepPanel({ window, ratio, maxNewTokens, blockedReason, o
           <SweepTable result={result} />
         </>
       )}
-    </section>
+    </>
   );
 }

@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { AnswerNotes, ComparePanel } from './ComparePanel';
 import { FrameStrip } from './PendingVideos';
+import { NeedsModel } from './NeedsModel';
 import { answerBoxHidden, type ChatTurn } from './transcript';
 
 interface ChatPanelProps {
@@ -8,6 +9,8 @@ interface ChatPanelProps {
   running: boolean;
   /** Why questions cannot be asked now (no model, ...); null when they can. */
   blockedReason: string | null;
+  /** No model is loaded (nor loading): the chat points to the Model panel. */
+  needsModel?: boolean;
   /** Resolves true when the worker accepted the question; on a refusal the text stays in the box. */
   onAsk: (question: string) => Promise<boolean>;
   /** The question box's text as it changes (the context meter counts it). */
@@ -26,7 +29,7 @@ interface ChatPanelProps {
  * The conversation: transcript (streamed answers, side by side in Compare mode), the question box (Enter
  * sends, Shift+Enter makes a new line), Stop and New chat. Every answer is rendered as text.
  */
-export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChange, onStop, onNewChat, newChatEnabled, children, composer }: ChatPanelProps) {
+export function ChatPanel({ turns, running, blockedReason, needsModel = false, onAsk, onQuestionChange, onStop, onNewChat, newChatEnabled, children, composer }: ChatPanelProps) {
   const ids = useId();
   const [question, setQuestion] = useState('');
   /** Shown when Enter is pressed while an answer runs: questions wait, they are never interleaved. */
@@ -48,9 +51,11 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
       return;
     }
     setRefusal(null);
-    // Cleared only once accepted (bad input loses nothing), and only if not edited since.
+    // The box empties at once, so that a second Enter during the prefill does not send (or refuse) the same question;
+    // a refused question comes back into the box (bad input loses nothing) unless something new was typed meanwhile.
+    setQuestion('');
     void onAsk(text).then((accepted) => {
-      if (accepted) setQuestion((current) => (current.trim() === text ? '' : current));
+      if (!accepted) setQuestion((current) => (current.trim() === '' ? text : current));
     });
   };
 
@@ -72,7 +77,12 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
       <h2 id="chat-heading">Image + chat</h2>
       {children}
       <div className="transcript" role="log" aria-label="Conversation" aria-live="polite" data-testid="transcript">
-        {turns.length === 0 && <p className="muted">Add pictures and ask about them; follow-ups can add more. Answers stream here token by token.</p>}
+        {turns.length === 0 &&
+          (needsModel ? (
+            <p className="muted">Start in the Model panel: load a model (the default preset needs one press of Load), then add pictures and ask about them.</p>
+          ) : (
+            <p className="muted">Add pictures and ask about them; follow-ups can add more. Answers stream here token by token.</p>
+          ))}
         {turns.map((turn) => (
           <article key={turn.id} className="turn" data-testid="turn">
             <p className="question" data-testid="question-text">
@@ -141,7 +151,7 @@ export function ChatPanel({ turns, running, blockedReason, onAsk, onQuestionChan
             New chat
           </button>
         </div>
-        {blockedReason && <p className="muted small">{blockedReason}</p>}
+        {blockedReason && (needsModel ? <NeedsModel>{blockedReason}</NeedsModel> : <p className="muted small">{blockedReason}</p>)}
         {refusal && running && (
           <p className="status warning small" role="status" data-testid="ask-refused">
             {refusal}

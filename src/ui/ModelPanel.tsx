@@ -1,7 +1,9 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { flushSync } from 'react-dom';
 import type { PickedFolder } from './folder-input';
 import { CachedModels } from './CachedModels';
 import { FolderPicker } from './FolderPicker';
+import { modelLoadButtonId } from './NeedsModel';
 import { loadStepText, ProgressList, SummaryView } from './ModelProgress';
 import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, ModelSummary } from '../worker/api';
 import { getEngine, loadStepProxy, progressProxy } from './engine-client';
@@ -28,9 +30,10 @@ type LoadState =
   | { phase: 'idle' }
   /** step: what the load does on the GPU once the files are read (null while files are still being read). */
   | { phase: 'loading'; step: ModelLoadStep | null }
-  | { phase: 'loaded'; summary: ModelSummary }
+  | { phase: 'loaded' }
   | { phase: 'cancelled' }
-  | { phase: 'error'; message: string };
+  /** unreachable: no answer from the host (offline, a proxy, a blocked host): the other sources are offered. */
+  | { phase: 'error'; message: string; unreachable: boolean };
 
 
 interface ModelPanelProps {
@@ -38,10 +41,13 @@ interface ModelPanelProps {
   initialUrl: string | null;
   /** From `&autoload=1`: loads `initialUrl` as soon as the panel mounts. */
   autoload: boolean;
-  /** Called when a load starts, when it succeeds, and when it fails or is cancelled (the previous model then stays). */
+  /**
+   * Called when a load starts, when it succeeds, and when it fails or is cancelled, with the model that still answers
+   * then (the previous one, or null where the failed load had already freed it).
+   */
   onLoadStart?: () => void;
   onLoaded?: (summary: ModelSummary) => void;
-  onLoadEnded?: () => void;
+  onLoadEnded?: (active: ModelSummary | null) => void;
 }
 
 export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoadEnded }: ModelPanelProps) {
@@ -52,6 +58,8 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
   const [folder, setFolder] = useState<PickedFolder | null>(null);
   const [progress, setProgress] = useState<Map<string, FileProgress>>(new Map());
   const [state, setState] = useState<LoadState>({ phase: 'idle' });
+  /** The model the engine answers with: its summary stays while another load runs or fails. */
+  const [active, setActive] = useState<ModelSummary | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   // Each load gets a number; answers of a load that a newer one replaced are dropped.
   const loadGeneration = useRef(0);
@@ -96,17 +104,28 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
       .then(
         (summary) => {
           if (generation !== loadGeneration.current) return;
-          setState({ phase: 'loaded', summary });
+          setState({ phase: 'loaded' });
+          setActive(summary);
           onLoaded?.(summary);
           refreshCached();
         },
-        (error: unknown) => {
+        async (error: unknown) => {
           if (generation !== loadGeneration.current) return;
-          onLoadEnded?.();
           if (error instanceof Error && error.name === 'AbortError') setState({ phase: 'cancelled' });
-          else setState({ phase: 'error', message: errorMessage(error) });
+          else setState({ phase: 'error', message: errorMessage(error), unreachable: error instanceof Error && error.name === 'HostUnreachableError' });
+          // A load that failed on the GPU has already freed the previous model: ask the worker which one answers.
+          const stillLoaded = await getEngine().loadedModelId().catch(() => null);
+          const survivor = active !== null && stillLoaded === active.sourceId ? active : null;
+          setActive(survivor);
+          onLoadEnded?.(survivor);
         },
       );
+  };
+
+  /** From the offer under an unreachable-host error: shows that source's field and moves the focus into it. */
+  const switchSource = (kind: SourceKind) => {
+    flushSync(() => setSourceKind(kind)); // the field exists once this render is done
+    document.getElementById(`${ids}-${kind}`)?.focus();
   };
 
   // The ref keeps StrictMode's double effect run from starting two loads.
@@ -194,7 +213,7 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
         {sourceKind === 'folder' && <FolderPicker id={`${ids}-folder`} folder={folder} onPick={setFolder} />}
 
         <div className="actions">
-          <button type="submit" data-testid="load-button">
+          <button type="submit" id={modelLoadButtonId} data-testid="load-button">
             {loading ? 'Restart load' : 'Load'}
           </button>
           {loading && (
@@ -221,10 +240,26 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
             <strong>The model could not be loaded.</strong>
           </p>
           <p className="error-text">{state.message}</p>
+          {state.unreachable && (
+            <p className="actions" data-testid="other-sources">
+              <button type="button" className="secondary small-button" onClick={() => switchSource('url')}>
+                Use a Base URL
+              </button>
+              <button type="button" className="secondary small-button" onClick={() => switchSource('folder')}>
+                Use a Local folder
+              </button>
+            </p>
+          )}
         </div>
       )}
-      {state.phase === 'loaded' && <SummaryView summary={state.summary} />}
-      <CachedModels models={cached} error={cacheError} loadedSourceId={state.phase === 'loaded' ? state.summary.sourceId : null} onRemove={removeCached} />
+      {(state.phase === 'error' || state.phase === 'cancelled') && (
+        <p className={active ? 'status ok small' : 'muted small'} data-testid="active-model">
+          {active ? `Still using ${active.name} (below).` : 'No model is loaded.'}
+        </p>
+      )}
+      {/* Hidden while a load runs: it frees the previous model before uploading the new one. */}
+      {active && state.phase !== 'loading' && <SummaryView summary={active} />}
+      <CachedModels models={cached} error={cacheError} loadedSourceId={active?.sourceId ?? null} onRemove={removeCached} />
     </section>
   );
 }

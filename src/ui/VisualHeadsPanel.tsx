@@ -1,9 +1,10 @@
 import { useId, useState } from 'react';
-import type { AttentionSnapshot, BudgetPlan, HeadScoresInfo, HeadSearchProgress } from '../worker/api';
+import { uniformScoresWarning, type AttentionSnapshot, type BudgetPlan, type HeadScoresInfo, type HeadSearchProgress } from '../worker/api';
 import { pictureAttention, pictureAttentionMatrix } from './attention-images';
 import { AttentionOverlay } from './views/AttentionOverlay';
 import { BudgetBars } from './views/BudgetBars';
 import { HeadHeatmap } from './views/HeadHeatmap';
+import { NeedsModel } from './NeedsModel';
 import { ScoreFileControls } from './views/ScoreFileControls';
 import type { HeadPosition } from './views/types';
 
@@ -48,6 +49,20 @@ const originLabels: Record<HeadScoresInfo['origin'], string> = {
 
 /** Visual-head scores (heatmap), the KV budgets they give (bars), and where the selected head looks (overlay). */
 export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
+  return (
+    <section className="panel heads-panel" aria-labelledby="heads-heading" data-testid="visual-heads-panel">
+      <h2 id="heads-heading">Visual heads</h2>
+      {props.modelLoaded ? (
+        <VisualHeadsForms {...props} />
+      ) : (
+        <NeedsModel>Load a model to find its visual heads, see the KV budget each head gets and where it looks.</NeedsModel>
+      )}
+    </section>
+  );
+}
+
+/** The panel's parts once a model is loaded. */
+function VisualHeadsForms(props: VisualHeadsPanelProps) {
   const { scores, budgets, selected, attention, images } = props;
   const samplesId = useId();
   const pictureChoiceId = useId();
@@ -64,8 +79,7 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
   const heatmapImage = heatmapIndex !== null ? promptImages[heatmapIndex] : null;
 
   return (
-    <section className="panel heads-panel" aria-labelledby="heads-heading" data-testid="visual-heads-panel">
-      <h2 id="heads-heading">Visual heads</h2>
+    <>
       <div className="field inline-field">
         <label htmlFor={samplesId}>Probe images for the search</label>
         <input
@@ -75,7 +89,7 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
           max={1000}
           step={1}
           value={props.probeSamples}
-          disabled={props.searching || !props.modelLoaded}
+          disabled={props.searching}
           onChange={(e) => {
             const value = Math.round(e.target.valueAsNumber);
             if (Number.isFinite(value)) props.onProbeSamplesChange(Math.min(1000, Math.max(1, value)));
@@ -92,20 +106,18 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
         canExport={props.exportText !== null}
         onImport={props.onImport}
         importError={props.importError}
-        disabled={!props.modelLoaded}
       />
       {!props.searchAvailable && (
         <p className="muted small" data-testid="search-unavailable">
           Find visual heads is not available yet in this build (the search engine module has not landed); import a score file instead.
         </p>
       )}
-      {!props.modelLoaded && <p className="muted small">Load a model to see its heads.</p>}
       {scores && (
         <p className="muted small" data-testid="scores-origin">
           Scores {originLabels[scores.origin]}, {scores.samples} probe {scores.samples === 1 ? 'sample' : 'samples'} per head.
         </p>
       )}
-      {props.modelLoaded && promptImages.length > 0 && (
+      {promptImages.length > 0 && (
         <div className="field inline-field">
           <label htmlFor={heatmapChoiceId}>Heatmap</label>
           <select
@@ -123,22 +135,25 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
           </select>
         </div>
       )}
-      {props.modelLoaded && (
-        <HeadHeatmap
-          scores={heatmapImage && attention ? pictureAttentionMatrix(attention, heatmapIndex ?? 0) : (scores?.matrix ?? [])}
-          label={heatmapImage ? `Share of the last token's attention on ${heatmapImage.name}, by layer and head` : undefined}
-          valueLabel={heatmapImage ? `Attention on ${heatmapImage.name}` : undefined}
-          kvHeads={scores?.kvHeads ?? 0}
-          capacities={budgets?.capacities}
-          selected={selected}
-          onSelect={(layer, head) => props.onSelect({ layer, head })}
-        />
-      )}
+      <HeadHeatmap
+        scores={heatmapImage && attention ? pictureAttentionMatrix(attention, heatmapIndex ?? 0) : (scores?.matrix ?? [])}
+        label={heatmapImage ? `Share of the last token's attention on ${heatmapImage.name}, by layer and head` : undefined}
+        valueLabel={heatmapImage ? `Attention on ${heatmapImage.name}` : undefined}
+        kvHeads={scores?.kvHeads ?? 0}
+        capacities={budgets?.capacities}
+        selected={selected}
+        onSelect={(layer, head) => props.onSelect({ layer, head })}
+      />
 
       <h3>KV budget per head</h3>
+      {!scores && (
+        <p className="status warning small" data-testid="uniform-scores-note">
+          {uniformScoresWarning} Find visual heads or import a score file above.
+        </p>
+      )}
       {budgets ? (
         <>
-          {budgets.warnings.map((warning) => (
+          {budgets.warnings.filter((warning) => !warning.startsWith(uniformScoresWarning)).map((warning) => (
             <p key={warning} className="status warning small">
               {warning}
             </p>
@@ -194,6 +209,6 @@ export function VisualHeadsPanel(props: VisualHeadsPanelProps) {
           />
         </>
       )}
-    </section>
+    </>
   );
 }

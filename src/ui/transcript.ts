@@ -1,5 +1,5 @@
 /** The chat as the UI keeps it (the worker keeps its own message history for the prompt). */
-import type { ChatVideoInfo, RunResult, TokenEvent } from '../worker/api';
+import { uniformScoresWarning, type ChatVideoInfo, type RunResult, type TokenEvent } from '../worker/api';
 
 export interface ChatAnswer {
   /** "Full cache", "SparseMM, budget 256", ... */
@@ -82,4 +82,23 @@ export function failTurn(turns: ChatTurn[], turnId: number, message: string): Ch
   return turns.map((turn) =>
     turn.id === turnId ? { ...turn, images: [], videos: [], error: message, answers: turn.answers.map((a) => ({ ...a, streaming: false })) } : turn,
   );
+}
+
+/**
+ * The "No visual-head scores" note is a fact about the model, said once per model (the Visual heads panel keeps it in
+ * view), not under every SparseMM answer: drops it from `results` when it was said already; `said` is true once it has.
+ */
+export function sayUniformScoresNoteOnce(results: (RunResult | null)[], alreadySaid: boolean): { results: (RunResult | null)[]; said: boolean } {
+  let said = alreadySaid;
+  const kept = results.map((result) => {
+    if (!result) return result;
+    const warnings = result.warnings.filter((warning) => {
+      if (!warning.startsWith(uniformScoresWarning)) return true;
+      const first = !said;
+      said = true;
+      return first;
+    });
+    return warnings.length === result.warnings.length ? result : { ...result, warnings };
+  });
+  return { results: kept, said };
 }

@@ -12,6 +12,7 @@ import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, C
 
 /** The policies' names and labels (one table, in src/sparsemm/policies.ts): a value the UI takes from below. */
 export { policyTable } from '../sparsemm/policies';
+export { uniformScoresWarning } from '../session/uniform-scores-note';
 /** The budget-sweep list rules (pure, src/sparsemm/fidelity.ts), so the form says what is wrong before a run. */
 export { parseBudgetList, sweepPolicies } from '../sparsemm/fidelity';
 /** The seeded generator (pure, src/sparsemm/random.ts), so the views demo draws its synthetic data with the same one. */
@@ -241,6 +242,11 @@ export interface EngineApi {
   loadModel(source: ModelSourceSpec, onProgress: ProgressCallback, onStep?: LoadStepCallback): Promise<ModelSummary>;
   /** Aborts a running loadModel (its promise then rejects with an AbortError). */
   cancelLoad(): void;
+  /**
+   * The source id of the model that answers now (ModelSummary.sourceId), or null. After a failed load it says whether
+   * the previous model is still there (a load that fails before the upload leaves it; one that fails on the GPU does not).
+   */
+  loadedModelId(): string | null;
   /** Lists the models the browser cache holds, with their sizes. */
   listCachedModels(): Promise<CachedModelInfo[]>;
   /** Deletes one cached model (the loaded one stays loaded); resolves with the bytes freed. */

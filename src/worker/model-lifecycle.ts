@@ -46,7 +46,7 @@ function groupCachedModels(entries: { key: string; bytes: number }[]): CachedMod
     .sort((a, b) => a.sourceId.localeCompare(b.sourceId));
 }
 
-export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
+export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'loadedModelId' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
 
 export function createModelLifecycle(
   session: ChatSession,
@@ -87,7 +87,7 @@ export function createModelLifecycle(
    */
   function handleDeviceLoss(reason: string): Promise<void> {
     console.error(`WebGPU device lost: ${reason}`);
-    session.stop();
+    session.interruptForDeviceLoss(reason);
     const lostModel = session.detachModel();
     gpu = null;
     initResult = null;
@@ -174,6 +174,10 @@ export function createModelLifecycle(
 
     cancelLoad() {
       session.cancelLoad();
+    },
+
+    loadedModelId() {
+      return session.current?.sourceId ?? null;
     },
 
     async listCachedModels() {

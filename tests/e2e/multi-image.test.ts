@@ -130,7 +130,8 @@ describe('several pictures in one conversation', () => {
     // The text file is named and left out; the strip (2000 x 6 px, kept at least 1 px high) is added.
     await expect.poll(async () => ((await alertText().isVisible()) ? alertText().innerText() : ''), { timeout: 30_000 }).toMatch(/"notes\.txt" is not an image/);
     expect(await alertText().innerText()).toMatch(/The other picture was added\./);
-    expect(await page.getByTestId('pending-image-facts').last().innerText()).toMatch(/^2000 x 6 px, scaled to 1024 x 3 · 3 tiles, 48 tokens$/);
+    // The size the processor works at (the tiny model's longest edge, 128 px), said as for every other picture.
+    expect(await page.getByTestId('pending-image-facts').last().innerText()).toMatch(/^2000 x 6 px, scaled to 128 x 1 · 3 tiles, 48 tokens$/);
     await page.getByRole('button', { name: 'Dismiss' }).first().click();
     expect((await meterSplit())[1]).toBe(await pendingTokens());
   });

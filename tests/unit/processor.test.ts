@@ -7,6 +7,7 @@ import { type LoadedModelFiles, loadModelFiles } from '../../src/model-io/loader
 import { modelDirectorySource } from '../../src/model-io/node-loader';
 import { createProcessor, ProcessorError, type ProcessorSource, type RawImageLike, type VlmProcessor } from '../../src/model-io/processor';
 import { parseModelConfig } from '../../src/model-io/config';
+import { idefics3ResizedSize } from '../../src/model-io/image-grid';
 import { imageTokenRuns } from '../../src/engine/model';
 
 const samplePng = fileURLToPath(new URL('../../public/samples/shapes.png', import.meta.url));
@@ -193,6 +194,14 @@ describe('createProcessor on the tiny fixture', () => {
     expect(tall.pixelValues.every((v) => Number.isFinite(v))).toBe(true);
     const single = await processor.prepare({ data: new Uint8Array(4000 * 3).fill(200), width: 4000, height: 1, channels: 3 }, [{ role: 'user', text: 'x', hasImage: true }]);
     expect(single.numTiles).toBe(3);
+  });
+
+  it('idefics3ResizedSize is the first resize step the grid starts from (what the picture facts call "scaled to")', () => {
+    expect(idefics3ResizedSize(2000, 6, 128)).toEqual({ width: 128, height: 1 });
+    expect(idefics3ResizedSize(320, 240, 128)).toEqual({ width: 128, height: 96 });
+    expect(idefics3ResizedSize(6, 2000, 64)).toEqual({ width: 1, height: 64 });
+    // Upscaled too, as transformers' processor does: 64x64 becomes 128x128 (2 x 2 tiles, see above).
+    expect(idefics3ResizedSize(64, 64, 128)).toEqual({ width: 128, height: 128 });
   });
 
   it('imageTokensFor (the context meter) agrees with the processor on every shape tried', async () => {

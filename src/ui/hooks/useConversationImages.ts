@@ -131,6 +131,16 @@ export function useConversationImages(showError: (message: string) => void, mode
     [refresh, report],
   );
 
+  /** Every picture waiting for the next question, one removal each (the worker refuses while a job runs). */
+  const removeAll = useCallback(() => {
+    const waiting = images.filter((image) => !image.info.sent).map((image) => image.info.id);
+    const engine = getEngine();
+    waiting
+      .reduce<Promise<unknown>>((previous, id) => previous.then(() => engine.removeImage(id)), Promise.resolve())
+      .catch(report)
+      .finally(() => void refresh().catch(report));
+  }, [images, refresh, report]);
+
   const setLongestEdge = useCallback(
     (edge: number | null) => {
       getEngine()
@@ -140,5 +150,5 @@ export function useConversationImages(showError: (message: string) => void, mode
     [refresh, report],
   );
 
-  return { images, usage, busy, refresh, addFiles, addSamples, remove, setLongestEdge, setQuestion };
+  return { images, usage, busy, refresh, addFiles, addSamples, remove, removeAll, setLongestEdge, setQuestion };
 }

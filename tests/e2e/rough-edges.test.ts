@@ -73,6 +73,13 @@ async function loadFrom(kind: 'Preset' | 'Base URL', url?: string): Promise<void
   await page.getByTestId('load-button').click();
 }
 
+/**
+ * The most the controls allow: a text-only answer that a test acts on mid-decode (a second Enter, Load, a device
+ * loss) must outlast that action on a fast machine, where 200 tokens of the tiny model took well under a second; the
+ * test presses Stop when it is done.
+ */
+const LONG_ANSWER_TOKENS = 1024;
+
 async function setMaxNewTokens(count: number): Promise<void> {
   await page.getByTestId('policy-controls').getByRole('spinbutton', { name: 'Max new tokens' }).fill(String(count));
 }
@@ -186,7 +193,7 @@ describe('rough edges', () => {
   test('a second Enter during the prefill sends nothing and refuses nothing; the sent picture shows only in its turn', async () => {
     await page.getByTestId('image-input').setInputFiles({ name: 'shapes.png', mimeType: 'image/png', buffer: samplePng });
     await expect.poll(() => page.getByTestId('pending-image').count(), { timeout: 60_000 }).toBe(1);
-    await setMaxNewTokens(200);
+    await setMaxNewTokens(LONG_ANSWER_TOKENS);
     const box = page.getByTestId('question-input');
     await box.fill('Tell me a long story about the shapes.');
     await box.press('Enter');
@@ -249,7 +256,7 @@ describe('rough edges', () => {
   test('a GPU device lost mid-decode and mid-prefill (Diagnostics, enabled during the answer): the turn says it was interrupted', async () => {
     const simulate = page.getByTestId('simulate-device-loss');
     await page.getByText('Diagnostics').click();
-    await setMaxNewTokens(200);
+    await setMaxNewTokens(LONG_ANSWER_TOKENS);
 
     // Mid-decode: after two tokens.
     await askByEnter('A long story for the decode.');
@@ -266,6 +273,7 @@ describe('rough edges', () => {
     await waitForRestoredDevice();
 
     // Mid-prefill: four pictures make the prefill long; the loss is pressed while the answer has no token yet.
+    await setMaxNewTokens(200); // four pictures and 1024 new tokens would not fit the tiny model's context
     await page.getByTestId('add-samples').click();
     await expect.poll(() => page.getByTestId('pending-image').count(), { timeout: 60_000 }).toBe(4);
     const before = await turns().count();
@@ -289,20 +297,33 @@ describe('rough edges', () => {
   });
 
   test('a real GPU process crash (DevTools Browser.crashGpuProcess) during an answer: interrupted, then the model comes back', async () => {
-    await page.getByTestId('remove-all-pictures').click();
+    // Four pictures make the answer's prefill long (vision tower and a long text prefill), so the crash lands while
+    // the answer runs even on a fast machine: waiting for a decoded token first raced the end of a short answer.
+    if ((await page.getByTestId('pending-image').count()) > 0) await page.getByTestId('remove-all-pictures').click();
     await expect.poll(() => page.getByTestId('pending-image').count(), { timeout: 30_000 }).toBe(0);
+    await page.getByTestId('add-samples').click();
+    await expect.poll(() => page.getByTestId('pending-image').count(), { timeout: 60_000 }).toBe(4);
+    await setMaxNewTokens(200);
     const cdp = await session.context.newCDPSession(page);
-    await askByEnter('A long story before the crash.');
-    await expect.poll(async () => Number(await lastTurn().getByTestId('answer-text').getAttribute('data-tokens')), { timeout: 120_000, interval: 50 }).toBeGreaterThanOrEqual(1);
+    const before = await turns().count();
+    await askByEnter('What do the four pictures show, before the crash?');
+    await expect.poll(() => turns().count()).toBe(before + 1);
     // The page target accepts this Browser-domain command here; SwiftShader runs in the GPU process, so the device goes.
     await cdp.send('Browser.crashGpuProcess' as never);
     const error = lastTurn().getByTestId('turn-error');
-    await error.waitFor({ timeout: 60_000 });
+    // On a timeout, say what the turn read instead (an answer that ended before the crash, or no loss reported).
+    await error.waitFor({ timeout: 60_000 }).catch(async (cause: unknown) => {
+      throw new Error(`no interruption shown after the crash; the turn reads: ${await lastTurn().innerText()}`, { cause });
+    });
     const crashedTurn = await lastTurn().innerText();
     expect(crashedTurn).toMatch(/The GPU device was lost \(The GPU reset.*\) and this answer was interrupted/);
     expect(crashedTurn).not.toMatch(/Stopped\.|0\.0 ms/);
     await screenshot(page, 'rough-edges-11-gpu-process-crash');
+    // Not kept: the pictures wait for the next question again.
+    expect(await page.getByTestId('pending-image').count()).toBe(4);
     await waitForRestoredDevice();
+    await page.getByTestId('remove-all-pictures').click();
+    await expect.poll(() => page.getByTestId('pending-image').count(), { timeout: 30_000 }).toBe(0);
     await setMaxNewTokens(3);
     await askByEnter('Still there after the crash?');
     await waitForIdle();

@@ -77,8 +77,11 @@ const codecNames: Record<VideoCodec, string> = {
   prores: 'Apple ProRes',
 };
 
-/** Height of a strip thumbnail, in pixels (its width follows the video's aspect ratio). */
-const thumbnailHeight = 96;
+/**
+ * Most pixels of a thumbnail's height (never more than the video's own): the strip shows it small, the attention
+ * overlay draws the frame from it at up to 420 px. Its width follows the video's aspect ratio.
+ */
+const thumbnailMaxHeight = 240;
 
 function quoted(name: string): string {
   return name ? `"${name}"` : 'The file';
@@ -216,6 +219,7 @@ export async function decodeVideoFrames(
   }
   const tile = new OffscreenCanvas(tileSize, tileSize);
   const tileContext = tile.getContext('2d', { willReadFrequently: true });
+  const thumbnailHeight = Math.max(1, Math.min(thumbnailMaxHeight, facts.height));
   const thumbWidth = Math.max(1, Math.round((thumbnailHeight * facts.width) / Math.max(1, facts.height)));
   const thumb = new OffscreenCanvas(thumbWidth, thumbnailHeight);
   const thumbContext = thumb.getContext('2d');

@@ -1,8 +1,8 @@
 /**
  * A multi-picture conversation end to end in headless Chromium on the tiny fixture (real CSP, SwiftShader WebGPU):
  * "Add sample images" plus a picked file (a 2000 x 6 strip, with a text file among the picks that is named and left
- * out), a drop of several files at once, pending thumbnails with keyboard removal, the context meter, a question about three pictures and two
- * follow-ups that reuse their vision features (the answers say how many pictures went through the vision tower), the
+ * out; a video, refused on this model without a video path), a drop of several files at once, pending thumbnails with
+ * keyboard removal, the context meter, a question about three pictures and two follow-ups that reuse their vision features (the answers say how many pictures went through the vision tower), the
  * attention overlay per picture, the longest-edge setting and the over-context warning and refusal, New chat.
  * Screenshots: test-results/multi-image.png (the conversation) and multi-image-over-context.png.
  */
@@ -134,6 +134,21 @@ describe('several pictures in one conversation', () => {
     expect(await page.getByTestId('pending-image-facts').last().innerText()).toMatch(/^2000 x 6 px, scaled to 128 x 1 · 3 tiles, 48 tokens$/);
     await page.getByRole('button', { name: 'Dismiss' }).first().click();
     expect((await meterSplit())[1]).toBe(await pendingTokens());
+  });
+
+  test('a video picked on SmolVLM (no video path) is refused with what to load; the pictures and the meter stay', async () => {
+    // SmolVLM's processor has no video_sampling: no video settings, no sample video.
+    expect(await page.getByTestId('video-sampling').count()).toBe(0);
+    expect(await page.getByTestId('add-sample-video').count()).toBe(0);
+    const before = await summary();
+    await page.getByTestId('image-input').setInputFiles(join(projectRoot, 'public', 'samples', 'clock-h264.mp4'));
+    await expect
+      .poll(async () => ((await alertText().isVisible()) ? alertText().innerText() : ''), { timeout: 30_000 })
+      .toMatch(/"clock-h264\.mp4": the loaded model has no video path\. Load SmolVLM2 \(a -Video-Instruct model\) to ask about videos\./);
+    expect(await pendingNames()).toEqual(['shapes.png', 'table.png', 'strip.png']);
+    expect(await page.getByTestId('pending-video').count()).toBe(0);
+    expect(await summary()).toBe(before);
+    await page.getByRole('button', { name: 'Dismiss' }).first().click();
   });
 
   test('asks about the three pictures, then two follow-ups reuse their features', async () => {

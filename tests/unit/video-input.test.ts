@@ -1,6 +1,6 @@
 // The app's container reader (src/worker/video-input.ts, mediabunny) against ffprobe, which the CLI uses: the same
 // frame count and average frame rate for every sample video, so the browser and the CLI sample the same frames. Also
-// the messages for files that are not videos. Decoding needs WebCodecs (tests/e2e/video.test.ts does it in Chromium).
+// the messages for files that are not videos. Decoding needs WebCodecs (tests/e2e/video-decode.test.ts does it in Chromium).
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';

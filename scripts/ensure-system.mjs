@@ -1,5 +1,6 @@
 // Checks the system packages the tests need: Chromium (with its SwiftShader Vulkan ICD) for the e2e
-// tests, and libvulkan.so.1 for dawn.node. Installs them with apt-get when running as root;
+// tests, libvulkan.so.1 for dawn.node, and ffmpeg (ffmpeg and ffprobe) that the video tests and the CLI's
+// `generate --video` decode frames with. Installs them with apt-get when running as root;
 // otherwise exits non-zero and prints the command to run.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { resolve } from 'node:path';
 
 export const chromiumPath = '/usr/bin/chromium';
 export const swiftshaderIcdPath = '/usr/lib/chromium/vk_swiftshader_icd.json';
-export const installCommand = 'apt-get update && apt-get install -y chromium libvulkan1';
+export const installCommand = 'apt-get update && apt-get install -y chromium libvulkan1 ffmpeg';
 
 const libvulkanDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
 
@@ -18,17 +19,18 @@ function hasLibvulkan() {
   return ldconfig.status === 0 && /libvulkan\.so\.1\b/.test(ldconfig.stdout);
 }
 
+function hasCommand(name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
 /** @returns {string[]} what is missing, in words */
 export function missingSystemParts() {
   const missing = [];
   if (!existsSync(chromiumPath)) missing.push(`Chromium (${chromiumPath})`);
   if (!existsSync(swiftshaderIcdPath)) missing.push(`Chromium's SwiftShader Vulkan driver (${swiftshaderIcdPath})`);
   if (!hasLibvulkan()) missing.push('the Vulkan loader libvulkan.so.1 (package libvulkan1)');
+  if (!hasCommand('ffmpeg') || !hasCommand('ffprobe')) missing.push('ffmpeg and ffprobe (package ffmpeg)');
   return missing;
-}
-
-function hasCommand(name) {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** Returns true when everything is present (after installing it if it could). */
@@ -57,6 +59,6 @@ export function ensureSystem({ log = (line) => process.stdout.write(`${line}\n`)
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  if (ensureSystem()) process.stdout.write('System check: Chromium, SwiftShader and libvulkan are present.\n');
+  if (ensureSystem()) process.stdout.write('System check: Chromium, SwiftShader, libvulkan and ffmpeg are present.\n');
   else process.exit(1);
 }

@@ -3,7 +3,7 @@
  * GPU kit's run.sh prints it before benchmarking). --require-hardware exits with code 3 when the adapter is a CPU
  * emulation (SwiftShader, llvmpipe/lavapipe), so a script never quietly benchmarks one.
  */
-import type { AdapterSummary } from '../engine/gpu';
+import { isSoftwareAdapter } from '../engine/gpu';
 import { createNodeGpuContext } from '../engine/node-gpu';
 import { commandOptions, parseCommandArgs } from './args';
 
@@ -13,10 +13,7 @@ const help = `Usage: npm run cli -- gpu-info [--json] [--require-hardware]
   --require-hardware   exit with code 3 when the adapter is a software (CPU) implementation
 `;
 
-/** A CPU implementation of Vulkan / WebGPU, recognised by the names its adapter reports. */
-export function isSoftwareAdapter(adapter: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`);
-}
+export { isSoftwareAdapter };
 
 export async function run(args: string[]): Promise<void> {
   const options = parseCommandArgs('gpu-info', help, () => {

@@ -28,6 +28,16 @@ export interface AdapterSummary {
   maxBufferSize: number;
   /** The decode GEMV variant the engine chose for this device (chooseGemvVariant). */
   gemv: GemvVariant;
+  /** A CPU emulation of a GPU (isSoftwareAdapter): its timings are not GPU timings. */
+  software: boolean;
+}
+
+/**
+ * A CPU implementation of Vulkan / WebGPU (SwiftShader, llvmpipe / lavapipe, Microsoft's Basic Render Driver),
+ * recognised by the names its adapter reports: its timings are not GPU timings.
+ */
+export function isSoftwareAdapter(adapter: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return /swiftshader|llvmpipe|lavapipe|software|basic render/i.test(`${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`);
 }
 
 /**
@@ -131,11 +141,10 @@ export class GpuContext {
     });
     const info = adapter.info;
     const gemv = chooseGemvVariant(device.features.has('subgroups'), info?.subgroupMinSize);
+    const names = { vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '', description: info?.description ?? '' };
     const summary: AdapterSummary = {
-      vendor: info?.vendor ?? '',
-      architecture: info?.architecture ?? '',
-      device: info?.device ?? '',
-      description: info?.description ?? '',
+      ...names,
+      software: isSoftwareAdapter(names),
       features: [...adapter.features].map(String).sort(),
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
       maxBufferSize: device.limits.maxBufferSize,

@@ -65,21 +65,83 @@ function imageLayout(pictures: PictureInputs): ImageTokenLayout | null {
   return pictures.images[0]?.layout ?? null;
 }
 
+/** One run's answer streamed as text: each token decoded with the ones before it, the stop token not shown. */
+export class AnswerStream {
+  private readonly eos: Set<number>;
+  private readonly shownIds: number[] = [];
+  private shownText = '';
+  private tokens = 0;
+  /** performance.now() of the first token, null before it. */
+  firstTokenAt: number | null = null;
+
+  constructor(
+    private readonly processor: VlmProcessor,
+    private readonly run: 0 | 1,
+    private readonly onToken: TokenCallback,
+  ) {
+    this.eos = new Set(processor.eosTokenIds);
+  }
+
+  push(tokenId: number): void {
+    this.firstTokenAt ??= performance.now();
+    this.tokens += 1;
+    if (this.eos.has(tokenId)) return; // the stop token is not shown
+    this.shownIds.push(tokenId);
+    const nextText = decodeAnswer(this.processor, this.shownIds);
+    const delta = textDelta(this.shownText, nextText);
+    this.shownText = nextText;
+    void this.onToken({ run: this.run, delta, text: nextText, tokens: this.tokens });
+  }
+}
+
+/** What an answer's RunResult needs of its run, besides the measurements. */
+export interface RunOutcome {
+  tokenIds: number[];
+  stoppedBy: RunResult['stoppedBy'];
+  compressed: boolean;
+  keptPerHead: number[][];
+  promptTokens: number;
+}
+
+/** An answer as the app shows it: the text, the policy and its options, what was kept, the pictures, the metrics. */
+export function runResultOf(
+  processor: VlmProcessor,
+  options: SessionAskOptions,
+  pictures: PictureInputs,
+  warnings: string[],
+  outcome: RunOutcome,
+  metrics: RunResult['metrics'],
+): RunResult {
+  const { sampling: _sampling, onPrepared: _onPrepared, onLogits: _onLogits, ...askOptions } = options;
+  const eos = new Set(processor.eosTokenIds);
+  const windowLength = Math.min(options.window, outcome.promptTokens);
+  return {
+    answer: decodeAnswer(processor, outcome.tokenIds.filter((id) => !eos.has(id))),
+    tokenIds: outcome.tokenIds,
+    policy: options.policy,
+    options: { ...askOptions },
+    stoppedBy: outcome.stoppedBy,
+    compressed: outcome.compressed,
+    capacities: prefixCapacities(outcome.keptPerHead, windowLength),
+    windowLength,
+    imageLayout: imageLayout(pictures),
+    images: pictures.images,
+    warnings,
+    metrics,
+  };
+}
+
 /** One answer with one policy on a prepared prompt; streams text as `run`, measures memory and time. */
 export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswer & { attention: AttentionSnapshot | null }> {
   const { ready, prepared, pictures, options, kvPolicy, warnings, run, onToken, signal, askedAt } = request;
   const { model, processor } = ready;
   const { text } = model.config;
-  const { sampling, onPrepared: _onPrepared, onLogits, ...askOptions } = options;
+  const { sampling, onLogits } = options;
   const allocator = model.ctx.allocator;
   const kvPeak = new PeakSampler();
   const totalPeak = new PeakSampler();
-  const eos = new Set(processor.eosTokenIds);
-  const shownIds: number[] = [];
-  let shownText = '';
-  let firstTokenAt: number | null = null;
+  const stream = new AnswerStream(processor, run, onToken);
   const startedAt = performance.now();
-  let tokens = 0;
   const recorder =
     request.recordAttention && prepared.numTiles > 0 ? new AttentionMapRecorder(model.ctx, text.numLayers, text.numHeads, prepared.imageTokenPositions) : null;
 
@@ -99,17 +161,10 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
       kvPolicy,
       attentionHooks: recorder ?? undefined,
       onToken: (tokenId) => {
-        firstTokenAt ??= performance.now();
-        tokens += 1;
         // The cache is alive while tokens come: this is the measured KV and total GPU memory of the run.
         kvPeak.sample(allocator.bytesByCategory().kv);
         totalPeak.sample(allocator.totalBytes());
-        if (eos.has(tokenId)) return; // the stop token is not shown
-        shownIds.push(tokenId);
-        const nextText = decodeAnswer(processor, shownIds);
-        const delta = textDelta(shownText, nextText);
-        shownText = nextText;
-        void onToken({ run, delta, text: nextText, tokens });
+        stream.push(tokenId);
       },
     });
     const layout = imageLayout(pictures);
@@ -120,41 +175,32 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
     recorder?.destroy();
   }
 
-  const windowLength = Math.min(options.window, result.promptTokens);
   const decodeMsPerToken = result.decodeMsPerToken;
-  const runResult: RunResult = {
-    answer: decodeAnswer(processor, result.tokenIds.filter((id) => !eos.has(id))),
-    tokenIds: result.tokenIds,
-    policy: options.policy,
-    options: { ...askOptions },
-    stoppedBy: result.stoppedBy,
-    compressed: result.compressed,
-    capacities: prefixCapacities(result.keptPerHead, windowLength),
-    windowLength,
-    imageLayout: imageLayout(pictures),
-    images: pictures.images,
-    warnings,
-    metrics: {
-      promptTokens: result.promptTokens,
-      textTokens: result.promptTokens - result.imageTokens,
-      imageTokens: result.imageTokens,
-      prefillMs: result.prefillMs,
-      visionMs: result.visionMs,
-      textPrefillMs: result.textPrefillMs,
-      // Preprocessing (image processor, tokenizer) happens once per question, before the first run starts.
-      timeToFirstTokenMs: (firstTokenAt ?? performance.now()) - (run === 0 ? askedAt : startedAt),
-      decodeMsPerToken,
-      tokensPerSecond: decodeMsPerToken > 0 ? 1000 / decodeMsPerToken : 0,
-      kvBytes: kvPeak.peak,
-      engineKvBytes: result.kvBytes,
-      fullCacheKvBytes: result.fullCacheKvBytes,
-      totalGpuBytes: totalPeak.peak,
-      weightBytes: result.weightBytes,
-      generatedTokens: result.tokenIds.length,
-      imagesEncoded: pictures.encoded,
-      imagesReused: pictures.reused,
-      perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
-    },
-  };
-  return { result: runResult, generation: result, attention };
+  // The pictures' vision tower ran before generate (ConversationPictures.inputsFor, timed by the session); generate's
+  // own vision figure is then only the join of their features.
+  const visionMs = pictures.visionMs + result.visionMs;
+  const runResult = runResultOf(processor, options, pictures, warnings, result, {
+    promptTokens: result.promptTokens,
+    textTokens: result.promptTokens - result.imageTokens,
+    imageTokens: result.imageTokens,
+    prefillMs: pictures.visionMs + result.prefillMs,
+    visionMs,
+    textPrefillMs: result.textPrefillMs,
+    // Preprocessing (image processor, tokenizer) happens once per question, before the first run starts.
+    timeToFirstTokenMs: (stream.firstTokenAt ?? performance.now()) - (run === 0 ? askedAt : startedAt),
+    decodeMsPerToken,
+    tokensPerSecond: decodeMsPerToken > 0 ? 1000 / decodeMsPerToken : 0,
+    kvBytes: kvPeak.peak,
+    engineKvBytes: result.kvBytes,
+    fullCacheKvBytes: result.fullCacheKvBytes,
+    totalGpuBytes: totalPeak.peak,
+    weightBytes: result.weightBytes,
+    generatedTokens: result.tokenIds.length,
+    imagesEncoded: pictures.encoded,
+    imagesReused: pictures.reused,
+    perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
+  });
+  // The engine's figures with the vision tower counted, as the CLI reports them.
+  const generation = { ...result, prefillMs: pictures.visionMs + result.prefillMs, visionMs };
+  return { result: runResult, generation, attention };
 }

@@ -12,6 +12,7 @@ import { messageImageCount, type ChatMessage, type PreparedInputs, type Processo
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import type { HeadScoreFile } from '../sparsemm/score-file';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
+import { runComparison } from './compare-run';
 import { checkContext, ContextOverflowError, ConversationPictures, type PictureInputs } from './conversation-pictures';
 import { HeadScoreStore } from './head-score-store';
 import { deviceLostInterruption, DeviceLostInterruption, JobGuard } from './job-guard';
@@ -260,18 +261,23 @@ export class ChatSession {
     return (await this.answer(question, options, onToken)).result;
   }
 
-  /** The question with the full cache, then options.policy (+ its fidelity); the conversation keeps the policy's answer. */
+  /**
+   * The question with the full cache and with options.policy side by side (session/compare-run.ts: one vision pass,
+   * prefills in A B B A order, the caches decoded in lockstep), then the policy's fidelity; the conversation keeps the
+   * policy's answer.
+   */
   compare(question: string, options: SessionAskOptions, onToken: TokenCallback): Promise<CompareResult> {
     return this.asQuestion(question, options, async (ready, prepared, signal, askedAt, pictures) => {
-      const full = (await this.runOnce(ready, prepared, pictures, { ...options, policy: 'full' }, 0, onToken, signal, askedAt)).result;
-      // Stopped during the full-cache run: the policy run never starts.
-      if (signal.aborted) return { full, policy: null };
-      // The pictures' features are computed once and serve both runs.
-      const reusedAll = { ...pictures, encoded: 0, reused: pictures.reused + pictures.encoded };
-      const policy = (await this.runOnce(ready, prepared, reusedAll, options, 1, onToken, signal, askedAt)).result;
-      if (options.sampling || signal.aborted || options.policy === 'full') return { full, policy }; // greedy choices compared
-      const fidelity = await answerFidelity({ ready, prepared, pictures: reusedAll, policyOf: (o) => this.policyOn(o, ready), signal }, options, full, policy);
-      return { full, policy: fidelity ? { ...policy, fidelity } : policy };
+      const { onPrepared: _onPrepared, sampling: _sampling, onLogits: _onLogits, ...askOptions } = options;
+      const { kvPolicy, warnings } = this.policyOn(askOptions, ready);
+      const recordAttention = this.options.recordAttention ?? true;
+      const { full, policy, measurements, attention } = await runComparison({
+        ready, prepared, pictures, options, kvPolicy, warnings, onToken, signal, askedAt, recordAttention,
+      });
+      if (attention) this.attention = attention;
+      if (options.sampling || signal.aborted || options.policy === 'full') return { full, policy, measurements }; // greedy choices compared
+      const fidelity = await answerFidelity({ ready, prepared, pictures, policyOf: (o) => this.policyOn(o, ready), signal }, options, full, policy);
+      return { full, policy: fidelity ? { ...policy, fidelity } : policy, measurements };
     },
     (result) => result.policy ?? result.full);
   }
@@ -311,8 +317,17 @@ export class ChatSession {
       checkContext(ready.model, prepared, options.maxNewTokens);
       this.lastPromptLength = prepared.inputIds.length;
       options.onPrepared?.(prepared);
+      const visionStarted = performance.now();
       const inputs = this.pictures.inputsFor(ready.model, prepared, pictures);
-      const result = await body(ready, prepared, signal, askedAt, inputs).catch(async (error: unknown) => {
+      // The vision tower runs once per new picture, before any run of the question: timed here, once.
+      const timedBody = async (): Promise<T> => {
+        if (inputs.encoded > 0) {
+          await ready.model.ctx.finish();
+          inputs.visionMs = performance.now() - visionStarted;
+        }
+        return body(ready, prepared, signal, askedAt, inputs);
+      };
+      const result = await timedBody().catch(async (error: unknown) => {
         // A lost device fails the GPU work at once (mapAsync rejects) and reports the loss a moment later: wait for it.
         await lostSoon(ready.model.ctx.device);
         throw interruptedAnswer(signal) ?? error;

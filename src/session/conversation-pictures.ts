@@ -27,6 +27,8 @@ export interface PictureInputs {
   /** Pictures that went through the vision tower for this question, and ones whose features were cached. */
   encoded: number;
   reused: number;
+  /** The vision tower over the `encoded` pictures, until the GPU finished them (ms; set by the session, 0 when none ran). */
+  visionMs: number;
   images: PromptImage[];
 }
 
@@ -255,6 +257,6 @@ export class ConversationPictures {
       firstImageToken: image.firstImageToken,
       layout: pictureLayout(image, model),
     }));
-    return { features, encoded, reused, images };
+    return { features, encoded, reused, visionMs: 0, images };
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { BenchmarkOptions } from '../engine/benchmark';
 import type { BudgetPolicy } from '../sparsemm/budgets';
+import type { TimingComparison } from '../sparsemm/timing-stats';
 import type { AnswerFidelity } from './fidelity-types';
 
 /**
@@ -162,11 +163,42 @@ export interface RunResult {
   warnings: string[];
 }
 
-/** A full-cache answer and the chosen policy's answer to the same question. */
+/** A full-cache answer and the chosen policy's answer to the same question, measured side by side. */
 export interface CompareResult {
   full: RunResult;
-  /** Null when Stop was pressed during the full-cache run (the second run then does not start). */
+  /** Null when the policy run did not take place. */
   policy: RunResult | null;
+  /** How the two runs compare, measured under the same conditions (session/compare-run.ts). */
+  measurements: CompareMeasurements;
+}
+
+/** Bytes one decode step reads, per cache: the text weights plus the K/V rows it attends (mean over the steps). */
+export interface DecodeBytes {
+  /** Weight bytes per step (the same for both caches). */
+  weightBytes: number;
+  fullKvBytes: number;
+  policyKvBytes: number;
+  /** (weights + policy K/V) / (weights + full K/V): the policy's share of the full cache's bytes. */
+  ratio: number;
+  /** 1 / ratio: the decode speedup those bytes allow where decode is bound by memory bandwidth (a GPU). */
+  bound: number;
+}
+
+/** What Compare measured of its two runs, for the ratios and the notes under them. */
+export interface CompareMeasurements {
+  /** How the decode steps were timed: GPU timestamp queries, or wall clock where the adapter has none. */
+  timing: 'gpu-timestamps' | 'wall-clock';
+  /** The adapter is a CPU emulation (SwiftShader, ...): its times are not GPU times. */
+  softwareAdapter: boolean;
+  /** The prompt's pictures, once for both runs: through the vision tower now (ms), or from the feature cache. */
+  vision: { encoded: number; reused: number; ms: number };
+  /** Text prefill (with the policy's selection kernels), wall clock per repeat: full cache the baseline. */
+  prefill: TimingComparison;
+  /** The runs in the order their prefills ran (A B B A ...). */
+  prefillOrder: ('full' | 'policy')[];
+  /** Per-step decode times of the lockstep decoding: full cache the baseline (median, IQR, verdict). */
+  decode: TimingComparison;
+  bytes: DecodeBytes;
 }
 
 /** A piece of streamed answer. `run` is 0 for a plain answer and the full-cache run of a comparison, 1 for the policy run. */

@@ -74,8 +74,11 @@ export function compareStepTimes(baselineMs: readonly number[], candidateMs: rea
   return { baseline, candidate, speedup, verdict };
 }
 
-/** One line for a person: "1.42x faster", "1.10x slower", "no measurable difference", "too few steps to tell". */
-export function describeTimingComparison(comparison: TimingComparison): string {
+/**
+ * One line for a person: "1.42x faster", "1.10x slower", "no measurable difference", "too few steps to tell".
+ * `samples` names what was timed, for the too-few case ("steps", "prefills").
+ */
+export function describeTimingComparison(comparison: TimingComparison, samples = 'steps'): string {
   switch (comparison.verdict) {
     case 'faster':
       return `${comparison.speedup.toFixed(2)}x faster`;
@@ -84,7 +87,7 @@ export function describeTimingComparison(comparison: TimingComparison): string {
     case 'no-measurable-difference':
       return 'no measurable difference';
     case 'too-few-steps':
-      return `too few steps to tell (${Math.min(comparison.baseline.count, comparison.candidate.count)} < ${MIN_STEPS_FOR_VERDICT})`;
+      return `too few ${samples} to tell (${Math.min(comparison.baseline.count, comparison.candidate.count)} < ${MIN_STEPS_FOR_VERDICT})`;
   }
 }
 

@@ -20,7 +20,7 @@ export function AdapterPanel({ status, children }: AdapterPanelProps) {
           <p className="status ok" data-testid="adapter-ok">
             WebGPU is ready.
           </p>
-          {isSoftwareAdapter(status.adapter.architecture, status.adapter.description) && (
+          {status.adapter.software && (
             <p className="muted">This adapter emulates a GPU on the CPU (SwiftShader): everything works, but slowly.</p>
           )}
           <dl className="facts">
@@ -56,10 +56,6 @@ export function AdapterPanel({ status, children }: AdapterPanelProps) {
       )}
     </section>
   );
-}
-
-function isSoftwareAdapter(architecture: string, description: string): boolean {
-  return /swiftshader|llvmpipe|lavapipe|software|basic render/i.test(`${architecture} ${description}`);
 }
 
 function NoWebGpu({ error }: { error: string }) {

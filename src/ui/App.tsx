@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { AskOptions, BudgetPlan, ModelSummary, RunResult } from '../worker/api';
+import type { AskOptions, BudgetPlan, CompareMeasurements, ModelSummary, RunResult } from '../worker/api';
 import { errorMessage } from '../errors';
 import { AdapterPanel } from './AdapterPanel';
 import { BenchmarkPanel } from './BenchmarkPanel';
@@ -57,6 +57,8 @@ export function App() {
   const [turns, setTurns] = useState<ChatTurn[]>([]);
   const [running, setRunning] = useState(false);
   const [lastRuns, setLastRuns] = useState<RunResult[]>([]);
+  /** The last comparison's measurements (the Metrics table compares the two runs with them); null after a plain answer. */
+  const [lastComparison, setLastComparison] = useState<CompareMeasurements | null>(null);
   const [plan, setPlan] = useState<BudgetPlan | null>(null);
   const [modelLoading, setModelLoading] = useState(false);
   const [sweepRunning, setSweepRunning] = useState(false);
@@ -122,6 +124,7 @@ export function App() {
     // A new model starts a new conversation (the worker dropped its history too).
     setTurns([]);
     setLastRuns([]);
+    setLastComparison(null);
     heads.resetForModel();
     uniformNoteSaid.current = false;
     // The pictures and videos stay, waiting for the new model's first question; their tokens follow its processor.
@@ -150,17 +153,18 @@ export function App() {
       setTurns((previous) => applyToken(previous, id, event));
     });
     const engine = getEngine();
-    const finished: Promise<(RunResult | null)[]> = compare
-      ? engine.compare(question, options, onToken).then((result) => [result.full, result.policy])
-      : engine.ask(question, options, onToken).then((result) => [result]);
+    const finished: Promise<{ results: (RunResult | null)[]; measurements?: CompareMeasurements }> = compare
+      ? engine.compare(question, options, onToken).then((result) => ({ results: [result.full, result.policy], measurements: result.measurements }))
+      : engine.ask(question, options, onToken).then((result) => ({ results: [result] }));
     finished
       .then(
-        async (finishedResults) => {
+        async ({ results: finishedResults, measurements }) => {
           accept(true);
           const { results, said } = sayUniformScoresNoteOnce(finishedResults, uniformNoteSaid.current);
           uniformNoteSaid.current = said;
-          setTurns((previous) => finishTurn(previous, id, results));
+          setTurns((previous) => finishTurn(previous, id, results, measurements));
           setLastRuns(results.filter((r): r is RunResult => r !== null));
+          setLastComparison(measurements ?? null);
           if (features.attentionMaps) setAttention(await engine.lastAttention());
         },
         (error: unknown) => {
@@ -328,7 +332,7 @@ export function App() {
           />
         </div>
         <div className="column wide">
-          <MetricsView runs={lastRuns} />
+          <MetricsView runs={lastRuns} comparison={lastComparison} />
           <BudgetSweepPanel modelLoaded={model !== null} window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
             blockedReason={jobBlocked} onRunningChange={setSweepRunning} />
           {features.benchmark ? (

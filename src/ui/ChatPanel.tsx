@@ -39,9 +39,11 @@ export function ChatPanel({ turns, running, blockedReason, needsModel = false, o
 
   const lastTurn = turns.at(-1);
   const streamedLength = lastTurn ? lastTurn.answers.reduce((n, a) => n + a.text.length, 0) : 0;
+  // A finished comparison adds its figures under the answers: bring them into view too.
+  const lastMeasured = lastTurn?.measurements !== undefined;
   useEffect(() => {
     logEnd.current?.scrollIntoView?.({ block: 'nearest' });
-  }, [turns.length, streamedLength]);
+  }, [turns.length, streamedLength, lastMeasured]);
 
   const send = () => {
     const text = question.trim();
@@ -105,7 +107,7 @@ export function ChatPanel({ turns, running, blockedReason, needsModel = false, o
               </div>
             ))}
             {turn.compare ? (
-              <ComparePanel answers={turn.answers} />
+              <ComparePanel answers={turn.answers} measurements={turn.measurements} />
             ) : (
               turn.answers.map((answer, index) => (
                 <div key={index} className="answer">

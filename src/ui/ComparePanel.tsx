@@ -1,11 +1,14 @@
-import type { AnswerFidelity, RunResult } from '../worker/api';
+import type { AnswerFidelity, CompareMeasurements, RunResult } from '../worker/api';
+import { bytesBoundLine, decodeVerdict, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from './compare-text';
 import { formatBytes } from './format';
-import { describePolicy } from './PolicyControls';
+import { describePolicy, policyLabel } from './PolicyControls';
 import { answerBoxHidden, type ChatAnswer } from './transcript';
 
 interface ComparePanelProps {
   /** Full cache first, the chosen policy second (streaming or finished). */
   answers: ChatAnswer[];
+  /** What the comparison measured (once both runs ended). */
+  measurements?: CompareMeasurements;
 }
 
 function formatMs(ms: number): string {
@@ -13,25 +16,29 @@ function formatMs(ms: number): string {
   return ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }
 
-/** policy / full as "0.25x"; empty when either side is missing or zero. */
+/** policy / full as "0.25x" (two decimals: 1.00x means the same); a dash when either side is missing or zero. */
 function ratio(policy: number | undefined, full: number | undefined): string {
   if (policy === undefined || full === undefined || !(full > 0) || !(policy >= 0)) return '—';
   return `${(policy / full).toFixed(2)}x`;
 }
 
-function MetricColumn({ result }: { result: RunResult | undefined }) {
-  if (!result) return <p className="muted small">Metrics appear when this run ends.</p>;
+/** One run's figures: its own cache, its text prefill and decode (median with the spread), what it kept. */
+function MetricColumn({ result, run, measurements }: { result: RunResult | undefined; run: 0 | 1; measurements?: CompareMeasurements }) {
+  if (!result || !measurements) return <p className="muted small">Metrics appear when both runs end.</p>;
   const m = result.metrics;
+  const prefill = run === 0 ? measurements.prefill.baseline : measurements.prefill.candidate;
+  const decode = run === 0 ? measurements.decode.baseline : measurements.decode.candidate;
   return (
     <dl className="facts compact" data-testid="compare-metrics">
       <dt>KV cache</dt>
       <dd data-metric="kv-bytes">{formatBytes(m.kvBytes)}</dd>
-      <dt>Decode</dt>
-      <dd data-metric="decode-ms">{m.decodeMsPerToken > 0 ? `${formatMs(m.decodeMsPerToken)} / token` : '— (one token)'}</dd>
-      <dt>Prefill</dt>
-      <dd>{formatMs(m.prefillMs)}{m.imageTokens > 0 ? ` (vision ${formatMs(m.visionMs)}, text ${formatMs(m.textPrefillMs)})` : ''}</dd>
-      <dt>First token</dt>
-      <dd>{formatMs(m.timeToFirstTokenMs)}</dd>
+      <dt>Decode/token</dt>
+      <dd data-metric="decode-ms">{decode.count > 0 ? spreadText(decode) : '— (one token)'}</dd>
+      <dt>Text prefill</dt>
+      <dd data-metric="prefill-ms">
+        {prefill.count > 0 ? spreadText(prefill) : '—'}
+        {run === 1 && result.compressed && prefill.count > 0 ? ', selection included' : ''}
+      </dd>
       <dt>Tokens</dt>
       <dd>{m.generatedTokens}</dd>
       <dt>Kept</dt>
@@ -40,13 +47,23 @@ function MetricColumn({ result }: { result: RunResult | undefined }) {
   );
 }
 
-/** Two answers to the same question side by side, each with its metric column, and the policy / full ratios. */
-export function ComparePanel({ answers }: ComparePanelProps) {
+/**
+ * Two answers to the same question side by side, each with its metric column; under them the policy / full figures
+ * (KV bytes, the decode and prefill verdicts of the spread rule), the bytes bound, and how it was measured.
+ */
+export function ComparePanel({ answers, measurements }: ComparePanelProps) {
   const [full, policy] = answers;
   const fullResult = full?.result;
   const policyResult = policy?.result;
+  const vision = measurements ? sharedVisionText(measurements.vision, formatMs) : null;
+  const emulated = measurements ? softwareNote(measurements) : null;
   return (
     <div className="compare" data-testid="compare-panel">
+      {vision && (
+        <p className="muted small" data-testid="compare-vision" data-images-encoded={measurements?.vision.encoded} data-images-reused={measurements?.vision.reused}>
+          {vision}
+        </p>
+      )}
       <div className="compare-columns">
         {answers.map((answer, index) => (
           <section key={index} className="compare-column" aria-label={answer.label} data-testid="compare-column">
@@ -55,19 +72,33 @@ export function ComparePanel({ answers }: ComparePanelProps) {
               <MarkedText text={answer.text} mark={answer.streaming ? null : answer.result?.fidelity?.differenceText ?? null} />
               {answer.streaming && <span className="cursor" aria-hidden="true" />}
             </p>
-            <AnswerNotes answer={answer} />
-            <MetricColumn result={answer.result} />
+            <AnswerNotes answer={answer} pictures={false} />
+            <MetricColumn result={answer.result} run={index === 0 ? 0 : 1} measurements={measurements} />
           </section>
         ))}
       </div>
       {policyResult?.fidelity && <FidelityLine fidelity={policyResult.fidelity} />}
-      {fullResult && policyResult && (
-        <p className="compare-ratios" data-testid="compare-ratios">
-          <strong>{describePolicy(policyResult.options)} / full cache:</strong> KV bytes{' '}
-          <span data-ratio="kv">{ratio(policyResult.metrics.kvBytes, fullResult.metrics.kvBytes)}</span>, decode ms/token{' '}
-          <span data-ratio="decode">{ratio(policyResult.metrics.decodeMsPerToken, fullResult.metrics.decodeMsPerToken)}</span>
-          {!policyResult.compressed && ' (the prompt is shorter than the budget, so nothing was compressed)'}
-        </p>
+      {fullResult && policyResult && measurements && (
+        <>
+          <p className="compare-ratios" data-testid="compare-ratios">
+            <strong>{describePolicy(policyResult.options)} / full cache:</strong> KV bytes{' '}
+            <span data-ratio="kv">{ratio(policyResult.metrics.kvBytes, fullResult.metrics.kvBytes)}</span>; decode:{' '}
+            <span data-ratio="decode" data-verdict={measurements.decode.verdict}>{decodeVerdict(measurements)}</span>; text prefill:{' '}
+            <span data-ratio="prefill" data-verdict={measurements.prefill.verdict}>{prefillVerdict(measurements)}</span>
+            {!policyResult.compressed && ' (the prompt is shorter than the budget, so nothing was compressed)'}
+          </p>
+          <p className="compare-bytes" data-testid="compare-bytes" data-bound={measurements.bytes.bound.toFixed(3)}>
+            Bytes per decode step: {bytesBoundLine(measurements.bytes)}.
+          </p>
+          <p className="muted small" data-testid="compare-timing-note">
+            {timingNote(measurements, policyLabel(policyResult.policy))}
+          </p>
+          {emulated && (
+            <p className="muted small" data-testid="compare-software-note">
+              {emulated}
+            </p>
+          )}
+        </>
       )}
     </div>
   );
@@ -116,9 +147,12 @@ export function picturesNote(metrics: RunResult['metrics']): string | null {
   return `Pictures: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
 }
 
-/** Why an answer ended early, how its pictures were encoded, and the worker's warnings. */
-export function AnswerNotes({ answer }: { answer: ChatAnswer }) {
-  const pictures = answer.result ? picturesNote(answer.result.metrics) : null;
+/**
+ * Why an answer ended early, how its pictures were encoded (unless `pictures` is false: Compare says it once for both
+ * runs), and the worker's warnings.
+ */
+export function AnswerNotes({ answer, pictures: showPictures = true }: { answer: ChatAnswer; pictures?: boolean }) {
+  const pictures = answer.result && showPictures ? picturesNote(answer.result.metrics) : null;
   return (
     <>
       {pictures && (

@@ -1,5 +1,5 @@
 /** The chat as the UI keeps it (the worker keeps its own message history for the prompt). */
-import { uniformScoresWarning, type ChatVideoInfo, type RunResult, type TokenEvent } from '../worker/api';
+import { uniformScoresWarning, type ChatVideoInfo, type CompareMeasurements, type RunResult, type TokenEvent } from '../worker/api';
 
 export interface ChatAnswer {
   /** "Full cache", "SparseMM, budget 256", ... */
@@ -45,6 +45,8 @@ export interface ChatTurn {
   videos?: TurnVideo[];
   compare: boolean;
   answers: ChatAnswer[];
+  /** What a comparison measured of its two runs (set when it ended). */
+  measurements?: CompareMeasurements;
   /** Set when the question failed; the turn stays in the transcript with the message. */
   error?: string;
 }
@@ -65,15 +67,15 @@ export function applyToken(turns: ChatTurn[], turnId: number, event: TokenEvent)
   });
 }
 
-/** Replaces a turn's answers with the finished results (null = the run did not take place). */
-export function finishTurn(turns: ChatTurn[], turnId: number, results: (RunResult | null)[]): ChatTurn[] {
+/** Replaces a turn's answers with the finished results (null = the run did not take place), and a comparison's measurements. */
+export function finishTurn(turns: ChatTurn[], turnId: number, results: (RunResult | null)[], measurements?: CompareMeasurements): ChatTurn[] {
   return turns.map((turn) => {
     if (turn.id !== turnId) return turn;
     const answers = turn.answers.map((answer, index) => {
       const result = results[index];
       return result ? { ...answer, text: result.answer, tokens: result.tokenIds.length, streaming: false, result } : { ...answer, streaming: false, skipped: true };
     });
-    return { ...turn, answers };
+    return measurements ? { ...turn, answers, measurements } : { ...turn, answers };
   });
 }
 

@@ -17,6 +17,9 @@ export { uniformScoresWarning } from '../session/uniform-scores-note';
 export { parseBudgetList, sweepPolicies } from '../sparsemm/fidelity';
 /** The seeded generator (pure, src/sparsemm/random.ts), so the views demo draws its synthetic data with the same one. */
 export { mulberry32 } from '../sparsemm/random';
+/** The shared timing rule (pure, src/sparsemm/timing-stats.ts): Compare shows its verdicts and spreads in these words. */
+export { describeTimingComparison, formatMedianWithSpread } from '../sparsemm/timing-stats';
+export type { StepTimeSummary, TimingComparison } from '../sparsemm/timing-stats';
 /** An image token's rectangle in original pixels (src/sparsemm/image-token-map.ts), which the attention overlay draws. */
 export type { ImageTokenRect } from '../sparsemm/image-token-map';
 

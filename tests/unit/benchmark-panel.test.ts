@@ -16,7 +16,7 @@ function run(policy: BenchmarkRun['policy'], budget: number, promptLen: number, 
 
 const report: BenchmarkReport = {
   machine: 'Test CPU x 2',
-  adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader <driver>', features: [], maxStorageBufferBindingSize: 1, maxBufferSize: 1, gemv: { reduction: 'subgroup', team: 4 } },
+  adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader <driver>', features: [], maxStorageBufferBindingSize: 1, maxBufferSize: 1, gemv: { reduction: 'subgroup', team: 4 }, software: true },
   note: 'Decode runs on a SYNTHETIC KV cache.',
   timing: 'gpu-timestamps',
   headScoresSource: 'random',

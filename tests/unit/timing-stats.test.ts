@@ -57,6 +57,25 @@ describe('the spread rule', () => {
     expect(compareStepTimes(same, same).verdict).toBe('no-measurable-difference');
     const fewer = compareStepTimes([962, 791], [100, 110]);
     expect(fewer.verdict).toBe('too-few-steps');
-    expect(describeTimingComparison(fewer)).toContain('too few steps');
+    expect(describeTimingComparison(fewer)).toBe('too few steps to tell (2 < 4)');
+    expect(describeTimingComparison(fewer, 'prefills')).toBe('too few prefills to tell (2 < 4)');
+  });
+
+  it('needs the boxes apart, not touching: equal quartiles at the edge read no difference', () => {
+    // Candidate q3 (5) equals baseline q1 (5): the boxes share a point.
+    const c = compareStepTimes([4, 5, 6, 7, 8], [2, 3, 4, 5, 6]);
+    expect(c.baseline.q1Ms).toBe(5);
+    expect(c.candidate.q3Ms).toBe(5);
+    expect(c.verdict).toBe('no-measurable-difference');
+  });
+
+  it('gives no verdict and no figure without steps (a one-token answer)', () => {
+    const none = compareStepTimes([], []);
+    expect(none.verdict).toBe('too-few-steps');
+    expect(Number.isNaN(none.speedup)).toBe(true);
+    expect(describeTimingComparison(none)).toBe('too few steps to tell (0 < 4)');
+    expect(formatMedianWithSpread(none.baseline)).toBe('—');
+    // One side short is enough to withhold the verdict, however far apart the medians are.
+    expect(compareStepTimes([100, 100, 100, 100], [1, 1, 1]).verdict).toBe('too-few-steps');
   });
 });

@@ -1,13 +1,16 @@
 import { Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatBytes, formatMs } from './format';
 import { LineChartFrame } from './LineChartFrame';
-import { metricRows, stepChartRows } from './metrics-model';
+import type { CompareMeasurements } from '../../worker/api';
+import { comparisonRows, metricRows, stepChartRows } from './metrics-model';
 import type { RunMetrics } from './types';
 import './views.css';
 
 export interface MetricsPanelProps {
   /** One run, or two to compare (the ratios read "second vs first"). */
   runs: RunMetrics[];
+  /** Compare's measurements of the two runs: the table then compares only what the policy changes. */
+  comparison?: CompareMeasurements | null;
 }
 
 // Okabe-Ito blue and vermillion: distinct for the common colour-vision deficiencies; run 2 is also dashed.
@@ -48,7 +51,7 @@ function StepChart({ runs, metric, title, format }: StepChartProps) {
 }
 
 /** Side-by-side numbers of one or two runs, the second-vs-first ratios, and per-token charts. */
-export function MetricsPanel({ runs }: MetricsPanelProps) {
+export function MetricsPanel({ runs, comparison }: MetricsPanelProps) {
   if (runs.length === 0) {
     return (
       <div className="vw-empty" role="status">
@@ -57,8 +60,8 @@ export function MetricsPanel({ runs }: MetricsPanelProps) {
     );
   }
   const shown = runs.slice(0, 2);
-  const rows = metricRows(shown);
   const comparing = shown.length === 2;
+  const rows = comparing && comparison ? comparisonRows([shown[0], shown[1]], comparison) : metricRows(shown);
   return (
     <section className="vw-metrics" aria-label="Run metrics">
       <table className="vw-table vw-metrics-table">
@@ -76,11 +79,15 @@ export function MetricsPanel({ runs }: MetricsPanelProps) {
         </thead>
         <tbody>
           {rows.map((row) => (
-            <tr key={row.name}>
+            <tr key={row.name} data-shared={row.shared ? 'true' : undefined}>
               <th scope="row">{row.name}</th>
-              {row.values.map((value, i) => (
-                <td key={i}>{value}</td>
-              ))}
+              {row.shared ? (
+                <td colSpan={shown.length} className="vw-shared">
+                  {row.values[0]}
+                </td>
+              ) : (
+                row.values.map((value, i) => <td key={i}>{value}</td>)
+              )}
               {comparing && <td className="vw-ratio">{row.ratio}</td>}
             </tr>
           ))}

@@ -1,4 +1,6 @@
 /** Pure rows of the metrics table and the merged per-step chart data. */
+import type { CompareMeasurements } from '../../worker/api';
+import { decodeVerdict, prefillVerdict, spreadText } from '../compare-text';
 import { formatBytes, formatCount, formatMs, formatRate, formatRatio } from './format';
 import type { RunMetrics } from './types';
 
@@ -77,10 +79,60 @@ export function compareValues(first: number, second: number, comparison: Compari
 
 export interface MetricRow {
   name: string;
-  /** Formatted value per run, in the order of the runs. */
+  /** Formatted value per run, in the order of the runs; one value for a shared row. */
   values: string[];
   /** Second run vs the first; empty with fewer than two runs. */
   ratio: string;
+  /** Work both runs share (the pictures' vision encoding): one value for both, no ratio. */
+  shared?: boolean;
+}
+
+/** policy / full as "0.45x", two decimals (1.00x: the same); empty when it cannot be computed. */
+function sizeRatio(policy: number, full: number): string {
+  return Number.isFinite(policy) && full > 0 && policy >= 0 ? `${(policy / full).toFixed(2)}x` : '';
+}
+
+/**
+ * The rows of a comparison (full cache first, the policy second): only what the policy changes gets a ratio — KV
+ * bytes, bytes read per decode step, decode and text prefill (the verdicts of the spread rule), GPU memory — and its
+ * fidelity; the prompt and the pictures' vision encoding are shared, one value without a ratio.
+ */
+export function comparisonRows(runs: readonly [RunMetrics, RunMetrics], comparison: CompareMeasurements): MetricRow[] {
+  const [full, policy] = runs;
+  const { vision, bytes } = comparison;
+  const visionValue =
+    full.imageTokens === 0
+      ? '— (no image)'
+      : vision.encoded > 0
+        ? `${formatMs(vision.ms)}, once for both runs`
+        : 'from the feature cache (vision tower not run)';
+  const timed = (summary: CompareMeasurements['decode']['baseline']): string => (summary.count > 0 ? spreadText(summary) : '—');
+  const each = (format: (run: RunMetrics) => string): string[] => runs.map(format);
+  return [
+    { name: 'Policy', values: each((r) => (r.budget === undefined ? r.policy : `${r.policy}, budget ${formatCount(r.budget)}`)), ratio: '' },
+    {
+      name: 'Prompt tokens',
+      values: [`${formatCount(full.promptTokens)} (${formatCount(full.textTokens)} text + ${formatCount(full.imageTokens)} image)`],
+      ratio: '',
+      shared: true,
+    },
+    { name: 'Vision encoding', values: [visionValue], ratio: '', shared: true },
+    {
+      name: 'Text prefill (+ selection)',
+      values: [timed(comparison.prefill.baseline), timed(comparison.prefill.candidate)],
+      ratio: prefillVerdict(comparison),
+    },
+    { name: 'Decode per token', values: [timed(comparison.decode.baseline), timed(comparison.decode.candidate)], ratio: decodeVerdict(comparison) },
+    { name: 'KV cache', values: each((r) => formatBytes(r.kvBytes)), ratio: sizeRatio(policy.kvBytes, full.kvBytes) },
+    {
+      name: 'Bytes read per decode step',
+      values: [formatBytes(bytes.weightBytes + bytes.fullKvBytes), formatBytes(bytes.weightBytes + bytes.policyKvBytes)],
+      ratio: `${bytes.ratio.toFixed(2)}x`,
+    },
+    { name: 'GPU memory in all', values: each((r) => formatBytes(r.totalGpuBytes)), ratio: sizeRatio(policy.totalGpuBytes, full.totalGpuBytes) },
+    { name: 'Fidelity', values: ['reference', policy.fidelity ?? '—'], ratio: '' },
+    { name: 'Generated tokens', values: each((r) => formatCount(r.generatedTokens)), ratio: '' },
+  ];
 }
 
 export function metricRows(runs: readonly RunMetrics[]): MetricRow[] {

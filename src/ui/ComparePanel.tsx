@@ -1,5 +1,5 @@
 import type { AnswerFidelity, CompareMeasurements, RunResult } from '../worker/api';
-import { bytesBoundLine, decodeVerdict, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from './compare-text';
+import { bytesBoundLine, decodeVerdict, nothingCompressedText, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from './compare-text';
 import { formatBytes } from './format';
 import { describePolicy, policyLabel } from './PolicyControls';
 import { answerBoxHidden, type ChatAnswer } from './transcript';
@@ -56,7 +56,7 @@ export function ComparePanel({ answers, measurements }: ComparePanelProps) {
   const fullResult = full?.result;
   const policyResult = policy?.result;
   const vision = measurements ? sharedVisionText(measurements.vision, formatMs) : null;
-  const emulated = measurements ? softwareNote(measurements) : null;
+  const emulated = measurements && policyResult ? softwareNote(measurements, policyResult.compressed) : null;
   return (
     <div className="compare" data-testid="compare-panel">
       {vision && (
@@ -81,11 +81,11 @@ export function ComparePanel({ answers, measurements }: ComparePanelProps) {
       {fullResult && policyResult && measurements && (
         <>
           <p className="compare-ratios" data-testid="compare-ratios">
-            <strong>{describePolicy(policyResult.options)} / full cache:</strong> KV bytes{' '}
-            <span data-ratio="kv">{ratio(policyResult.metrics.kvBytes, fullResult.metrics.kvBytes)}</span>; decode:{' '}
+            <strong>{describePolicy(policyResult.options)} / full cache:</strong>{' '}
+            {!policyResult.compressed && <span data-testid="compare-not-compressed">{nothingCompressedText(policyResult.metrics.promptTokens)} </span>}
+            KV bytes <span data-ratio="kv">{ratio(policyResult.metrics.kvBytes, fullResult.metrics.kvBytes)}</span>; decode:{' '}
             <span data-ratio="decode" data-verdict={measurements.decode.verdict}>{decodeVerdict(measurements)}</span>; text prefill:{' '}
-            <span data-ratio="prefill" data-verdict={measurements.prefill.verdict}>{prefillVerdict(measurements)}</span>
-            {!policyResult.compressed && ' (the prompt is shorter than the budget, so nothing was compressed)'}
+            <span data-ratio="prefill" data-verdict={measurements.prefill.verdict}>{prefillVerdict(measurements)}</span>.
           </p>
           <p className="compare-bytes" data-testid="compare-bytes" data-bound={measurements.bytes.bound.toFixed(3)}>
             Bytes per decode step: {bytesBoundLine(measurements.bytes)}.

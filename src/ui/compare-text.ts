@@ -57,12 +57,21 @@ export function timingNote(measurements: CompareMeasurements, policyName: string
   );
 }
 
-/** Why a figure measured on a CPU emulation says little about a GPU; null on a hardware adapter. */
-export function softwareNote(measurements: CompareMeasurements): string | null {
+/**
+ * Why a figure measured on a CPU emulation says little about a GPU; null on a hardware adapter. The sentence on
+ * dropped keys only when the policy dropped some (`compressed`): with nothing compressed it would explain a gain
+ * that cannot be there.
+ */
+export function softwareNote(measurements: CompareMeasurements, compressed: boolean): string | null {
   if (!measurements.softwareAdapter) return null;
-  return (
+  const emulated =
     'This adapter is a CPU emulation (SwiftShader or similar): shader instructions run on the CPU, so these times count ' +
-    'emulated instructions per key rather than bytes. Dropping keys saves more time here than the bytes bound allows ' +
-    'on a GPU; a speedup above the bound is an artefact of the emulation, not a GPU figure.'
-  );
+    'emulated instructions per key rather than bytes.';
+  if (!compressed) return emulated;
+  return `${emulated} Dropping keys saves more time here than the bytes bound allows on a GPU; a speedup above the bound is an artefact of the emulation, not a GPU figure.`;
+}
+
+/** Said first when the policy kept every prompt token, so no figure after it is read as the policy's doing. */
+export function nothingCompressedText(promptTokens: number): string {
+  return `the prompt (${promptTokens} tokens) is shorter than the budget, so nothing was compressed: both caches hold the whole prompt.`;
 }

@@ -84,8 +84,12 @@ describe('Compare in words', () => {
     expectToContainAll(note, ['lockstep', 'median of 6 steps (GPU timestamps)', 'interquartile range', 'median of 4 prefills each',
       'order: full cache, SparseMM, SparseMM, full cache, full cache, SparseMM, SparseMM, full cache', "SparseMM's includes its selection kernels"]);
     expect(timingNote(measurements({ timing: 'wall-clock' }), 'SnapKV')).toMatch(/wall clock \(this adapter has no GPU timestamps\)/);
-    expect(softwareNote(measurements())).toBeNull();
-    expect(softwareNote(measurements({ softwareAdapter: true }))).toMatch(/CPU emulation.*not a GPU figure/);
+    expect(softwareNote(measurements(), true)).toBeNull();
+    expect(softwareNote(measurements({ softwareAdapter: true }), true)).toMatch(/CPU emulation.*Dropping keys.*not a GPU figure/);
+    // Nothing dropped: no sentence about what dropping keys does.
+    const uncompressed = softwareNote(measurements({ softwareAdapter: true }), false);
+    expect(uncompressed).toMatch(/CPU emulation/);
+    expect(uncompressed).not.toMatch(/Dropping keys|speedup/);
   });
 });
 
@@ -155,6 +159,17 @@ describe('ComparePanel', () => {
     // Once for both runs: not repeated under each answer.
     expect(html.match(/encoded by the vision tower/g)).toHaveLength(1);
     expect(html).not.toMatch(/x faster<\/span>/);
+  });
+
+  it('with nothing compressed says so first, before any figure, and keeps the emulation note to what applies', () => {
+    const uncompressed = [answers[0], { ...answers[1], label: 'SparseMM, budget 256', result: result('sparsemm', 31000, false) }];
+    const same = measurements({ softwareAdapter: true, bytes: decodeBytes(500, 100, 100) });
+    const html = renderToString(createElement(ComparePanel, { answers: uncompressed, measurements: same }));
+    const ratios = html.slice(html.indexOf('data-testid="compare-ratios"'));
+    expect(ratios.indexOf('the prompt (105 tokens) is shorter than the budget, so nothing was compressed')).toBeGreaterThan(0);
+    expect(ratios.indexOf('nothing was compressed')).toBeLessThan(ratios.indexOf('KV bytes'));
+    expectToContainAll(html, ['<span data-ratio="kv">1.00x</span>', 'it cannot be faster here', 'CPU emulation']);
+    expect(html).not.toMatch(/Dropping keys|selection included/);
   });
 
   it('waits for both runs before showing figures', () => {

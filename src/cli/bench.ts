@@ -56,6 +56,7 @@ const usage = `Usage: npm run bench [-- options]
   --prefill-lengths L,... text lengths of the time-to-first-token figures (default 256; the kernel shapes use the
                           first); at a length that is also a prompt length every policy's prefill is measured too
   --skip-vision           leave the vision tower (one 512 px tile) out of the time-to-first-token figures
+  --skip-prefill          no time-to-first-token figures at all (prefill kernels, vision tower, text prefill)
   --weights F[,F...]      weight formats to compare, interleaved in one run (bf16, q8, q4; repeatable; default bf16)
   --video-question        add a prompt shaped like a 64-frame video question (64 frames x 64 tokens + the
                           SmolVLM2 video prompt text, tokenized with the model's tokenizer)
@@ -164,7 +165,7 @@ export function formatTable(report: BenchmarkReport): string {
   const header = [
     'prompt', 'weights', 'policy', 'prefill ms', 'decode ms/tok', 'IQR', 'min ms/tok', 'wall ms/tok', 'KV MiB', 'GPU MiB', 'KV/full', 'speedup', 'verdict',
     'bound', 'bound eff', ...(crossFormat ? [`vs ${formats[0]}`, `${formats[0]} bound`] : []),
-    'W MiB/step', 'MB/step', 'GB/s', 'BW eff', 'disp/step', 'rec ms', 'GPU idle ms',
+    'W MiB/step', 'MB/step', 'GB/s', 'BW eff', 'disp/step', 'rec ms (min)', 'GPU idle ms',
   ];
   const rows = report.runs.map((run: BenchmarkRun) => [
     run.promptLabel ? `${run.promptLen} (${run.promptLabel})` : String(run.promptLen),
@@ -192,7 +193,7 @@ export function formatTable(report: BenchmarkReport): string {
     fixed(run.achievedGBps, 4),
     fixed(run.bandwidthEfficiency, 3),
     String(run.dispatchesPerStep),
-    fixed(run.recordMsPerStep, 2),
+    `${fixed(run.recordMsPerStep, 2)} (${fixed(run.recordMinMsPerStep, 2)})`,
     run.gpuIdleMsPerStep === null ? 'n/a' : fixed(run.gpuIdleMsPerStep, 3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -220,8 +221,8 @@ export function formatTable(report: BenchmarkReport): string {
     'min speedup (JSON): the same from the fastest step. bound: the speedup the bytes read per step alone would allow; bound eff: (speedup - 1) / (bound - 1).',
     ...(crossFormat ? [`vs ${formats[0]}: the same policy and length in ${formats[0]} weights, same rule; ${formats[0]} bound: its bytes per step / this run's.`] : []),
     'W MiB/step: weight bytes a step reads in this format; MB/step: those + the K/V rows attended. BW eff: GB/s / the streaming-read limit.',
-    'disp/step: compute dispatches per decode step (token to token); rec ms: CPU time to record and submit one step; GPU idle ms: median gap between the',
-    'previous step\'s end and this step\'s start on the GPU (timestamp queries; n/a without them).',
+    'disp/step: compute dispatches per decode step (token to token); rec ms: CPU time to record and submit one step, median (fastest);',
+    'GPU idle ms: median gap between the previous step\'s end and this step\'s start on the GPU (timestamp queries; n/a without them).',
     `NOTE: ${report.note}`,
   ].join('\n');
 }
@@ -274,6 +275,7 @@ export async function run(args: string[]): Promise<void> {
       warmup: { type: 'string' },
       'prefill-lengths': { type: 'string' },
       'skip-vision': { type: 'boolean' },
+      'skip-prefill': { type: 'boolean' },
       weights: { type: 'string', multiple: true },
       'video-question': { type: 'boolean' },
       lookahead: { type: 'string' },
@@ -296,7 +298,8 @@ export async function run(args: string[]): Promise<void> {
   const policies = parsePolicies(values.policies ?? preset.policies);
   const decodeSteps = positiveInt(values.steps, preset.steps, 'steps');
   const warmupSteps = positiveInt(values.warmup, preset.warmup, 'warmup', true);
-  const prefillLengths = values['prefill-lengths'] ? parseList(values['prefill-lengths'], 'prefill-lengths') : preset.prefillLengths;
+  if (values['skip-prefill'] && values['prefill-lengths']) throw new Error('--skip-prefill and --prefill-lengths exclude each other');
+  const prefillLengths = values['skip-prefill'] ? [] : values['prefill-lengths'] ? parseList(values['prefill-lengths'], 'prefill-lengths') : preset.prefillLengths;
   const ratio = values.ratio === undefined ? 0.1 : Number(values.ratio);
   if (!(ratio >= 0 && ratio <= 1)) throw new Error(`--ratio must be in [0, 1], got "${values.ratio}"`);
   const window = positiveInt(values.window, 32, 'window');

@@ -114,6 +114,7 @@ export function runFigures(live: readonly LiveRun[], at: RunContext): BenchmarkR
       selectMs: run.selectMs,
       dispatchesPerStep: run.dispatches,
       recordMsPerStep: median(run.recordMs),
+      recordMinMsPerStep: Math.min(...run.recordMs),
       bandwidthEfficiency: bytesRead / (decodeMs * 1e6) / readGBps,
       boundEfficiency: run === full ? 1 : boundEfficiencyOf(vsFull.speedup, bound),
     };

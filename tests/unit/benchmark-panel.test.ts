@@ -10,7 +10,7 @@ function run(policy: BenchmarkRun['policy'], budget: number, promptLen: number, 
     policy, budget, promptLen, promptLabel: null, weightFormat: 'bf16', weightBytes: 5e8, decodeWeightBytes: 2.7e8, prefillMs: null,
     decodeIqrMs: 0, speedupVerdict: 'too-few-steps', speedupText: 'too few steps to tell', vsFirstFormat: null, gpuIdleMsPerStep: 0.05, decodeMsPerToken, decodeMinMsPerToken: decodeMsPerToken, decodeMinSpeedupVsFull: 1, decodeWallMsPerToken: decodeMsPerToken, decodeStepMs: [decodeMsPerToken],
     kvBytes, keptTokens: 0, compressed, totalGpuBytes: kvBytes + 1e8, decodeSpeedupVsFull: 1, kvRatioVsFull: 1, bytesReadPerToken: 3e8,
-    achievedGBps: 1, bytesBoundSpeedupVsFull: 1, selectMs: 1, dispatchesPerStep: 183, recordMsPerStep: 1, bandwidthEfficiency: 0.5, boundEfficiency: 1,
+    achievedGBps: 1, bytesBoundSpeedupVsFull: 1, selectMs: 1, dispatchesPerStep: 183, recordMsPerStep: 1, recordMinMsPerStep: 1, bandwidthEfficiency: 0.5, boundEfficiency: 1,
   };
 }
 

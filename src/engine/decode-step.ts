@@ -14,9 +14,11 @@ import type { RaggedKvCache } from './kv-cache';
 import { DispatchPlan } from './dispatch-plan';
 import { decodeQkvShape } from './model-kernels';
 import { embedding } from './ops/embedding';
-import { gemv, gemvQkvRope, gemvSwiglu, qkvRopePairs, qkvRopeParams } from './ops/gemv';
+import { gemv, gemvQkvRope, gemvSwiglu, qkvRopePairs } from './ops/gemv';
 import { rope } from './ops/rope';
-import { decodeAttention, decodeAttentionScratch, decodeAttentionStep } from './ops/decode-attention';
+import { decodeAttention, decodeAttentionLengths, decodeAttentionScratch } from './ops/decode-attention';
+import { paramWordOffset } from './params';
+import { attendParams, qkvParams } from './kernel-params';
 import type { ModelConfig } from '../model-io/config';
 import { idefics3Names } from '../model-io/idefics3';
 import type { DecodeOptions } from './text-decoder';
@@ -47,6 +49,12 @@ interface StepPlan {
   /** The buffer the plan's embedding gather reads the token id from (its first u32). */
   tokenSource: GPUBuffer;
 }
+
+/** The words updatePlan rewrites in the q/k/v and attention blocks. */
+const qkvPositionWord = paramWordOffset(qkvParams, 'position');
+const qkvCacheRowWord = paramWordOffset(qkvParams, 'cache_row');
+const attendAppendedWord = paramWordOffset(attendParams, 'appended');
+const attendMaxChunksWord = paramWordOffset(attendParams, 'max_chunks');
 
 /** Caches whose plan is kept (the benchmark decodes a few caches in turn); the oldest is dropped beyond. */
 const maxPlans = 8;
@@ -114,16 +122,25 @@ export class DecodeStep {
     return step;
   }
 
+  /**
+   * Rewrites only the words that change from token to token (the step's position and cache rows, the attention's
+   * appended count and chunks): the rest of each block (shapes, RoPE tables) stays as the plan captured it, so a step
+   * costs a few stores per layer, not a params block rebuilt by name.
+   */
   private updatePlan(step: StepPlan, position: number, cache: RaggedKvCache): void {
     const { text } = this.config;
-    const shape = decodeQkvShape(this.config);
+    const plan = step.plan;
+    const positionWord = Uint32Array.of(position);
     for (let layer = 0; layer < text.numLayers; layer++) {
       const rows = cache.reserveAppend(layer);
-      step.plan.setParams(step.qkv[layer], qkvRopeParams(shape, text.rmsNormEps, rows, { position, theta: text.ropeTheta }));
-      const attention = decodeAttentionStep(cache, layer, text.numHeads);
-      step.plan.setParams(step.attention[layer], attention.block);
-      step.plan.setParams(step.attention[layer] + 1, attention.block);
-      step.plan.setWorkgroups(step.attention[layer], attention.partialWorkgroups);
+      plan.setParamWords(step.qkv[layer], qkvPositionWord, positionWord);
+      plan.setParamWords(step.qkv[layer], qkvCacheRowWord, rows);
+      const { appended, maxChunks } = decodeAttentionLengths(cache, layer);
+      for (const pass of [step.attention[layer], step.attention[layer] + 1]) {
+        plan.setParamWords(pass, attendAppendedWord, [appended]);
+        plan.setParamWords(pass, attendMaxChunksWord, [maxChunks]);
+      }
+      plan.setWorkgroups(step.attention[layer], cache.layout.numKvHeads * maxChunks);
     }
   }
 

@@ -17,6 +17,8 @@ export class DispatchPlan {
   private readonly captured: CapturedDispatch[] = [];
   private planned: PlannedDispatch[] = [];
   private staging: Uint8Array | null = null;
+  /** The same bytes as u32 words (setParamWords). */
+  private stagingWords: Uint32Array | null = null;
   private uniform: GPUBuffer | null = null;
 
   constructor(private readonly ctx: GpuContext) {}
@@ -34,6 +36,7 @@ export class DispatchPlan {
     if (this.uniform) return;
     const count = Math.max(1, this.captured.length);
     this.staging = new Uint8Array(count * paramSlotBytes);
+    this.stagingWords = new Uint32Array(this.staging.buffer);
     this.uniform = this.ctx.allocator.create('scratch', this.staging.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'dispatch plan parameters');
     const uniform = this.uniform;
     this.planned = this.captured.map((dispatch, i) => {
@@ -56,6 +59,17 @@ export class DispatchPlan {
     this.staging.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), index * paramSlotBytes);
   }
 
+  /**
+   * Rewrites u32 words of dispatch `index`'s params from word `offset` on (paramWordOffset gives a field's): what
+   * changes between steps is a few words of a block whose other fields (RoPE tables, shapes) stay as captured.
+   */
+  setParamWords(index: number, offset: number, words: ArrayLike<number>): void {
+    if (!this.stagingWords) throw new Error('DispatchPlan: setParamWords before seal');
+    if (offset < 0 || offset + words.length > paramSlotBytes / 4) throw new Error('Kernel parameters exceed 256 bytes');
+    const base = index * (paramSlotBytes / 4) + offset;
+    for (let i = 0; i < words.length; i++) this.stagingWords[base + i] = words[i];
+  }
+
   /** A new (1-D) workgroup count for dispatch `index`. */
   setWorkgroups(index: number, count: number): void {
     this.planned[index].workgroups = foldWorkgroups(count);
@@ -76,6 +90,8 @@ export class DispatchPlan {
   destroy(): void {
     if (this.uniform) this.ctx.allocator.destroy(this.uniform);
     this.uniform = null;
+    this.staging = null;
+    this.stagingWords = null;
     this.planned = [];
   }
 }

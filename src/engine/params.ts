@@ -43,6 +43,19 @@ export function paramStructWgsl(layout: ParamStruct): string {
   return [`struct ${layout.struct} {`, ...layout.fields.map(({ name, type }) => `  ${name}: ${type},`), '}'].join('\n');
 }
 
+/**
+ * Where field `name` starts in a layout's block, in 4-byte words: a plan replaying the same block step after step
+ * rewrites only the fields that change there (DispatchPlan.setParamWords) instead of writing the whole block again.
+ */
+export function paramWordOffset<Fields extends Record<string, ParamType>>(layout: ParamLayout<Fields>, name: keyof Fields & string): number {
+  let at = 0;
+  for (const field of layout.fields) {
+    if (field.name === name) return at;
+    at += wordsOf(field.type).words;
+  }
+  throw new Error(`${layout.shader}.wgsl ${layout.struct} has no field ${name}`);
+}
+
 /** u32 words of a field and its alignment in words (WGSL uniform layout rules for the types we use). */
 function wordsOf(type: ParamType): { words: number; align: number; element: 'u32' | 'i32' | 'f32' } {
   const array = /^array<vec4<(u32|f32)>, (\d+)>$/.exec(type);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { kvMetaLayout } from '../../src/engine/kv-cache';
 import { decodeChunkKeys, maxDecodeGroup } from '../../src/engine/ops/decode-attention';
 import { kernelParamLayouts } from '../../src/engine/kernel-params';
-import { kernelParams, paramLayout, paramStructWgsl } from '../../src/engine/params';
+import { kernelParams, paramLayout, paramStructWgsl, paramWordOffset } from '../../src/engine/params';
 import { paramsLineStructs, paramStructFromLayouts, resolveIncludes } from '../../src/engine/shader-source';
 import { compiledShader, constantText, parseStructs, readShader, shaderNames, stripComments, uniformStructNames } from '../helpers/wgsl';
 
@@ -77,6 +77,16 @@ describe('kernelParams', () => {
     expect(() => kernelParams(withArray, { count: 1, rows: new Array(9).fill(1), freqs: [] })).toThrow('test.wgsl WithArray.rows: 9 values for 8 places');
     const unaligned = paramLayout('test', 'Unaligned', { count: 'u32', rows: 'array<vec4<u32>, 1>' });
     expect(() => kernelParams(unaligned, { count: 1, rows: [] })).toThrow('test.wgsl Unaligned.rows: not 16-byte aligned');
+  });
+
+  it('paramWordOffset is where kernelParams writes the field (a plan patches those words)', () => {
+    const withArray = paramLayout('test', 'WithArray', { count: 'u32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32', rows: 'array<vec4<u32>, 2>', last: 'u32' });
+    const block = kernelParams(withArray, { count: 3, rows: [5, 6, 7], last: 9 });
+    expect(block[paramWordOffset(withArray, 'count')]).toBe(3);
+    expect([...block.slice(paramWordOffset(withArray, 'rows'), paramWordOffset(withArray, 'rows') + 3)]).toEqual([5, 6, 7]);
+    expect(paramWordOffset(withArray, 'last')).toBe(12);
+    expect(block[12]).toBe(9);
+    expect(() => paramWordOffset(withArray, 'missing' as 'count')).toThrow('test.wgsl WithArray has no field missing');
   });
 
   it('refuses a value that is not a finite number, naming the field', () => {

@@ -9,22 +9,29 @@ export const decodeChunkKeys = 64;
 export const maxDecodeGroup = 16;
 
 /**
- * What changes from token to token in a layer's decode attention: the params block of both passes and the number of
- * pass-1 workgroups (one per (KV head, chunk of 64 keys) of the longest slice).
+ * What changes from token to token in a layer's decode attention: the tokens appended (a field of both passes' params)
+ * and the chunks of 64 keys of the longest slice (pass 1 runs one workgroup per (KV head, chunk)).
  */
+export function decodeAttentionLengths(cache: RaggedKvCache, layer: number): { appended: number; maxChunks: number } {
+  const appended = cache.appendedTokens(layer);
+  let longest = 0;
+  for (const kept of cache.layout.keptPerHead[layer]) longest = Math.max(longest, kept + appended);
+  if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
+  return { appended, maxChunks: Math.ceil(longest / decodeChunkKeys) };
+}
+
+/** The params block of both passes of a layer's decode attention, and the number of pass-1 workgroups. */
 export function decodeAttentionStep(cache: RaggedKvCache, layer: number, numHeads: number): { block: Uint32Array; partialWorkgroups: number } {
   const { numKvHeads, headDim } = cache.layout;
   if (numHeads % numKvHeads !== 0) throw new Error(`numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
   if (headDim % 8 !== 0) throw new Error(`decode attention reads cache rows 8 f16 at a time: headDim ${headDim} is not a multiple of 8`);
   if (numHeads / numKvHeads > maxDecodeGroup) throw new Error(`GQA groups above ${maxDecodeGroup} query heads are not supported`);
-  const longest = Math.max(...cache.lengths(layer));
-  if (longest === 0) throw new Error(`layer ${layer}: decode attention over an empty cache`);
-  const maxChunks = Math.ceil(longest / decodeChunkKeys);
+  const { appended, maxChunks } = decodeAttentionLengths(cache, layer);
   const block = kernelParams(attendParams, {
     num_heads: numHeads,
     num_kv_heads: numKvHeads,
     meta_base: cache.metaBase(layer),
-    appended: cache.appendedTokens(layer),
+    appended,
     max_chunks: maxChunks,
     scale: 1 / Math.sqrt(headDim),
   });

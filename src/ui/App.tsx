@@ -328,7 +328,13 @@ export function App() {
             exportFileName={scoresFileName(model)}
             attentionAvailable={features.attentionMaps}
             attention={heads.attention}
-            images={pictures.images.map(({ info, url }) => ({ id: info.id, name: info.name, url, width: info.width, height: info.height }))}
+            images={[
+              ...pictures.images.map(({ info, url }) => ({ id: info.id, name: info.name, url, width: info.width, height: info.height })),
+              // Each sampled frame of a video is a picture of the prompt (one tile), drawn from its strip thumbnail.
+              ...videos.videos.flatMap(({ info, frameUrls }) =>
+                info.frames.map((frame, i) => ({ id: frame.id, name: `${info.name} frame ${frame.label}`, url: frameUrls[i], width: info.width, height: info.height })),
+              ),
+            ]}
           />
         </div>
         <div className="column wide">

@@ -148,6 +148,8 @@ export interface VideoAddRequest extends VideoSampling {
 
 /** One sampled frame of a video, as the strip shows it. */
 export interface VideoFrameInfo {
+  /** The conversation's id of this frame: an attention snapshot's PromptImage.id names it (the overlay, the heatmap). */
+  id: number;
   /** Frame index in the file (presentation order), as the sampler chose it. */
   index: number;
   /** Seconds: index / the track's average frame rate. */

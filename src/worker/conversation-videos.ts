@@ -36,13 +36,14 @@ export interface VideoSession {
   contextUsage(): ContextUsage | null;
   addVideo(video: VideoInput): number;
   removeVideo(id: number): void;
-  videos(): Pick<ChatVideoInfo, 'id' | 'name' | 'sent' | 'nativeFps' | 'totalFrames' | 'durationSeconds' | 'promptTokens'>[];
+  /** The videos in prompt order; each frame's id is the one the session's prompt pictures (PromptImage.id) carry. */
+  videos(): (Pick<ChatVideoInfo, 'id' | 'name' | 'sent' | 'nativeFps' | 'totalFrames' | 'durationSeconds' | 'promptTokens'> & { frames: { id: number }[] })[];
 }
 
 export type ConversationVideosApi = Pick<EngineApi, 'videoSampling' | 'addVideos' | 'removeVideo' | 'listVideos'>;
 
 /** What the session does not keep of a video, for the UI. */
-type VideoFacts = Pick<ChatVideoInfo, 'bytes' | 'codec' | 'container' | 'width' | 'height' | 'sampling'> & { frames: VideoFrameInfo[] };
+type VideoFacts = Pick<ChatVideoInfo, 'bytes' | 'codec' | 'container' | 'width' | 'height' | 'sampling'> & { frames: Omit<VideoFrameInfo, 'id'>[] };
 
 /** Opens and decodes video files; the browser's (mediabunny + WebCodecs) in the worker, replaceable in tests. */
 export interface VideoDecoder {
@@ -85,7 +86,10 @@ export function createConversationVideos(session: VideoSession, decoder: VideoDe
     for (const id of facts.keys()) if (!live.has(id)) facts.delete(id);
     return videos.flatMap((video) => {
       const known = facts.get(video.id);
-      return known ? [{ ...video, ...known }] : [];
+      if (!known) return [];
+      const { frames: sessionFrames, ...rest } = video;
+      if (sessionFrames.length !== known.frames.length) throw new Error(`The session holds ${sessionFrames.length} frames of ${video.name}, the worker decoded ${known.frames.length}.`);
+      return [{ ...rest, ...known, frames: known.frames.map((frame, i) => ({ ...frame, id: sessionFrames[i].id })) }];
     });
   };
 

@@ -55,7 +55,7 @@ function fakeSession(used: number, context: number) {
       if (index < 0) throw new Error(`No video ${id} waits for the next question.`);
       videos.splice(index, 1);
     },
-    videos: () => videos.map((v) => ({ id: v.id, name: v.file, sent: false, nativeFps: v.nativeFps, totalFrames: v.totalFrames, durationSeconds: v.durationSeconds, promptTokens: tokensOf(v.frames.length) })),
+    videos: () => videos.map((v) => ({ id: v.id, name: v.file, sent: false, nativeFps: v.nativeFps, totalFrames: v.totalFrames, durationSeconds: v.durationSeconds, promptTokens: tokensOf(v.frames.length), frames: v.frames.map((_, i) => ({ id: v.id * 1000 + i })) })),
   };
   return { session, videos };
 }
@@ -79,6 +79,8 @@ describe('adding videos in the worker', () => {
     expect(decoded[0]).toEqual([0, 33, 66, 99, 132, 166, 199, 232, 265, 299]);
     expect(decoded[1]).toEqual(sampleVideoFrames({ nativeFps: 24, totalFrames: 96 }, { fps: 1, maxFrames: 64 }).frameIndices);
     expect(result.added[0].frames.map((f) => f.label)).toEqual(['00:00', '00:01', '00:02', '00:03', '00:04', '00:05', '00:06', '00:07', '00:08', '00:09']);
+    // Each frame carries the session's id for it (what an attention snapshot names), in order.
+    expect(result.added[1].frames.map((f) => f.id)).toEqual(videos[1].frames.map((_, i) => videos[1].id * 1000 + i));
     expect(result.added[0]).toMatchObject({ codec: 'VP9', container: 'WebM', sampling: { fps: 1, maxFrames: 64 }, promptTokens: 210, totalFrames: 300 });
     expect(progress).toContain('ten.webm decoding 10/10');
     expect(videos.map((v) => v.frameIndices.length)).toEqual([10, 4]);

@@ -38,7 +38,7 @@ describe('video text', () => {
     totalFrames: 96,
     durationSeconds: 4,
     sampling: { fps: 1, maxFrames: 64 },
-    frames: [0, 32, 63, 95].map((index) => ({ index, timestamp: index / 24, label: `00:0${Math.trunc(index / 24)}`, thumbnail: new Blob([]) })),
+    frames: [0, 32, 63, 95].map((index, i) => ({ id: 10 + i, index, timestamp: index / 24, label: `00:0${Math.trunc(index / 24)}`, thumbnail: new Blob([]) })),
     promptTokens: 1_234,
   };
 

@@ -1,5 +1,5 @@
 import type { AnswerFidelity, CompareMeasurements, RunResult } from '../worker/api';
-import { bytesBoundLine, decodeVerdict, nothingCompressedText, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from './compare-text';
+import { bytesBoundLine, decodeVerdict, nothingCompressedText, picturesText, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from './compare-text';
 import { formatBytes } from './format';
 import { describePolicy, policyLabel } from './PolicyControls';
 import { answerBoxHidden, type ChatAnswer } from './transcript';
@@ -139,12 +139,7 @@ function MarkedText({ text, mark }: { text: string; mark: AnswerFidelity['differ
 
 /** How the prompt's pictures got their features: through the vision tower now, or from an earlier turn's cache. */
 export function picturesNote(metrics: RunResult['metrics']): string | null {
-  const { imagesEncoded: encoded, imagesReused: reused } = metrics;
-  if (encoded + reused === 0) return null;
-  const parts = [];
-  if (encoded > 0) parts.push(`${encoded} encoded by the vision tower (${formatMs(metrics.visionMs)})`);
-  if (reused > 0) parts.push(`${reused} from the feature cache`);
-  return `Pictures: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
+  return picturesText(metrics.imagesEncoded, metrics.imagesReused, `(${formatMs(metrics.visionMs)})`);
 }
 
 /**

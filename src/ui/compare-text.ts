@@ -33,14 +33,22 @@ export function bytesBoundLine(bytes: DecodeBytes): string {
   return `${reads}: on a GPU, decode can be at most ${bytes.bound.toFixed(2)}x faster here`;
 }
 
-/** The pictures, once for both runs: "1 picture encoded by the vision tower once, for both runs (1.23 s)". */
-export function sharedVisionText(vision: CompareMeasurements['vision'], formatMs: (ms: number) => string): string | null {
-  const { encoded, reused } = vision;
+/**
+ * Where a prompt's pictures got their features: "Pictures: 2 encoded by the vision tower HOW, 1 from the feature
+ * cache."; null without pictures. `how` follows "encoded by the vision tower" (its time, and for Compare "once, for
+ * both runs").
+ */
+export function picturesText(encoded: number, reused: number, how: string): string | null {
   if (encoded + reused === 0) return null;
   const parts = [];
-  if (encoded > 0) parts.push(`${encoded} encoded by the vision tower once, for both runs (${formatMs(vision.ms)})`);
+  if (encoded > 0) parts.push(`${encoded} encoded by the vision tower ${how}`);
   if (reused > 0) parts.push(`${reused} from the feature cache`);
   return `Pictures: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
+}
+
+/** The pictures, once for both runs: "Pictures: 1 encoded by the vision tower once, for both runs (1.23 s)." */
+export function sharedVisionText(vision: CompareMeasurements['vision'], formatMs: (ms: number) => string): string | null {
+  return picturesText(vision.encoded, vision.reused, `once, for both runs (${formatMs(vision.ms)})`);
 }
 
 /** How the figures were taken: what was timed, in which order, how many times, and the rule behind the verdicts. */

@@ -10,7 +10,7 @@ import { decodeBytes } from '../../src/session/compare-run';
 import type { CompareMeasurements, RunMetricsData, RunResult } from '../../src/session/types';
 import { compareStepTimes } from '../../src/sparsemm/timing-stats';
 import { bytesBoundLine, decodeVerdict, prefillVerdict, sharedVisionText, softwareNote, spreadText, timingNote } from '../../src/ui/compare-text';
-import { ComparePanel } from '../../src/ui/ComparePanel';
+import { ComparePanel, picturesNote } from '../../src/ui/ComparePanel';
 import { comparisonRows } from '../../src/ui/views/metrics-model';
 import type { RunMetrics } from '../../src/ui/views/types';
 import { expectToContainAll } from '../helpers/expect-text';
@@ -77,6 +77,7 @@ describe('Compare in words', () => {
     expect(sharedVisionText({ encoded: 2, reused: 0, ms: 12 }, ms)).toBe('Pictures: 2 encoded by the vision tower once, for both runs (12 ms).');
     expect(sharedVisionText({ encoded: 0, reused: 1, ms: 0 }, ms)).toBe('Pictures: 1 from the feature cache — vision tower not run.');
     expect(sharedVisionText({ encoded: 0, reused: 0, ms: 0 }, ms)).toBeNull();
+
   });
 
   it('says how it was timed, and what a CPU emulation\'s figure means', () => {
@@ -170,6 +171,13 @@ describe('ComparePanel', () => {
     expect(ratios.indexOf('nothing was compressed')).toBeLessThan(ratios.indexOf('KV bytes'));
     expectToContainAll(html, ['<span data-ratio="kv">1.00x</span>', 'it cannot be faster here', 'CPU emulation']);
     expect(html).not.toMatch(/Dropping keys|selection included/);
+  });
+
+  it('a plain answer says where its pictures came from the same way, with its own vision time', () => {
+    const plain = { ...metrics(31000), imagesEncoded: 2, imagesReused: 1, visionMs: 1234 };
+    expect(picturesNote(plain)).toBe('Pictures: 2 encoded by the vision tower (1234 ms), 1 from the feature cache.');
+    expect(picturesNote({ ...plain, imagesEncoded: 0 })).toBe('Pictures: 1 from the feature cache — vision tower not run.');
+    expect(picturesNote({ ...plain, imagesEncoded: 0, imagesReused: 0 })).toBeNull();
   });
 
   it('waits for both runs before showing figures', () => {

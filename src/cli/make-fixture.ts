@@ -1,5 +1,5 @@
 /**
- * `npm run cli -- make-fixture --out DIR [--seed N] [--preset tiny|smolvlm-256m-shape] [--reference DIR]`
+ * `npm run cli -- make-fixture --out DIR [--seed N] [--preset tiny|smolvlm2-tiny|smolvlm-256m-shape] [--reference DIR]`
  * Writes a deterministic random-weight Idefics3 model in the real file formats (see src/model-io/fixture.ts).
  */
 import { defaultFixtureSeed, defaultReferenceModelDir, type FixturePreset, fixturePresets, writeFixture } from '../model-io/fixture';
@@ -10,6 +10,7 @@ const usage = `Usage: npm run cli -- make-fixture --out DIR [--seed N] [--preset
   --out DIR        folder to write (created if needed)
   --seed N         random seed, integer 0..2^32-1 (default ${defaultFixtureSeed})
   --preset NAME    tiny (default): a miniature SmolVLM for tests;
+                   smolvlm2-tiny: the same miniature as a SmolVLM2 (model_type "smolvlm", video_sampling) for video tests;
                    smolvlm-256m-shape: random weights at the real SmolVLM-256M shapes (~0.5 GB) for benchmarks
   --reference DIR  smolvlm-256m-shape only: the real model's JSON files (default ${defaultReferenceModelDir()})
 `;

@@ -2,6 +2,7 @@
 import { parseModelConfig } from './config';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
 import { buildTinyTokenizer, smolVlmChatTemplate, type FixtureTokenIds, type Json } from './fixture-tokenizer';
+import { smolVlmVideoChatTemplate } from './video-prompt';
 import { defaultFixtureSeed, randomTensorBf16, randomWeightSpecs, weightsMetadata } from './fixture-weights';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -88,11 +89,29 @@ export function toJsonBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** All files of the tiny preset, in memory (name -> bytes). Deterministic for a seed. */
-export function tinyFixtureFiles(seed: number = defaultFixtureSeed): Map<string, Uint8Array> {
+/**
+ * The tiny SmolVLM2 ("smolvlm2-tiny"): the tiny model's network under SmolVLM2's names (model_type "smolvlm", vision
+ * "smolvlm_vision", SmolVLMProcessor / SmolVLMImageProcessor) with SmolVLM2's video_sampling (fps 1, 64 frames; frames
+ * become one tiny tile each). Its vision keys are spelled out (the real files omit four; config.test.ts covers that).
+ */
+function smolvlm2Edits(configJson: Json, preprocessor: Json, processor: Json): void {
+  configJson.architectures = ['SmolVLMForConditionalGeneration'];
+  configJson.model_type = 'smolvlm';
+  (configJson.vision_config as Json).model_type = 'smolvlm_vision';
+  preprocessor.image_processor_type = 'SmolVLMImageProcessor';
+  preprocessor.processor_class = 'SmolVLMProcessor';
+  preprocessor.video_sampling = { fps: 1, max_frames: 64, video_size: { longest_edge: tinyTileSize } };
+  processor.processor_class = 'SmolVLMProcessor';
+}
+
+/** All files of the tiny preset (or, with `smolvlm2`, of smolvlm2-tiny), in memory (name -> bytes). Deterministic for a seed. */
+export function tinyFixtureFiles(seed: number = defaultFixtureSeed, smolvlm2 = false): Map<string, Uint8Array> {
   const tokenizer = buildTinyTokenizer();
   const { ids } = tokenizer;
   const configJson = tinyConfigJson(ids);
+  const preprocessor = tinyPreprocessorConfig();
+  const processor: Json = { image_seq_len: 0, processor_class: 'Idefics3Processor' };
+  if (smolvlm2) smolvlm2Edits(configJson, preprocessor, processor);
   const config = parseModelConfig(configJson);
   const tensors: TensorToWrite[] = randomWeightSpecs(config).map((spec) => {
     const bits = randomTensorBf16(spec, seed);
@@ -109,7 +128,9 @@ export function tinyFixtureFiles(seed: number = defaultFixtureSeed): Map<string,
       'generation_config.json',
       toJsonBytes({ _from_model_config: true, bos_token_id: ids.endOfText, eos_token_id: ids.endOfUtterance, pad_token_id: ids.imEnd }),
     ],
-    ['preprocessor_config.json', toJsonBytes(tinyPreprocessorConfig())],
-    ['processor_config.json', toJsonBytes({ image_seq_len: config.imageSeqLen, processor_class: 'Idefics3Processor' })],
+    ['preprocessor_config.json', toJsonBytes(preprocessor)],
+    ['processor_config.json', toJsonBytes({ ...processor, image_seq_len: config.imageSeqLen })],
+    // transformers' template for conversations with a video (the processor has it built in; written for people).
+    ...(smolvlm2 ? [['video_chat_template.json', toJsonBytes({ chat_template: smolVlmVideoChatTemplate })] as [string, Uint8Array]] : []),
   ]);
 }

@@ -6,6 +6,8 @@
  *   tile, 2 vision + 2 text layers) with its own small byte-level BPE tokenizer carrying the Idefics3 special tokens,
  *   the real chat template and an Idefics3 image processor config whose tiles match the vision tower. Small enough
  *   that SwiftShader runs it in seconds and the CPU reference forward can check it.
+ * - preset "smolvlm2-tiny": the same miniature under SmolVLM2's names (model_type "smolvlm") with its video_sampling
+ *   processor keys and transformers' video chat template, for the video tests.
  * - preset "smolvlm-256m-shape": random weights at the exact shapes and tensor names of SmolVLM-256M-Instruct with its
  *   real config / tokenizer / processor files (copied from a reference folder), for benchmarks (~0.5 GB, streamed to
  *   disk tensor by tensor).
@@ -26,8 +28,8 @@ export { buildTinyTokenizer, smolVlmChatTemplate, type FixtureTokenIds, type Fix
 export { tinyConfigJson, tinyFixtureFiles, tinyMaxImageEdge, tinyTileSize } from './fixture-files';
 export { defaultFixtureSeed, fixtureGeneratorVersion };
 
-export type FixturePreset = 'tiny' | 'smolvlm-256m-shape';
-export const fixturePresets: readonly FixturePreset[] = ['tiny', 'smolvlm-256m-shape'];
+export type FixturePreset = 'tiny' | 'smolvlm2-tiny' | 'smolvlm-256m-shape';
+export const fixturePresets: readonly FixturePreset[] = ['tiny', 'smolvlm2-tiny', 'smolvlm-256m-shape'];
 const stampFileName = '.fixture-stamp.json';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -127,8 +129,8 @@ export async function writeFixture(dir: string, options: WriteFixtureOptions = {
   await rm(join(absolute, stampFileName), { force: true });
   let config: ModelConfig;
   let files: Record<string, number> = {};
-  if (preset === 'tiny') {
-    const generated = tinyFixtureFiles(seed);
+  if (preset === 'tiny' || preset === 'smolvlm2-tiny') {
+    const generated = tinyFixtureFiles(seed, preset === 'smolvlm2-tiny');
     for (const [name, bytes] of generated) {
       await writeFile(join(absolute, name), bytes);
       files[name] = bytes.byteLength;

@@ -13,7 +13,8 @@ import { createNodeGpuContext } from '../engine/node-gpu';
 import { parseModelConfig, type ModelConfig } from '../model-io/config';
 import { defaultReferenceModelDir, defaultReferenceScoreFile, randomWeights } from '../model-io/fixture';
 import { loadModelFilesFromPathOrUrl } from '../model-io/node-loader';
-import { expandVideoPlaceholders, smolVlmFrameTokens, videoToken } from '../model-io/video-prompt';
+import { expandPrompt } from '../model-io/prompt-expansion';
+import { smolVlmFrameTokens } from '../model-io/video-prompt';
 import { sampleVideoFrames } from '../model-io/video-sampling';
 import { createProcessor } from '../model-io/processor';
 import { budgetPolicies, type BudgetPolicy } from '../sparsemm/budgets';
@@ -128,9 +129,9 @@ export function parseWeightFormats(values: readonly string[]): string[] {
 export async function videoQuestionLength(modelDir: string): Promise<number> {
   const processor = await createProcessor(await loadModelFilesFromPathOrUrl(modelDir, { includeWeights: false }));
   const frames = sampleVideoFrames({ nativeFps: 30, totalFrames: 30 * 64 }, { fps: 1, maxFrames: videoQuestionFrames });
-  // smolVlmVideoChatTemplate rendered for [video, text] (VIDEO.md §1): the prefix is "User: " when a video comes first.
-  const prompt = `<|im_start|>User: ${videoToken}What happens in this video?<end_of_utterance>\nAssistant:`;
-  const text = expandVideoPlaceholders(prompt, [frames], { ...smolVlmFrameTokens, imageSeqLen: processor.imageSeqLen });
+  // The processor renders [video, text] with transformers' video chat template (VIDEO.md §1), then the entry is expanded.
+  const prompt = processor.chatPrompt([{ role: 'user', text: 'What happens in this video?', videoCount: 1 }]);
+  const text = expandPrompt(prompt, [{ kind: 'video', ...frames }], { ...smolVlmFrameTokens, imageSeqLen: processor.imageSeqLen });
   const ids = processor.tokenize(text);
   const imageTokens = ids.filter((id) => id === processor.imageTokenId).length;
   if (imageTokens !== videoQuestionFrames * processor.imageSeqLen) throw new Error(`video question: ${imageTokens} image tokens, expected ${videoQuestionFrames * processor.imageSeqLen}`);

@@ -16,111 +16,32 @@ import {
   RawImage,
   type Tensor,
 } from '@huggingface/transformers';
-import { type ModelConfig } from './config';
 import { idefics3Grid, idefics3TileCount } from './image-grid';
+import { expandPrompt, imagePromptString, type PromptMediaShape } from './prompt-expansion';
 import { ProcessorError } from './processor-error';
+import { readNormalisation, readVideoSampling } from './preprocessor-config';
+import type { ChatMessage, PreparedImage, PreparedInputs, PreparedVideo, PrepareOptions, ProcessorImage, ProcessorSource, PromptMedia, PromptMediaSize, VlmProcessor } from './processor-types';
+import { messageImageCount, messageVideoCount } from './processor-types';
+import { checkVideoInput, frameTile, isVideoInput, resizeFrame, type RawImageLike, type VideoInput } from './video-frames';
+import { smolVlmVideoChatTemplate, videoPromptExpansion, type FrameTokens } from './video-prompt';
 
 export { ProcessorError };
-
-/** What the processor needs of a loaded model (a LoadedModel or weight-less LoadedModelFiles both fit). */
-export interface ProcessorSource {
-  config: ModelConfig;
-  files: Map<string, ArrayBuffer>;
-}
-
-export interface ChatMessage {
-  role: 'user' | 'assistant';
-  text: string;
-  /**
-   * Pictures that go before this message's text, one image entry each in the chat template (as the model card and
-   * transformers' Idefics3 processor do it). The pictures handed to prepare() are taken in message order.
-   */
-  imageCount?: number;
-  /** Shorthand for imageCount: 1. */
-  hasImage?: boolean;
-}
-
-/** How many pictures a message carries (imageCount, or 1 for hasImage). */
-export function messageImageCount(message: ChatMessage): number {
-  return message.imageCount ?? (message.hasImage ? 1 : 0);
-}
-
-/** Raw pixels, row-major, interleaved channels (ImageData-like). */
-export interface RawImageLike {
-  data: Uint8ClampedArray | Uint8Array;
-  width: number;
-  height: number;
-  channels: 1 | 2 | 3 | 4;
-}
-
-/** What the processor takes as a picture: a transformers RawImage (the CLI's decoder) or plain pixels (the worker's). */
-export type ProcessorImage = RawImage | RawImageLike;
-
-/** Where one picture of a prompt went: its tiles and its run of `<image>` tokens. */
-export interface PreparedImage {
-  /** Tiles of this picture (local tiles, then its global one). */
-  numTiles: number;
-  /** Grid of local tiles (0 x 0 when the picture was not split). */
-  rows: number;
-  cols: number;
-  /** Index of its first tile in pixelValues (the pictures' tiles follow each other in prompt order). */
-  firstTile: number;
-  /** Number of its `<image>` tokens (numTiles * imageSeqLen). */
-  imageTokenCount: number;
-  /** Index of its first `<image>` token among all image tokens of the prompt (imageTokenPositions). */
-  firstImageToken: number;
-}
-
-export interface PreparedInputs {
-  inputIds: Uint32Array;
-  /** [numTiles, 3, tileHeight, tileWidth], normalised as the model expects. Empty without an image. */
-  pixelValues: Float32Array;
-  numTiles: number;
-  tileHeight: number;
-  tileWidth: number;
-  /** Grid of local tiles of the first picture (0 x 0 when it was not split); a global tile always comes last. */
-  imageRows: number;
-  imageCols: number;
-  /** Each picture in prompt order; numTiles and imageTokenCount are their sums. */
-  images: PreparedImage[];
-  /** Number of `<image>` tokens in inputIds (numTiles * imageSeqLen). */
-  imageTokenCount: number;
-  /** Position of every `<image>` token in inputIds, in order (tile-major, as the connector emits them). */
-  imageTokenPositions: Uint32Array;
-}
-
-export interface PrepareOptions {
-  /**
-   * Longest picture edge after the first resize (the processor's size.longest_edge; default the model's own). Lower
-   * means fewer tiles, hence fewer image tokens. At least one tile (max_image_size.longest_edge).
-   */
-  longestEdge?: number;
-}
-
-export interface VlmProcessor {
-  /** `images`: the pictures of every message, in message order (a single picture or null for one or none). */
-  prepare(images: ProcessorImage | readonly ProcessorImage[] | null, messages: ChatMessage[], options?: PrepareOptions): Promise<PreparedInputs>;
-  /** The model's own longest picture edge (preprocessor_config size.longest_edge) and the tile size (the lowest allowed). */
-  defaultLongestEdge: number;
-  tileSize: number;
-  /**
-   * Image tokens a width x height picture takes (tiles x imageSeqLen) at `longestEdge` (default the model's own),
-   * computed from the processor's resize rules without touching pixels (for the context meter before a question).
-   */
-  imageTokensFor(width: number, height: number, longestEdge?: number): number;
-  /** Prompt tokens the picture's `<image>` entry expands to: its image tokens plus the markers around its tiles. */
-  imagePromptTokensFor(width: number, height: number, longestEdge?: number): number;
-  /** The prompt text after the chat template (before `<image>` expansion). */
-  chatPrompt(messages: ChatMessage[]): string;
-  tokenize(text: string): number[];
-  decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
-  /** Token ids that end generation (`<end_of_utterance>`, the tokenizer's and config's EOS). */
-  eosTokenIds: number[];
-  imageTokenId: number;
-  imageSeqLen: number;
-  vocabSize: number;
-}
-
+export type { RawImageLike, VideoInput };
+export type {
+  ChatMessage,
+  PreparedFrameSource,
+  PreparedImage,
+  PreparedInputs,
+  PreparedVideo,
+  PrepareOptions,
+  ProcessorImage,
+  ProcessorSource,
+  PromptMedia,
+  PromptMediaSize,
+  VideoSamplingDefaults,
+  VlmProcessor,
+} from './processor-types';
+export { messageImageCount, messageVideoCount } from './processor-types';
 
 type JsonObject = Record<string, unknown>;
 
@@ -181,11 +102,6 @@ function toRawImage(image: RawImage | RawImageLike): RawImage {
   return new RawImage(data, width, height, channels);
 }
 
-function tensorToNumbers(tensor: Tensor): number[] {
-  const data = tensor.data as ArrayLike<number | bigint>;
-  return Array.from(data, (x) => Number(x));
-}
-
 function perImageCounts(value: unknown, what: string, images: number): number[] {
   // rows/cols come back per batch and per image: [[n, ...]] (one batch here).
   const inner = Array.isArray(value) && Array.isArray(value[0]) ? (value[0] as unknown[]) : [];
@@ -211,6 +127,13 @@ class SideKeepingIdefics3ImageProcessor extends Idefics3ImageProcessor {
     return { height: Math.max(visionEncoderMaxSize, height), width: Math.max(visionEncoderMaxSize, width) };
   }
 }
+
+const mixingMessage =
+  'A question can carry pictures or videos, not both: transformers\' SmolVLM processor refuses images and videos in one call. ' +
+  'Ask about the pictures first, or remove them (or the video) from this question.';
+export const noVideoPathMessage =
+  'This model has no video path (its preprocessor_config.json has no video_sampling): load a SmolVLM2 model ' +
+  '(e.g. HuggingFaceTB/SmolVLM2-256M-Video-Instruct) to ask about videos.';
 
 /** Builds the tokenizer and Idefics3 processor from the model's files (no network). */
 export async function createProcessor(model: ProcessorSource): Promise<VlmProcessor> {
@@ -251,18 +174,18 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
 
   const splitting = preprocessorConfig.do_image_splitting !== false;
   const tokenizer = createTokenizer(tokenizerJson, tokenizerConfig);
-  // One processor per longest edge asked for (the edge is part of the image processor's config).
-  const processors = new Map<number, Idefics3Processor>();
-  const processorFor = (longestEdge: number): Idefics3Processor => {
-    let made = processors.get(longestEdge);
+  // One image processor per longest edge asked for (the edge is part of its config).
+  const imageProcessors = new Map<number, SideKeepingIdefics3ImageProcessor>();
+  const imageProcessorFor = (longestEdge: number): SideKeepingIdefics3ImageProcessor => {
+    let made = imageProcessors.get(longestEdge);
     if (!made) {
-      const imageProcessor = new SideKeepingIdefics3ImageProcessor({ ...preprocessorConfig, size: { longest_edge: longestEdge } });
-      made = new Idefics3Processor({ ...processorConfig, image_seq_len: imageSeqLen }, { tokenizer, image_processor: imageProcessor }, chatTemplate);
-      processors.set(longestEdge, made);
+      made = new SideKeepingIdefics3ImageProcessor({ ...preprocessorConfig, size: { longest_edge: longestEdge } });
+      imageProcessors.set(longestEdge, made);
     }
     return made;
   };
-  const processor = processorFor(defaultLongestEdge);
+  // The chat template and the special tokens' names; the expansion itself is ours (prompt-expansion.ts).
+  const processor = new Idefics3Processor({ ...processorConfig, image_seq_len: imageSeqLen }, { tokenizer, image_processor: imageProcessorFor(defaultLongestEdge) }, chatTemplate);
 
   const imageTokenId = tokenizer.convert_tokens_to_ids(processor.image_token);
   if (imageTokenId !== config.imageTokenId) {
@@ -277,112 +200,182 @@ export async function createProcessor(model: ProcessorSource): Promise<VlmProces
   ];
   const eosTokenIds = [...new Set(eosCandidates.filter((id): id is number => typeof id === 'number' && Number.isInteger(id)))];
 
+  const videoSampling = readVideoSampling(preprocessorConfig, tileSize);
+  const normalisation = readNormalisation(preprocessorConfig);
+  const frameTokens: FrameTokens = {
+    fakeImageToken: processor.fake_image_token,
+    globalImageToken: processor.global_img_token,
+    imageToken: processor.image_token,
+    imageSeqLen,
+  };
   const chatPrompt = (messages: ChatMessage[]): string => {
     if (messages.length === 0) throw new ProcessorError('A prompt needs at least one message.');
+    const withVideo = messages.some((m) => messageVideoCount(m) > 0);
     const chat = messages.map((message) => ({
       role: message.role,
-      content: [...Array.from({ length: messageImageCount(message) }, () => ({ type: 'image' })), { type: 'text', text: message.text }],
+      content: [
+        ...Array.from({ length: messageImageCount(message) }, () => ({ type: 'image' })),
+        ...Array.from({ length: messageVideoCount(message) }, () => ({ type: 'video' })),
+        { type: 'text', text: message.text },
+      ],
     }));
-    const text = processor.apply_chat_template(chat, { add_generation_prompt: true, tokenize: false });
+    // transformers' SmolVLMProcessor renders any conversation holding a video with its DEFAULT_CHAT_TEMPLATE (the hub
+    // template has no video branch); pictures render the same in both.
+    const text = processor.apply_chat_template(chat, { add_generation_prompt: true, tokenize: false, ...(withVideo ? { chat_template: smolVlmVideoChatTemplate } : {}) });
     if (typeof text !== 'string') throw new ProcessorError('The chat template did not produce text.');
     return text;
   };
 
-  const prepare = async (
-    given: RawImage | RawImageLike | readonly (RawImage | RawImageLike)[] | null,
-    messages: ChatMessage[],
-    options: PrepareOptions = {},
-  ): Promise<PreparedInputs> => {
-    const images: readonly (RawImage | RawImageLike)[] = given === null ? [] : Array.isArray(given) ? given : [given as RawImage | RawImageLike];
-    const wanted = messages.reduce((n, m) => n + messageImageCount(m), 0);
-    if (messages.some((m) => !Number.isInteger(messageImageCount(m)) || messageImageCount(m) < 0)) {
-      throw new ProcessorError('A message\'s imageCount must be a whole number >= 0.');
-    }
-    if (images.length > 0 && wanted === 0) throw new ProcessorError('An image was given but no message has hasImage: true (or an imageCount).');
-    if (images.length === 0 && wanted > 0) throw new ProcessorError('A message has hasImage: true but no image was given.');
-    if (images.length !== wanted) throw new ProcessorError(`The messages carry ${wanted} pictures but ${images.length} were given.`);
-    const longestEdge = options.longestEdge ?? defaultLongestEdge;
+  /** The kinds of media the messages carry, in order; refuses a message with both pictures and videos. */
+  const mediaKinds = (messages: ChatMessage[]): ('image' | 'video')[] =>
+    messages.flatMap((m) => {
+      const images = messageImageCount(m);
+      const videos = messageVideoCount(m);
+      if (![images, videos].every((n) => Number.isInteger(n) && n >= 0)) throw new ProcessorError('A message\'s imageCount and videoCount must be whole numbers >= 0.');
+      if (images > 0 && videos > 0) throw new ProcessorError(mixingMessage);
+      return [...Array<'image'>(images).fill('image'), ...Array<'video'>(videos).fill('video')];
+    });
+
+  const checkEdge = (longestEdge: number): void => {
     if (!Number.isInteger(longestEdge) || longestEdge < tileSize) {
       throw new ProcessorError(`The longest image edge must be a whole number of at least one tile (${tileSize} px), got ${longestEdge}.`);
     }
+  };
+
+  /** Every frame of a video as one normalised tile, [frames, 3, tile, tile] (frames not tile-sized are resized first). */
+  const videoTiles = (video: VideoInput): Float32Array => {
+    const tileValues = 3 * tileSize * tileSize;
+    const out = new Float32Array(video.frames.length * tileValues);
+    video.frames.forEach((frame, i) => {
+      const tile = frame.width === tileSize && frame.height === tileSize ? frame : resizeFrame(frame, tileSize);
+      out.set(frameTile(tile, tileSize, normalisation), i * tileValues);
+    });
+    return out;
+  };
+
+  const prepare = async (given: PromptMedia | readonly PromptMedia[] | null, messages: ChatMessage[], options: PrepareOptions = {}): Promise<PreparedInputs> => {
+    const media: readonly PromptMedia[] = given === null ? [] : Array.isArray(given) ? given : [given as PromptMedia];
+    const kinds = mediaKinds(messages);
+    const givenKinds = media.map((m) => (isVideoInput(m) ? 'video' : 'image'));
+    const wanted = kinds.filter((k) => k === 'image').length;
+    const pictures = media.filter((m): m is ProcessorImage => !isVideoInput(m));
+    const videos = media.filter(isVideoInput);
+    if (pictures.length > 0 && wanted === 0 && videos.length === 0) throw new ProcessorError('An image was given but no message has hasImage: true (or an imageCount).');
+    if (media.length === 0 && wanted > 0) throw new ProcessorError('A message has hasImage: true but no image was given.');
+    if (givenKinds.join() !== kinds.join()) {
+      const count = (list: string[], kind: string): number => list.filter((k) => k === kind).length;
+      throw new ProcessorError(
+        count(kinds, 'video') === 0 && count(givenKinds, 'video') === 0
+          ? `The messages carry ${wanted} pictures but ${pictures.length} were given.`
+          : `The messages carry ${wanted} pictures and ${count(kinds, 'video')} videos (in order: ${kinds.join(', ') || 'none'}), but ${givenKinds.join(', ') || 'none'} were given.`,
+      );
+    }
+    if (videos.length > 0 && !videoSampling) throw new ProcessorError(noVideoPathMessage);
+    videos.forEach(checkVideoInput);
+    const longestEdge = options.longestEdge ?? defaultLongestEdge;
+    checkEdge(longestEdge);
     const prompt = chatPrompt(messages);
 
-    let inputIds: number[];
-    let pixelValues: Float32Array = new Float32Array(0);
-    let numTiles = 0;
-    let tileHeight = 0;
-    let tileWidth = 0;
+    // Pictures: transformers.js' Idefics3 image processor, all in one batch (rows and cols per picture).
+    let pictureValues: Float32Array = new Float32Array(0);
+    let rows: number[] = [];
+    let cols: number[] = [];
+    if (pictures.length > 0) {
+      const result = (await imageProcessorFor(longestEdge)._call([pictures.map(toRawImage)], { return_row_col_info: true })) as { pixel_values: Tensor; rows: unknown; cols: unknown };
+      pictureValues = result.pixel_values.data as Float32Array;
+      rows = perImageCounts(result.rows, 'row', pictures.length);
+      cols = perImageCounts(result.cols, 'column', pictures.length);
+    }
+    const frameValues = videos.map(videoTiles);
+
+    // Tiles and image-token runs in prompt order (which is media order: a message's entries precede its text).
+    const tileValues = 3 * tileSize * tileSize;
+    const totalTiles = rows.reduce((n, r, i) => n + r * cols[i] + 1, 0) + videos.reduce((n, v) => n + v.frames.length, 0);
+    const pixelValues = new Float32Array(totalTiles * tileValues);
     const prepared: PreparedImage[] = [];
-    if (images.length > 0) {
-      // One batch holding every picture: transformers.js expands the prompt's <image> entries in order, one per picture.
-      const result = (await processorFor(longestEdge)._call(prompt, [images.map(toRawImage)])) as {
-        input_ids: Tensor;
-        pixel_values: Tensor;
-        rows: unknown;
-        cols: unknown;
-      };
-      inputIds = tensorToNumbers(result.input_ids);
-      const dims = result.pixel_values.dims; // [batch 1, tiles, 3, H, W]
-      [numTiles, , tileHeight, tileWidth] = dims.slice(1);
-      pixelValues = result.pixel_values.data as Float32Array;
-      const rows = perImageCounts(result.rows, 'row', images.length);
-      const cols = perImageCounts(result.cols, 'column', images.length);
-      let firstTile = 0;
-      for (let i = 0; i < images.length; i++) {
-        const tiles = rows[i] * cols[i] + 1;
-        prepared.push({ numTiles: tiles, rows: rows[i], cols: cols[i], firstTile, imageTokenCount: tiles * imageSeqLen, firstImageToken: firstTile * imageSeqLen });
-        firstTile += tiles;
+    const preparedVideos: PreparedVideo[] = [];
+    const shapes: PromptMediaShape[] = [];
+    let firstTile = 0;
+    let picture = 0;
+    let pictureTile = 0;
+    const place = (image: Omit<PreparedImage, 'firstTile' | 'imageTokenCount' | 'firstImageToken'>, values: Float32Array): void => {
+      pixelValues.set(values, firstTile * tileValues);
+      prepared.push({ ...image, firstTile, imageTokenCount: image.numTiles * imageSeqLen, firstImageToken: firstTile * imageSeqLen });
+      firstTile += image.numTiles;
+    };
+    media.forEach((item) => {
+      if (isVideoInput(item)) {
+        const v = preparedVideos.length;
+        const { file, nativeFps, totalFrames, durationSeconds, frameIndices, timestamps } = item;
+        preparedVideos.push({ file, nativeFps, totalFrames, durationSeconds, frameIndices: [...frameIndices], timestamps: [...timestamps], imageTokens: frameIndices.length * imageSeqLen, firstImage: prepared.length });
+        frameIndices.forEach((frameIndex, frame) => {
+          place({ numTiles: 1, rows: 0, cols: 0, frameOf: { video: v, frame, frameIndex, timestamp: timestamps[frame] } }, frameValues[v].subarray(frame * tileValues, (frame + 1) * tileValues));
+        });
+        shapes.push({ kind: 'video', timestamps, durationSeconds });
+      } else {
+        const tiles = rows[picture] * cols[picture] + 1;
+        place({ numTiles: tiles, rows: rows[picture], cols: cols[picture] }, pictureValues.subarray(pictureTile * tileValues, (pictureTile + tiles) * tileValues));
+        shapes.push({ kind: 'image', rows: rows[picture], cols: cols[picture] });
+        pictureTile += tiles;
+        picture += 1;
       }
-      if (firstTile !== numTiles) throw new ProcessorError(`The image processor made ${numTiles} tiles, but the pictures' grids give ${firstTile}.`);
-    } else {
-      inputIds = tokenizer.encode(prompt);
+    });
+    if (pictureTile * tileValues !== pictureValues.length) {
+      throw new ProcessorError(`The image processor made ${pictureValues.length / tileValues} tiles, but the pictures' grids give ${pictureTile}.`);
     }
 
+    const promptText = expandPrompt(prompt, shapes, frameTokens);
+    const inputIds = tokenizer.encode(promptText);
     const positions: number[] = [];
     inputIds.forEach((id, index) => {
       if (id === imageTokenId) positions.push(index);
     });
-    if (positions.length !== numTiles * imageSeqLen) {
-      throw new ProcessorError(`The prompt has ${positions.length} image tokens, expected ${numTiles} tiles x ${imageSeqLen}.`);
+    if (positions.length !== totalTiles * imageSeqLen) {
+      throw new ProcessorError(`The prompt has ${positions.length} image tokens, expected ${totalTiles} tiles x ${imageSeqLen}.`);
     }
     return {
       inputIds: Uint32Array.from(inputIds),
       pixelValues,
-      numTiles,
-      tileHeight,
-      tileWidth,
+      numTiles: totalTiles,
+      tileHeight: totalTiles > 0 ? tileSize : 0,
+      tileWidth: totalTiles > 0 ? tileSize : 0,
       imageRows: prepared[0]?.rows ?? 0,
       imageCols: prepared[0]?.cols ?? 0,
       images: prepared,
+      videos: preparedVideos,
+      promptText,
       imageTokenCount: positions.length,
       imageTokenPositions: Uint32Array.from(positions),
     };
   };
 
-  /** Tokens of one picture's expansion, per grid (the same string transformers.js' Idefics3Processor puts in). */
+  const shapeOf = (item: PromptMediaSize, longestEdge: number): PromptMediaShape =>
+    item.kind === 'video' ? item : { kind: 'image', ...idefics3Grid(item.width, item.height, longestEdge, tileSize, splitting) };
+
+  /** Tokens of one entry's expansion, by its text (special tokens cut the text there, so it counts alone). */
   const expansionTokens = new Map<string, number>();
-  const imagePromptTokensFor = (width: number, height: number, longestEdge = defaultLongestEdge): number => {
-    const { rows, cols } = idefics3Grid(width, height, longestEdge, tileSize, splitting);
-    const key = `${rows}x${cols}`;
-    let tokens = expansionTokens.get(key);
+  const tokensOfExpansion = (text: string): number => {
+    let tokens = expansionTokens.get(text);
     if (tokens === undefined) {
-      const { fake_image_token: around, image_token: image, global_img_token: global } = processor;
-      const tile = image.repeat(imageSeqLen);
-      let text = '';
-      for (let r = 1; r <= rows; r++) {
-        for (let c = 1; c <= cols; c++) text += `${around}<row_${r}_col_${c}>${tile}`;
-        text += '\n';
-      }
-      text += `${rows > 0 ? '\n' : ''}${around}${global}${tile}${around}`;
       tokens = tokenizer.encode(text, { add_special_tokens: false }).length;
-      expansionTokens.set(key, tokens);
+      if (expansionTokens.size > 256) expansionTokens.clear();
+      expansionTokens.set(text, tokens);
     }
     return tokens;
   };
 
   return {
     prepare,
-    imagePromptTokensFor,
+    videoSampling,
+    imagePromptTokensFor: (width, height, longestEdge = defaultLongestEdge) => {
+      const { rows, cols } = idefics3Grid(width, height, longestEdge, tileSize, splitting);
+      return tokensOfExpansion(imagePromptString(rows, cols, frameTokens));
+    },
+    videoPromptTokensFor: (video) => tokensOfExpansion(videoPromptExpansion(video, frameTokens)),
+    promptTokensFor: (messages, media, longestEdge = defaultLongestEdge) => {
+      checkEdge(longestEdge);
+      return tokenizer.encode(expandPrompt(chatPrompt(messages), media.map((item) => shapeOf(item, longestEdge)), frameTokens)).length;
+    },
     defaultLongestEdge,
     tileSize,
     imageTokensFor: (width, height, longestEdge = defaultLongestEdge) =>

@@ -140,12 +140,3 @@ export function videoPromptExpansion(video: { timestamps: readonly number[]; dur
   for (const timestamp of video.timestamps) text += `\nFrame from ${formatFrameTimestamp(timestamp)}:${block}`;
   return `${text}\n\n`;
 }
-
-/** Replaces each `<video>` of `prompt`, in order, by its own video's expansion; the counts must agree. */
-export function expandVideoPlaceholders(prompt: string, videos: readonly { timestamps: readonly number[]; durationSeconds: number }[], tokens: FrameTokens): string {
-  const pieces = prompt.split(videoToken);
-  if (pieces.length - 1 !== videos.length) {
-    throw new RangeError(`The prompt has ${pieces.length - 1} ${videoToken} entries but ${videos.length} videos were given.`);
-  }
-  return pieces.reduce((text, piece, i) => text + videoPromptExpansion(videos[i - 1], tokens) + piece);
-}

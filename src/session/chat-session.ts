@@ -8,7 +8,8 @@
  */
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
 import { findVisualHeads } from '../engine/visual-heads';
-import { messageImageCount, type ChatMessage, type PreparedInputs, type ProcessorImage } from '../model-io/processor';
+import { noVideoPathMessage, type ChatMessage, type PreparedInputs, type ProcessorImage, type VideoInput, type VideoSamplingDefaults } from '../model-io/processor';
+import { sampleVideoFrames, type VideoSamplingSettings, type VideoTrackFacts } from '../model-io/video-sampling';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import type { HeadScoreFile } from '../sparsemm/score-file';
 import { runAnswer, type SessionAnswer, type SessionAskOptions, type SessionModel } from './answer-run';
@@ -28,11 +29,13 @@ import type {
   CompareResult,
   ContextUsage,
   ConversationImageInfo,
+  ConversationVideoInfo,
   HeadScoresInfo,
   HeadSearchOptions,
   HeadSearchProgress,
   RunResult,
   TokenCallback,
+  VideoTokenEstimate,
 } from './types';
 
 export type { SessionAnswer, SessionAskOptions, SessionModel };
@@ -74,7 +77,7 @@ export class ChatSession {
   private readonly pictures = new ConversationPictures();
   /** Tokens of the conversation so far: the last prompt and its kept answer (0 before the first question). */
   private conversationTokens = 0;
-  /** Messages of the conversation so far (user messages carry their pictures' count in imageCount). */
+  /** Messages of the conversation so far (user messages carry their pictures' and videos' counts). */
   private history: ChatMessage[] = [];
   /** Tokens the last prompt's pictures expanded to (image tokens and their markers); the rest of conversationTokens is text. */
   private conversationPictureTokens = 0;
@@ -185,7 +188,7 @@ export class ChatSession {
     return info;
   }
 
-  /** Takes a picture that has not been asked about yet off the next question. */
+  /** Takes a picture (or a video: ids are shared) that has not been asked about yet off the next question. */
   removeImage(id: number): void {
     this.checkIdle('removing a picture');
     this.pictures.remove(id);
@@ -194,6 +197,53 @@ export class ChatSession {
   /** The pictures of the conversation in prompt order, the ones waiting for the next question last. */
   images(): ConversationImageInfo[] {
     return this.pictures.info(this.ready);
+  }
+
+  /**
+   * Adds a video (its sampled frames decoded) to the next question. A question carries pictures or videos, not both;
+   * a loaded model without a video path (SmolVLM) refuses it here, and one loaded later at the question.
+   */
+  addVideo(video: VideoInput): ConversationVideoInfo {
+    this.checkIdle('adding a video');
+    if (this.ready && !this.ready.processor.videoSampling) throw new Error(noVideoPathMessage);
+    const { id } = this.pictures.addVideo(video);
+    const info = this.videos().find((v) => v.id === id);
+    if (!info) throw new Error('The video was not added.');
+    return info;
+  }
+
+  /** Takes a video that has not been asked about yet off the next question. */
+  removeVideo(id: number): void {
+    this.checkIdle('removing a video');
+    this.pictures.remove(id);
+  }
+
+  /** The videos of the conversation in prompt order, the ones waiting for the next question last. */
+  videos(): ConversationVideoInfo[] {
+    return this.pictures.videoInfo(this.ready?.processor ?? null);
+  }
+
+  /** The loaded model's video_sampling (fps, max frames, the tile a frame becomes); null without a model or a video path. */
+  videoSampling(): VideoSamplingDefaults | null {
+    return this.ready?.processor.videoSampling ?? null;
+  }
+
+  /** Prompt tokens the `<video>` entry of a video sampled so expands to; null without a model. */
+  videoPromptTokens(sample: { timestamps: readonly number[]; durationSeconds: number }): number | null {
+    return this.ready?.processor.videoPromptTokensFor(sample) ?? null;
+  }
+
+  /**
+   * The frames a video with these track facts would give at `settings` (default the model's video_sampling) and the
+   * tokens its entry would add to the prompt: for the context meter before anything is decoded. Null without a model.
+   */
+  videoTokens(facts: VideoTrackFacts, settings?: Partial<VideoSamplingSettings>): VideoTokenEstimate | null {
+    const processor = this.ready?.processor;
+    if (!processor) return null;
+    const defaults = processor.videoSampling;
+    if (!defaults) throw new Error(noVideoPathMessage);
+    const sampled = sampleVideoFrames(facts, { fps: settings?.fps ?? defaults.fps, maxFrames: settings?.maxFrames ?? defaults.maxFrames, skipSecs: settings?.skipSecs });
+    return { ...sampled, imageTokens: sampled.frameIndices.length * processor.imageSeqLen, promptTokens: processor.videoPromptTokensFor(sampled) };
   }
 
   /** Drops the conversation and its pictures, and frees their features. */
@@ -242,8 +292,8 @@ export class ChatSession {
   /** The messages of the next prompt: the conversation so far plus the new question with the pictures added for it. */
   private nextMessages(question: string): ChatMessage[] {
     const messages: ChatMessage[] = this.history.map((m) => ({ ...m }));
-    const pending = this.pictures.pendingCount;
-    messages.push({ role: 'user', text: question, ...(pending > 0 ? { imageCount: pending } : {}) });
+    const { images, videos } = this.pictures.pendingCounts;
+    messages.push({ role: 'user', text: question, ...(images > 0 ? { imageCount: images } : {}), ...(videos > 0 ? { videoCount: videos } : {}) });
     return messages;
   }
 
@@ -309,16 +359,16 @@ export class ChatSession {
       const askedAt = performance.now();
       const ready = await this.requireReady();
       const messages = this.nextMessages(trimmed);
-      const pictures = this.pictures.all;
-      if (messages.reduce((n, m) => n + messageImageCount(m), 0) !== pictures.length) throw new Error('The conversation lost track of its pictures.');
+      const units = this.pictures.featureUnits;
       const edge = this.pictures.longestEdge;
-      const prepared = await ready.processor.prepare(pictures.map((p) => p.pixels), messages, edge === null ? {} : { longestEdge: edge });
-      // Before any GPU work: a prompt the context cannot hold is refused with what to do.
-      checkContext(ready.model, prepared, options.maxNewTokens);
+      // The processor checks the media against the messages' counts (pictures and videos, in order).
+      const prepared = await ready.processor.prepare(this.pictures.media, messages, edge === null ? {} : { longestEdge: edge });
+      // Before any GPU work: a prompt the context cannot hold is refused with what to do (for a video: how many frames fit).
+      checkContext(ready.model, prepared, options.maxNewTokens, ready.processor);
       this.lastPromptLength = prepared.inputIds.length;
       options.onPrepared?.(prepared);
       const visionStarted = performance.now();
-      const inputs = this.pictures.inputsFor(ready.model, prepared, pictures);
+      const inputs = this.pictures.inputsFor(ready.model, prepared, units);
       // The vision tower runs once per new picture, before any run of the question: timed here, once.
       const timedBody = async (): Promise<T> => {
         if (inputs.encoded > 0) {

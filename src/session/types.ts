@@ -4,6 +4,7 @@
  * these types unchanged for the UI.
  */
 import type { BenchmarkOptions } from '../engine/benchmark';
+import type { VideoInput } from '../model-io/processor';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 import type { TimingComparison } from '../sparsemm/timing-stats';
 import type { AnswerFidelity } from './fidelity-types';
@@ -39,6 +40,12 @@ export interface ImageTokenLayout {
   resizedHeight: number;
 }
 
+/**
+ * A video for the next question, as the worker (WebCodecs) or the CLI (ffmpeg) decoded it: the track facts, the frames
+ * sampled by VIDEO.md §2 (model-io/video-sampling.ts) and one frame per index, at the tile size where possible.
+ */
+export type { VideoInput };
+
 /** One picture of a prompt: its tiles and image tokens, and where they sit among the prompt's image tokens. */
 export interface PromptImage {
   /** The conversation's id of the picture (ConversationImageInfo.id). */
@@ -49,6 +56,8 @@ export interface PromptImage {
   /** Index of its first image token among the prompt's image tokens (an attention snapshot's weights are in that order). */
   firstImageToken: number;
   layout: ImageTokenLayout;
+  /** Set when this is a frame of a video (one tile): the video (ConversationVideoInfo.id) and which frame. */
+  video?: { id: number; file: string; frame: number; frameIndex: number; timestamp: number };
 }
 
 /** A picture of the conversation, as the chat lists it. */
@@ -71,6 +80,38 @@ export interface ConversationImageInfo {
   imageTokens: number | null;
   /** Its vision-tower features are on the GPU (a later question reuses them). */
   featuresCached: boolean;
+}
+
+/** A video of the conversation, as the chat lists it. */
+export interface ConversationVideoInfo {
+  id: number;
+  /** The file's name. */
+  name: string;
+  /** Part of a question already asked; false: waits for the next question. */
+  sent: boolean;
+  nativeFps: number;
+  totalFrames: number;
+  durationSeconds: number;
+  frameIndices: number[];
+  timestamps: number[];
+  /** Each sampled frame's id and label ("clip.mp4 frame 00:05"), as PromptImage lists them for the overlay and heatmap. */
+  frames: { id: number; name: string }[];
+  /** Image tokens (frames x tokens per frame) and all the prompt tokens its entry expands to (null without a model). */
+  imageTokens: number | null;
+  promptTokens: number | null;
+  /** Every frame's vision-tower features are on the GPU. */
+  featuresCached: boolean;
+}
+
+/** What a video would add to the prompt, from its track facts and the sampling settings (nothing decoded). */
+export interface VideoTokenEstimate {
+  frameIndices: number[];
+  timestamps: number[];
+  durationSeconds: number;
+  /** frames x image tokens per frame. */
+  imageTokens: number;
+  /** Everything its `<video>` entry expands to (image tokens, timestamp lines, introduction). */
+  promptTokens: number;
 }
 
 /** How full the model's context is. */

@@ -7,22 +7,11 @@
  */
 import { errorMessage } from '../errors';
 import type { ChatVideoInfo, EngineApi, VideoAddRequest, VideoFrameInfo, VideoProgress, VideoRejection, VideoSampling } from './api';
-import type { RawImageLike } from '../model-io/processor';
+import type { VideoInput } from '../model-io/processor';
 import { formatFrameTimestamp } from '../model-io/video-prompt';
 import { sampleVideoFrames, type SampledFrames } from '../model-io/video-sampling';
 import type { ContextUsage } from '../session/types';
 import { decodeVideoFrames, openVideo, VideoInputError, type OpenedVideo } from './video-input';
-
-/** A decoded video as the session takes it (the track's facts, the sampled frames and their pixels). */
-export interface VideoInput {
-  file: string;
-  nativeFps: number;
-  totalFrames: number;
-  durationSeconds: number;
-  frameIndices: number[];
-  timestamps: number[];
-  frames: RawImageLike[];
-}
 
 /** What the worker needs of the session's videos. */
 export interface VideoSession {

@@ -7,6 +7,7 @@
  */
 import type { GpuContext } from '../engine/gpu';
 import type { ModelCache } from '../model-io/cache';
+import type { VideoSamplingDefaults } from '../model-io/processor';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { ChatSession } from '../session/chat-session';
 import type { EngineApi, EngineEvent, EngineEventCallback, EngineFeatures } from './api';
@@ -52,23 +53,24 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
   };
 }
 
-/**
- * The session's videos as the worker's video flow sees them. Until ChatSession takes videos (issue 22's session side),
- * no model offers a video path: videoSampling() is null, so the app shows no video settings and a dropped video is
- * refused with that reason (the conversation is unchanged).
- */
+/** The session's videos as the worker's video flow sees them (the model's video path, its prompt tokens, the videos). */
 function videoSessionOf(session: ChatSession): VideoSession {
-  const unavailable = (): never => {
-    throw new Error('This build cannot add videos to a conversation yet.');
+  const sampling = (): VideoSamplingDefaults => {
+    const found = session.videoSampling();
+    if (!found) throw new Error('The loaded model has no video path (SmolVLM). Load SmolVLM2 (a -Video-Instruct model) to ask about videos.');
+    return found;
   };
   return {
     checkIdle: (what) => session.checkIdle(what),
-    videoSampling: () => null,
-    videoTileSize: unavailable,
-    videoPromptTokens: () => null,
+    videoSampling: () => {
+      const found = session.videoSampling();
+      return found ? { fps: found.fps, maxFrames: found.maxFrames } : null;
+    },
+    videoTileSize: () => sampling().frameSize,
+    videoPromptTokens: (sample) => session.videoPromptTokens(sample),
     contextUsage: () => session.contextUsage(),
-    addVideo: unavailable,
-    removeVideo: unavailable,
-    videos: () => [],
+    addVideo: (video) => session.addVideo(video).id,
+    removeVideo: (id) => session.removeVideo(id),
+    videos: () => session.videos(),
   };
 }

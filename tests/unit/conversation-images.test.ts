@@ -45,7 +45,7 @@ describe('the worker keeps the conversation pictures', () => {
     expect(state.listImages().map((image) => image.name)).toEqual(['a.png', 'tall.png', 'b.png']);
     state.removeImage(result.added[1].id);
     expect(state.listImages().map((image) => image.name)).toEqual(['a.png', 'b.png']);
-    expect(() => state.removeImage(999)).toThrow(/No picture 999/);
+    expect(() => state.removeImage(999)).toThrow(/No picture or video 999/);
     await expect(state.addImages([])).rejects.toThrow(/at least one picture/);
 
     state.newChat();

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { sampleVideoFrames } from '../../src/model-io/video-sampling';
 import type { ContextUsage } from '../../src/session/types';
-import { createConversationVideos, framesThatFit, type VideoDecoder, type VideoInput, type VideoSession } from '../../src/worker/conversation-videos';
+import type { VideoInput } from '../../src/model-io/processor';
+import { createConversationVideos, framesThatFit, type VideoDecoder, type VideoSession } from '../../src/worker/conversation-videos';
 import { VideoInputError, type OpenedVideo, type VideoTrackFacts } from '../../src/worker/video-input';
 
 /** Files are JSON track facts ({nativeFps, totalFrames}); anything else is "not a video". */

@@ -71,6 +71,8 @@ describe('dump folder', () => {
     imageRows: 1,
     imageCols: 1,
     images: [{ numTiles: 2, rows: 1, cols: 1, firstTile: 0, imageTokenCount: 4, firstImageToken: 0 }],
+    videos: [],
+    promptText: '',
     imageTokenCount: 4,
     imageTokenPositions: new Uint32Array([2, 3, 6, 7]),
   };

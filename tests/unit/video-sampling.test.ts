@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { expandPrompt, imagePromptString } from '../../src/model-io/prompt-expansion';
 import {
-  expandVideoPlaceholders,
   formatFrameTimestamp,
   formatVideoDuration,
   frameImageBlock,
@@ -123,7 +123,7 @@ describe('video prompt text (VIDEO.md §1, §4)', () => {
     const tokens = { ...smolVlmFrameTokens, imageSeqLen: 64 };
     const { timestamps, durationSeconds } = sampleVideoFrames({ nativeFps: 30, totalFrames: 300 }, defaults);
     const rendered = '<|im_start|>User: <video>Describe this video.<end_of_utterance>\nAssistant:';
-    const prompt = expandVideoPlaceholders(rendered, [{ timestamps, durationSeconds }], tokens);
+    const prompt = expandPrompt(rendered, [{ kind: 'video', timestamps, durationSeconds }], tokens);
     const block = `<fake_token_around_image><global-img>${'<image>'.repeat(64)}<fake_token_around_image>`;
     expect(frameImageBlock(tokens)).toBe(block);
     const stamps = ['00:00', '00:01', '00:02', '00:03', '00:04', '00:05', '00:06', '00:07', '00:08', '00:09'];
@@ -136,17 +136,25 @@ describe('video prompt text (VIDEO.md §1, §4)', () => {
     expect(prompt.split('<image>').length - 1).toBe(10 * 64);
   });
 
-  it('replaces each <video> by its own expansion, in order, and checks the count', () => {
+  it('replaces each <video> and <image> by its own expansion, in order, and checks kinds and count', () => {
     const tokens = { ...smolVlmFrameTokens, imageSeqLen: 2 };
-    const a = { timestamps: [0], durationSeconds: 0.5 };
-    const b = { timestamps: [0, 65, 7500], durationSeconds: 7501.9 };
-    const text = expandVideoPlaceholders('A<video>B<video>C', [a, b], tokens);
-    expect(text).toBe(`A${videoPromptExpansion(a, tokens)}B${videoPromptExpansion(b, tokens)}C`);
+    const a = { kind: 'video', timestamps: [0], durationSeconds: 0.5 } as const;
+    const b = { kind: 'video', timestamps: [0, 65, 7500], durationSeconds: 7501.9 } as const;
+    const picture = { kind: 'image', rows: 1, cols: 2 } as const;
+    const text = expandPrompt('A<video>B<image>C<video>D', [a, picture, b], tokens);
+    expect(text).toBe(`A${videoPromptExpansion(a, tokens)}B${imagePromptString(1, 2, tokens)}C${videoPromptExpansion(b, tokens)}D`);
+    expect(imagePromptString(1, 2, tokens)).toBe(
+      '<fake_token_around_image><row_1_col_1><image><image><fake_token_around_image><row_1_col_2><image><image>\n' +
+        '\n<fake_token_around_image><global-img><image><image><fake_token_around_image>',
+    );
+    expect(imagePromptString(0, 0, tokens)).toBe(frameImageBlock(tokens));
     expect(videoPromptExpansion(b, tokens)).toContain('series of three frames from a 2:05:01 [H:MM:SS] video.\n\nFrame from 00:00:');
     expect(videoPromptExpansion(b, tokens)).toContain('\nFrame from 01:05:');
     expect(videoPromptExpansion(b, tokens)).toContain('\nFrame from 125:00:');
     expect(videoPromptExpansion(a, tokens)).toMatch(/^You are provided the following series of one frames from a 0:00:00 \[H:MM:SS\] video\.\n/);
-    expect(() => expandVideoPlaceholders('A<video>B', [a, b], tokens)).toThrow('The prompt has 1 <video> entries but 2 videos were given.');
+    expect(() => expandPrompt('A<video>B', [a, b], tokens)).toThrow('do not match its 2 pictures and videos (<video> <video>)');
+    expect(() => expandPrompt('A<video>B<video>', [a, picture], tokens)).toThrow('The prompt\'s entries (<video> <video>) do not match');
+    expect(() => expandPrompt('what is <image>?', [], tokens)).toThrow(/may not itself contain the text <image> or <video>/);
   });
 
   it('uses transformers\' video chat template (the one vendored beside the real SmolVLM2 config)', () => {

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chromiumPath, swiftShaderChromiumFlags } from '../../src/cli/chromium';
-import { ensureTinyFixture } from '../../src/model-io/fixture';
+import { ensureTinyFixture, writeFixture } from '../../src/model-io/fixture';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
@@ -107,18 +107,23 @@ export interface TinyModelApp {
 /**
  * Serves the built app with the tiny fixture at `tinyFixtureMount`, launches Chromium and opens the app with
  * ?model=<fixture>&autoload=1, so the model starts loading at once. `beforeOpen` runs on the page before it
- * navigates (e.g. to listen for dialogs from the first load on).
+ * navigates (e.g. to listen for dialogs from the first load on). `preset` "smolvlm2-tiny" serves the same miniature as
+ * SmolVLM2 (a video path), written to a temporary folder removed on close.
  */
 export async function openAppWithTinyModel(
   viewport?: { width: number; height: number },
   beforeOpen?: (page: Page) => void,
+  preset: 'tiny' | 'smolvlm2-tiny' = 'tiny',
 ): Promise<TinyModelApp> {
-  const fixtureDir = await ensureTinyFixture();
+  const ownDir = preset === 'tiny' ? null : mkdtempSync(join(tmpdir(), `sparsemm-${preset}-`));
+  if (ownDir) await writeFixture(ownDir, { preset });
+  const fixtureDir = ownDir ?? (await ensureTinyFixture());
   const server = await serveApp({ [tinyFixtureMount]: fixtureDir });
   let session: BrowserSession | undefined;
   const close = async () => {
     await session?.close();
     await server.close();
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
   };
   try {
     session = await launchBrowser(viewport);

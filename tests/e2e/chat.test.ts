@@ -224,7 +224,7 @@ describe('chat', () => {
     expect(await compare.innerText()).not.toMatch(/uniform scores/);
     // The metrics table compares both runs.
     const metrics = page.getByTestId('metrics-panel');
-    expect(await metrics.locator('table thead th').allInnerTexts()).toEqual(['Metric', 'Full cache', 'SparseMM, budget 64', '2nd vs 1st']);
+    expect(await metrics.locator('table thead th').allInnerTexts()).toEqual(['Metric', 'Full cache', 'SparseMM, budget 64', 'SparseMM, budget 64 vs Full cache']);
     // The budget bars show the SparseMM split for this prompt.
     expect(await page.getByTestId('visual-heads-panel').innerText()).toMatch(/SparseMM, budget 64/);
     // The full-cache run of the comparison recorded a new attention map for the overlay.

@@ -7,7 +7,7 @@ import type { RunMetrics } from './types';
 import './views.css';
 
 export interface MetricsPanelProps {
-  /** One run, or two to compare (the ratios read "second vs first"). */
+  /** One run, or two to compare (the ratios read "second vs first", the column named after both runs). */
   runs: RunMetrics[];
   /** Compare's measurements of the two runs: the table then compares only what the policy changes. */
   comparison?: CompareMeasurements | null;
@@ -74,7 +74,7 @@ export function MetricsPanel({ runs, comparison }: MetricsPanelProps) {
                 {run.label}
               </th>
             ))}
-            {comparing && <th scope="col">2nd vs 1st</th>}
+            {comparing && <th scope="col">{`${shown[1].label} vs ${shown[0].label}`}</th>}
           </tr>
         </thead>
         <tbody>

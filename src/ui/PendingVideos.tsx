@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef } from 'react';
-import type { VideoProgress, VideoSampling } from '../worker/api';
+import type { ModelVideoSampling, VideoProgress, VideoSampling } from '../worker/api';
 import type { ShownVideo, VideoOffer } from './hooks/useConversationVideos';
 import { frameCaption, progressText, videoFacts } from './video-view';
 import './images.css';
@@ -109,7 +109,7 @@ export function VideoFitOffer({ offer, onAccept, onDismiss, disabled }: { offer:
 interface VideoSamplingFieldsProps {
   sampling: VideoSampling;
   /** The model's own (video_sampling), shown beside the fields. */
-  modelDefault: VideoSampling;
+  modelDefault: ModelVideoSampling;
   onChange: (sampling: VideoSampling) => void;
   disabled: boolean;
 }
@@ -151,7 +151,7 @@ export function VideoSamplingFields({ sampling, modelDefault, onChange, disabled
         />
       </span>
       <span className="muted small">
-        Model default: {modelDefault.fps} fps, at most {modelDefault.maxFrames} frames (each one 512 px tile). Applies to videos added next.
+        Model default: {modelDefault.fps} fps, at most {modelDefault.maxFrames} frames (each one {modelDefault.frameSize} px tile). Applies to videos added next.
       </span>
     </fieldset>
   );

@@ -141,6 +141,12 @@ export interface VideoSampling {
   maxFrames: number;
 }
 
+/** The model's video_sampling: its defaults, and the side of the square tile each frame becomes. */
+export interface ModelVideoSampling extends VideoSampling {
+  /** Pixels (video_sampling.video_size.longest_edge: 512 for SmolVLM2); a frame is one tile, never split. */
+  frameSize: number;
+}
+
 /** How to add videos: their sampling, and the tokens to keep free for the answer when checking the context. */
 export interface VideoAddRequest extends VideoSampling {
   answerTokens: number;
@@ -267,10 +273,10 @@ export interface EngineApi {
    */
   addImages(files: ImageFile[]): Promise<AddImagesResult>;
   /**
-   * The model's video sampling (`video_sampling` of its preprocessor config: fps and max frames), or null when the
-   * loaded model has no video path (SmolVLM; SmolVLM2 has one) or no model is loaded.
+   * The model's video sampling (`video_sampling` of its preprocessor config: fps, max frames, frame size), or null when
+   * the loaded model has no video path (SmolVLM; SmolVLM2 has one) or no model is loaded.
    */
-  videoSampling(): VideoSampling | null;
+  videoSampling(): ModelVideoSampling | null;
   /**
    * Reads each video's container, samples its frames (VIDEO.md §2) with `request`'s fps and max frames, checks their
    * tokens (with `answerTokens` kept free) against the context before decoding anything, then decodes only the sampled frames (onProgress: frames decoded / total) and

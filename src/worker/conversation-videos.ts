@@ -6,7 +6,7 @@
  * A file that fails is named and left out; the conversation, the model and the other attachments stay.
  */
 import { errorMessage } from '../errors';
-import type { ChatVideoInfo, EngineApi, VideoAddRequest, VideoFrameInfo, VideoProgress, VideoRejection, VideoSampling } from './api';
+import type { ChatVideoInfo, EngineApi, ModelVideoSampling, VideoAddRequest, VideoFrameInfo, VideoProgress, VideoRejection, VideoSampling } from './api';
 import type { VideoInput } from '../model-io/processor';
 import { formatFrameTimestamp } from '../model-io/video-prompt';
 import { sampleVideoFrames, type SampledFrames } from '../model-io/video-sampling';
@@ -16,10 +16,8 @@ import { decodeVideoFrames, openVideo, VideoInputError, type OpenedVideo } from 
 /** What the worker needs of the session's videos. */
 export interface VideoSession {
   checkIdle(what: string): void;
-  /** The model's video_sampling; null without a model or without a video path. */
-  videoSampling(): VideoSampling | null;
-  /** Side of the square tile a frame becomes (max_image_size.longest_edge). */
-  videoTileSize(): number;
+  /** The model's video_sampling (with the side of the square tile a frame becomes); null without a model or a video path. */
+  videoSampling(): ModelVideoSampling | null;
   /** Prompt tokens the expansion of a video sampled so takes; null without a model. */
   videoPromptTokens(sample: SampledFrames): number | null;
   contextUsage(): ContextUsage | null;
@@ -83,7 +81,7 @@ export function createConversationVideos(session: VideoSession, decoder: VideoDe
   };
 
   /** Adds one file, or says why not (a rejection: the file stays out, nothing else changes). */
-  const addOne = async (file: Blob, name: string, request: VideoAddRequest, onProgress: (progress: VideoProgress) => void): Promise<ChatVideoInfo | VideoRejection> => {
+  const addOne = async (file: Blob, name: string, request: VideoAddRequest, frameSize: number, onProgress: (progress: VideoProgress) => void): Promise<ChatVideoInfo | VideoRejection> => {
     onProgress({ name, stage: 'reading', decoded: 0, total: 0 });
     const video = await decoder.open(file, name);
     try {
@@ -106,7 +104,7 @@ export function createConversationVideos(session: VideoSession, decoder: VideoDe
           };
         }
       }
-      const frames = await decoder.decode(video, sample.frameIndices, session.videoTileSize(), (p) => onProgress({ name, stage: 'decoding', decoded: p.decoded, total: p.total }));
+      const frames = await decoder.decode(video, sample.frameIndices, frameSize, (p) => onProgress({ name, stage: 'decoding', decoded: p.decoded, total: p.total }));
       const id = session.addVideo({
         file: name,
         nativeFps: video.facts.nativeFps,
@@ -141,7 +139,8 @@ export function createConversationVideos(session: VideoSession, decoder: VideoDe
     async addVideos(files, request, onProgress) {
       if (files.length === 0) throw new Error('Choose at least one video.');
       session.checkIdle('adding videos');
-      if (!session.videoSampling()) {
+      const model = session.videoSampling();
+      if (!model) {
         throw new Error('The loaded model has no video path (SmolVLM). Load SmolVLM2 (a -Video-Instruct model) to ask about videos; the conversation is unchanged.');
       }
       checkSampling(request);
@@ -150,7 +149,7 @@ export function createConversationVideos(session: VideoSession, decoder: VideoDe
       // One at a time: each decode holds its frames' pixels until the session has them.
       for (const { file, name } of files) {
         try {
-          const result = await addOne(file, name, request, (progress) => void onProgress(progress));
+          const result = await addOne(file, name, request, model.frameSize, (progress) => void onProgress(progress));
           if ('message' in result) rejected.push(result);
           else added.push(result);
         } catch (error) {

@@ -7,7 +7,6 @@
  */
 import type { GpuContext } from '../engine/gpu';
 import type { ModelCache } from '../model-io/cache';
-import type { VideoSamplingDefaults } from '../model-io/processor';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
 import { ChatSession } from '../session/chat-session';
 import type { EngineApi, EngineEvent, EngineEventCallback, EngineFeatures } from './api';
@@ -55,18 +54,12 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
 
 /** The session's videos as the worker's video flow sees them (the model's video path, its prompt tokens, the videos). */
 function videoSessionOf(session: ChatSession): VideoSession {
-  const sampling = (): VideoSamplingDefaults => {
-    const found = session.videoSampling();
-    if (!found) throw new Error('The loaded model has no video path (SmolVLM). Load SmolVLM2 (a -Video-Instruct model) to ask about videos.');
-    return found;
-  };
   return {
     checkIdle: (what) => session.checkIdle(what),
     videoSampling: () => {
       const found = session.videoSampling();
-      return found ? { fps: found.fps, maxFrames: found.maxFrames } : null;
+      return found ? { fps: found.fps, maxFrames: found.maxFrames, frameSize: found.frameSize } : null;
     },
-    videoTileSize: () => sampling().frameSize,
     videoPromptTokens: (sample) => session.videoPromptTokens(sample),
     contextUsage: () => session.contextUsage(),
     addVideo: (video) => session.addVideo(video).id,

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tinyTileSize } from '../../src/model-io/fixture';
 import { sampleVideoFrames } from '../../src/model-io/video-sampling';
 import { formatFrameTimestamp } from '../../src/model-io/video-prompt';
 import { openAppWithTinyModel, projectRoot, screenshot, type TinyModelApp } from '../helpers/browser';
@@ -136,6 +137,8 @@ describe('video questions', () => {
     await page.getByTestId('video-sampling').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('video-fps').inputValue()).toBe('1');
     expect(await page.getByTestId('video-max-frames').inputValue()).toBe('64');
+    // Each frame becomes one tile of the model's size (the fixture's 64 px; SmolVLM2's 512).
+    expect(await page.getByTestId('video-sampling').innerText()).toContain(`Model default: 1 fps, at most 64 frames (each one ${tinyTileSize} px tile).`);
   });
 
   test('a dropped MP4 and a picked WebM wait as strips of their sampled frames; the meter counts them', async () => {
@@ -291,7 +294,7 @@ describe('video questions', () => {
     await expect.poll(pendingVideoNames, { timeout: 30_000 }).toEqual([]);
   });
 
-  test('a video that would overflow the context is refused with how many frames fit, and added with that many (progress shown)', async () => {
+  test('a video that would overflow the context is refused with how many frames fit, and added with that many (progress shown); Add sample video', async () => {
     // Every frame of the 4 s MP4 (96 at 24 fps) is more than the tiny model's context.
     await page.getByTestId('video-fps').fill('24');
     await page.getByTestId('video-max-frames').fill('96');
@@ -319,5 +322,12 @@ describe('video questions', () => {
     await page.getByTestId('new-chat-button').click();
     await expect.poll(async () => page.getByTestId('pending-video').count(), { timeout: 30_000 }).toBe(0);
     expect(await turns().count()).toBe(0);
+    // Add sample video: the first clip of public/samples/videos.json, at the settings shown.
+    await page.getByTestId('video-fps').fill('1');
+    await page.getByTestId('video-max-frames').fill('2');
+    await page.getByTestId('add-sample-video').click();
+    await expect.poll(pendingVideoNames, { timeout: 60_000 }).toEqual(['clock-h264.mp4']);
+    expect(await pendingStrip('clock-h264.mp4')).toEqual(expectedStrip(mp4, { fps: 1, maxFrames: 2 }));
+    await failOnAlert();
   });
 });

@@ -40,8 +40,7 @@ function fakeSession(used: number, context: number) {
   const tokensOf = (frames: number) => 10 + 20 * frames;
   const session: VideoSession = {
     checkIdle: () => undefined,
-    videoSampling: () => ({ fps: 1, maxFrames: 64 }),
-    videoTileSize: () => 8,
+    videoSampling: () => ({ fps: 1, maxFrames: 64, frameSize: 8 }),
     videoPromptTokens: (sample) => tokensOf(sample.frameIndices.length),
     contextUsage: () => {
       const usedTokens = used + videos.reduce((n, v) => n + tokensOf(v.frames.length), 0);
@@ -85,6 +84,8 @@ describe('adding videos in the worker', () => {
     expect(result.added[0]).toMatchObject({ codec: 'VP9', container: 'WebM', sampling: { fps: 1, maxFrames: 64 }, promptTokens: 210, totalFrames: 300 });
     expect(progress).toContain('ten.webm decoding 10/10');
     expect(videos.map((v) => v.frameIndices.length)).toEqual([10, 4]);
+    // Each frame is decoded into one tile of the model's frame size.
+    expect(videos[0].frames.every((frame) => frame.width === 8 && frame.height === 8)).toBe(true);
 
     api.removeVideo(result.added[0].id);
     expect(api.listVideos().map((v) => v.name)).toEqual(['four.webm']);

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { VideoProgress, VideoSampling } from '../../worker/api';
+import type { ModelVideoSampling, VideoProgress, VideoSampling } from '../../worker/api';
 import { errorMessage } from '../../errors';
 import { getEngine, videoProgressProxy } from '../engine-client';
 import type { TurnVideo } from '../transcript';
@@ -38,7 +38,7 @@ async function fetchSampleVideo(): Promise<File> {
  */
 export function useConversationVideos(showError: (message: string) => void, modelLoaded: boolean, onChanged: () => Promise<void>, answerTokens: number) {
   const [videos, setVideos] = useState<ShownVideo[]>([]);
-  const [modelSampling, setModelSampling] = useState<VideoSampling | null>(null);
+  const [modelSampling, setModelSampling] = useState<ModelVideoSampling | null>(null);
   const [sampling, setSampling] = useState<VideoSampling | null>(null);
   const [progress, setProgress] = useState<VideoProgress | null>(null);
   const [offer, setOffer] = useState<VideoOffer | null>(null);
@@ -74,7 +74,7 @@ export function useConversationVideos(showError: (message: string) => void, mode
       .videoSampling()
       .then((defaults) => {
         setModelSampling(defaults);
-        setSampling(defaults);
+        setSampling(defaults && { fps: defaults.fps, maxFrames: defaults.maxFrames });
       }, report);
     void refresh().catch(report);
   }, [modelLoaded, refresh, report]);

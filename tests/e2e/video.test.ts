@@ -231,7 +231,7 @@ describe('video questions', () => {
     const kvRatio = Number((await compare.getByTestId('compare-ratios').locator('[data-ratio="kv"]').innerText()).replace('x', ''));
     expect(kvRatio).toBeGreaterThan(0);
     expect(kvRatio).toBeLessThan(1);
-    expect(await page.getByTestId('metrics-panel').locator('table thead th').allInnerTexts()).toEqual(['Metric', 'Full cache', 'SparseMM, budget 64', '2nd vs 1st']);
+    expect(await page.getByTestId('metrics-panel').locator('table thead th').allInnerTexts()).toEqual(['Metric', 'Full cache', 'SparseMM, budget 64', 'SparseMM, budget 64 vs Full cache']);
     await controls().getByRole('checkbox', { name: /^Compare/ }).uncheck();
     await page.mouse.move(0, 0);
     await screenshot(page, 'video-answer');

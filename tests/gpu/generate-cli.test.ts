@@ -129,7 +129,7 @@ describe('generate CLI on the tiny fixture', () => {
     await expect(failure).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/turn 1 of .*missing\.json names the image "nowhere\.png", but .*nowhere\.png does not exist/) });
     // Nothing was loaded: the model line never printed.
     await expect(failure).rejects.toMatchObject({ stderr: expect.not.stringMatching(/model: /) });
-    await expect(cli(['--conversation', missing, '--prompt', 'x'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/leave out --prompt and --image/) });
+    await expect(cli(['--conversation', missing, '--prompt', 'x'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/leave out --prompt, --image and --video/) });
   }, 60_000);
 
   it('exits with code 2 and a clear message for a non-image file', async () => {

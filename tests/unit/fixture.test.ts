@@ -89,6 +89,17 @@ describe('the tiny fixture generator', () => {
     for (const name of files.keys()) if (name !== 'model.safetensors') expect(sameBytes(other.get(name), files.get(name)), name).toBe(true);
   });
 
+  it('smolvlm2-tiny: the same network and weights under SmolVLM2\'s names, with video_sampling and the video template', async () => {
+    const smolvlm2 = tinyFixtureFiles(1234, true);
+    expect(sameBytes(smolvlm2.get('model.safetensors'), files.get('model.safetensors'))).toBe(true);
+    expect(json(smolvlm2, 'config.json')).toMatchObject({ model_type: 'smolvlm', architectures: ['SmolVLMForConditionalGeneration'], vision_config: { model_type: 'smolvlm_vision' } });
+    expect(json(smolvlm2, 'preprocessor_config.json')).toMatchObject({ processor_class: 'SmolVLMProcessor', video_sampling: { fps: 1, max_frames: 64 } });
+    expect(json(smolvlm2, 'video_chat_template.json').chat_template).toContain("{% elif line['type'] == 'video' %}");
+    const config = parseModelConfig(json(smolvlm2, 'config.json'));
+    const processor = await createProcessor({ config, files: new Map([...smolvlm2].map(([name, bytes]) => [name, bytes.slice().buffer])) });
+    expect(processor.videoSampling).toEqual({ fps: 1, maxFrames: 64, frameSize: config.vision.imageSize });
+  });
+
   it('has the requested tiny config, consistent with the tokenizer', () => {
     expect(config.vision).toMatchObject({ numLayers: 2, hiddenSize: 32, numHeads: 2, intermediateSize: 64, imageSize: 64, patchSize: 8 });
     expect(config.scaleFactor).toBe(2);

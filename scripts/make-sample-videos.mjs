@@ -6,8 +6,9 @@
 //                     "Add sample video" reads)
 //   tests/data/video/ clock-vp8.webm (VP8, 25 fps, 2 s), clock-ntsc.mp4 (H.264 at 30000/1001 fps, 2 s), hevc.mp4
 //                     (H.265: a codec Chromium's WebCodecs does not decode), truncated.mp4 (the H.264 sample cut
-//                     short), not-a-video.mp4 (text), audio-only.webm (Opus, no video track), zero-frames.webm (the
-//                     VP9 sample cut after its track header: a video track without frames)
+//                     short), corrupt.mp4 (its frame data overwritten), not-a-video.mp4 (text), audio-only.webm
+//                     (Opus, no video track), zero-frames.webm (the VP9 sample cut after its track header: a video
+//                     track without frames)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -80,6 +81,17 @@ clockClip(join(testDir, 'hevc.mp4'), '24', 1, ['-c:v', 'libx265', '-x265-params'
 const mp4Bytes = readFileSync(mp4);
 writeFileSync(join(testDir, 'truncated.mp4'), mp4Bytes.subarray(0, Math.floor(mp4Bytes.length / 2)));
 wrote(join(testDir, 'truncated.mp4'));
+
+// The H.264 sample with its frame data overwritten from 2 KB into its mdat box on (a fixed pseudo-random pattern): the
+// index and the first bytes of the first key frame are intact, so the file opens and the decoder fails on frame 0.
+const corrupt = Buffer.from(mp4Bytes);
+let state = 1;
+for (let i = mp4Bytes.indexOf(Buffer.from('mdat')) + 2000; i < corrupt.length - 100; i++) {
+  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+  corrupt[i] = state >>> 24;
+}
+writeFileSync(join(testDir, 'corrupt.mp4'), corrupt);
+wrote(join(testDir, 'corrupt.mp4'));
 
 writeFileSync(join(testDir, 'not-a-video.mp4'), 'This is a text file with a video file name. It holds no video.\n');
 wrote(join(testDir, 'not-a-video.mp4'));

@@ -3,9 +3,9 @@
  * on the real sample clips: the facts agree with ffprobe (what the CLI reads), only the sampled frames are decoded
  * (progress counts them), and each 512 x 512 tile is the frame the sampler chose — its picture is nearer to ffmpeg's
  * decode of that frame than to the frames beside it (every clip shows a moving square and its frame number). Then the
- * files it must refuse, each named with the reason: not a video, cut short (found while decoding), a codec this browser
- * cannot decode (H.265, named with its codec string), no video track, a video track without frames. No model is loaded:
- * this is the decoding alone, quick; tests/e2e/video.test.ts drives the same reader through the app.
+ * files it must refuse, each named with the reason: not a video, cut short or corrupt (found while decoding), a codec
+ * this browser cannot decode (H.265, named with its codec string), no video track, a video track without frames. No
+ * model is loaded: this is the decoding alone, quick; tests/e2e/video.test.ts drives the same reader through the app.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -157,6 +157,14 @@ describe('files the reader refuses, each named with the reason', () => {
     const result = await probe('/video/truncated.mp4', sampleVideoFrames(opened.facts, { fps: 1, maxFrames: 64 }).frameIndices);
     expect(result).toMatchObject({ ok: false, stage: 'decode', name: 'VideoInputError' });
     expect(!result.ok && result.message).toMatch(/^"truncated\.mp4" is damaged or cut short: .*Choose a complete MP4 or WebM file\.$/);
+  });
+
+  it('a corrupt video: it opens (its index is intact), the decoder fails, named with the codec and the frame', async () => {
+    const opened = await probe('/video/corrupt.mp4', null);
+    if (!opened.ok) throw new Error(opened.message);
+    const result = await probe('/video/corrupt.mp4', sampleVideoFrames(opened.facts, { fps: 1, maxFrames: 64 }).frameIndices);
+    expect(result).toMatchObject({ ok: false, stage: 'decode', name: 'VideoInputError' });
+    expect(!result.ok && result.message).toMatch(/^"corrupt\.mp4" is damaged or cut short: the H\.264 \(AVC\) decoder failed at frame 0 \(.+\)\. Choose a complete MP4 or WebM file\.$/);
   });
 
   it('H.265, which this Chromium cannot decode: named with its codec string, before any decoding', async () => {

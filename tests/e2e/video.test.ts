@@ -4,9 +4,10 @@
  * shown as a strip of its sampled frames with their timestamps, the frame indices equal to the sampler's for the file's
  * facts as ffprobe reads them (what the CLI uses), the context meter counting them before they are sent, a question
  * answered token by token (its turn shows the strips), the attention overlay and heatmap on any frame, Compare and a
- * Budget sweep on the video question; bad inputs each named with their reason while the conversation and the waiting video stay (not a
- * video, cut short, H.265, audio only, no frames, a picture added to a waiting video); a video that would overflow the
- * context refused with how many frames fit, and added with that many (the progress bar counting the frames decoded).
+ * Budget sweep on the video question; bad inputs each named with their reason while the conversation and the waiting
+ * video stay (not a video, cut short, corrupt, H.265, audio only, no frames, a picture added to a waiting video); a
+ * video that would overflow the context refused with how many frames fit, and added with that many (the progress bar
+ * counting the frames decoded); Add sample video.
  * Screenshots: test-results/video-strip.png, video-overlay.png, video-answer.png, video-errors.png, video-overflow.png.
  */
 import { readFileSync } from 'node:fs';
@@ -263,6 +264,7 @@ describe('video questions', () => {
     await drop([
       { path: bad('not-a-video.mp4'), type: 'video/mp4' },
       { path: bad('truncated.mp4'), type: 'video/mp4' },
+      { path: bad('corrupt.mp4'), type: 'video/mp4' },
       { path: bad('hevc.mp4'), type: 'video/mp4' },
       { path: bad('audio-only.webm'), type: 'video/webm' },
       { path: bad('zero-frames.webm'), type: 'video/webm' },
@@ -271,6 +273,7 @@ describe('video questions', () => {
     const message = await alertText().innerText();
     expect(message).toMatch(/"not-a-video\.mp4" is not a video file this app can read/);
     expect(message).toMatch(/"truncated\.mp4" is damaged or cut short/);
+    expect(message).toMatch(/"corrupt\.mp4" is damaged or cut short: the H\.264 \(AVC\) decoder failed at frame 0/);
     expect(message).toMatch(/"hevc\.mp4" is H\.265 \(HEVC\) video \(hev1[^)]*\), which this browser cannot decode/);
     expect(message).toMatch(/"audio-only\.webm" has no video track \(it holds audio only\)/);
     expect(message).toMatch(/"zero-frames\.webm" has a video track \(VP9\) but no frames/);

@@ -145,12 +145,16 @@ describe('ffprobe and ffmpeg (src/cli/video-file.ts)', () => {
     });
   }, 60_000);
 
-  it('refuses the bad inputs of the app\'s tests: cut short, no frames, no video track, not a video', async () => {
+  it('refuses the bad inputs of the app\'s tests: cut short, corrupt, no frames, no video track, not a video', async () => {
     const bad = join(root, 'tests', 'data', 'video');
     await expect(probeVideoFile(join(bad, 'truncated.mp4'))).rejects.toThrow(/truncated\.mp4 is damaged or cut short: its index lists 96 frames but only 45 are in the file/);
     await expect(probeVideoFile(join(bad, 'zero-frames.webm'))).rejects.toThrow(/zero-frames\.webm: not a video file ffprobe can read/);
     await expect(probeVideoFile(join(bad, 'audio-only.webm'))).rejects.toThrow(/audio-only\.webm has no video track/);
     await expect(probeVideoFile(join(bad, 'not-a-video.mp4'))).rejects.toThrow(/not-a-video\.mp4: not a video file ffprobe can read/);
+    // Its frame data overwritten: the container reads, the H.264 decoder fails (ffmpeg exits non-zero).
+    const corrupt = join(bad, 'corrupt.mp4');
+    const facts = await probeVideoFile(corrupt);
+    await expect(decodeVideoFrames(corrupt, sampleVideoFrames(facts, { fps: 1, maxFrames: 64 }).frameIndices, 32)).rejects.toThrow(/corrupt\.mp4: its frames could not be decoded \(ffmpeg: /);
     // A frame past the end is not silently dropped.
     await expect(decodeVideoFrames(clip, [0, 300], 32)).rejects.toThrow(/only 1 of the 2 chosen frames could be decoded/);
   }, 60_000);

@@ -6,7 +6,7 @@
 import type { RawImage } from '@huggingface/transformers';
 import { errorMessage } from '../errors';
 import { loadModelFilesFromPathOrUrl } from '../model-io/node-loader';
-import { createProcessor, noVideoPathMessage, ProcessorError, type PreparedInputs, type PromptMedia, type VlmProcessor } from '../model-io/processor';
+import { createProcessor, noVideoPathMessage, ProcessorError, type PreparedInputs, type PreparedVideo, type PromptMedia, type VlmProcessor } from '../model-io/processor';
 import { checkSamplingSettings, type VideoSamplingSettings } from '../model-io/video-sampling';
 import { integerOption, numberOption, UsageError } from './args';
 import { probeVideoFile, readVideoInput, type VideoFileFacts } from './video-file';
@@ -50,22 +50,11 @@ export async function probeTurnVideos(turns: { videos: string[] }[]): Promise<Vi
   return probed;
 }
 
-/** A video of the prompt as the JSON report gives it. */
-export interface VideoReport {
-  file: string;
-  nativeFps: number;
-  totalFrames: number;
-  durationSeconds: number;
-  frameIndices: number[];
-  timestamps: number[];
-  /** frames x image tokens per frame. */
-  imageTokens: number;
-}
+/** A video of the prompt as the JSON report gives it: the processor's, less where its frames sit among the tiles. */
+export type VideoReport = Omit<PreparedVideo, 'firstImage'>;
 
 export function videoReports(prepared: PreparedInputs | null): VideoReport[] {
-  return (prepared?.videos ?? []).map(({ file, nativeFps, totalFrames, durationSeconds, frameIndices, timestamps, imageTokens }) => ({
-    file, nativeFps, totalFrames, durationSeconds, frameIndices, timestamps, imageTokens,
-  }));
+  return (prepared?.videos ?? []).map(({ firstImage: _firstImage, ...report }) => report);
 }
 
 /** What --dry-run prints with --json. */

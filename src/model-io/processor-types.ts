@@ -55,13 +55,7 @@ export interface PreparedFrameSource {
 }
 
 /** A video of the prompt: its track facts, the sampled frames and the image tokens they take. */
-export interface PreparedVideo {
-  file: string;
-  nativeFps: number;
-  totalFrames: number;
-  durationSeconds: number;
-  frameIndices: number[];
-  timestamps: number[];
+export interface PreparedVideo extends Omit<VideoInput, 'frames'> {
   /** frames x imageSeqLen. */
   imageTokens: number;
   /** Index of its first frame in PreparedInputs.images (its frames follow each other). */

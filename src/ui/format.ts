@@ -23,3 +23,12 @@ export function formatRate(bytesPerSecond: number): string {
 export function formatCount(value: number): string {
   return value.toLocaleString('en-US');
 }
+
+/**
+ * The alert for files left out of one drop, paste or pick: each file's message on its own line (the alert keeps line
+ * breaks), then how many of the others were added, e.g. "The other 2 videos were added." `noun` is [one, several].
+ */
+export function refusedFilesText(messages: readonly string[], added: number, noun: readonly [string, string]): string {
+  const kept = added > 0 ? [`The other ${added === 1 ? `${noun[0]} was` : `${added} ${noun[1]} were`} added.`] : [];
+  return [...messages, ...kept].join('\n');
+}

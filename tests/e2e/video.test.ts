@@ -274,6 +274,8 @@ describe('video questions', () => {
     ]);
     await expect.poll(async () => ((await alertText().isVisible()) ? alertText().innerText() : ''), { timeout: 60_000 }).toMatch(/zero-frames/);
     const message = await alertText().innerText();
+    // One line per file.
+    expect(message.split('\n')).toHaveLength(6);
     expect(message).toMatch(/"not-a-video\.mp4" is not a video file this app can read/);
     expect(message).toMatch(/"truncated\.mp4" is damaged or cut short/);
     expect(message).toMatch(/"corrupt\.mp4" is damaged or cut short: the H\.264 \(AVC\) decoder failed at frame 0/);

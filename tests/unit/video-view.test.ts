@@ -1,7 +1,8 @@
 // The chat's video text and file sorting (src/ui/video-view.ts): which dropped files go the video way, and what the
-// strip, the facts line and the progress bar say.
+// strip, the facts line and the progress bar say; and the alert for files refused at once (src/ui/format.ts).
 import { describe, expect, it } from 'vitest';
 import type { ChatVideoInfo } from '../../src/worker/api';
+import { refusedFilesText } from '../../src/ui/format';
 import { formatDuration, formatFps, frameCaption, isVideoFile, progressText, splitMediaFiles, videoFacts } from '../../src/ui/video-view';
 
 describe('pictures and videos dropped together', () => {
@@ -57,5 +58,15 @@ describe('video text', () => {
   it('progress: reading the container, then frames decoded of the sampled ones', () => {
     expect(progressText({ name: 'clip.mp4', stage: 'reading', decoded: 0, total: 0 })).toBe('Reading clip.mp4…');
     expect(progressText({ name: 'clip.mp4', stage: 'decoding', decoded: 3, total: 10 })).toBe('Decoding clip.mp4: 3 / 10 frames');
+  });
+});
+
+describe('files refused at once', () => {
+  it('one line per file, then how many of the others were added', () => {
+    expect(refusedFilesText(['"a.mp4" is not a video.', '"b.webm" has no frames.'], 2, ['video', 'videos'])).toBe(
+      '"a.mp4" is not a video.\n"b.webm" has no frames.\nThe other 2 videos were added.',
+    );
+    expect(refusedFilesText(['"n.txt" is not an image.'], 1, ['picture', 'pictures'])).toBe('"n.txt" is not an image.\nThe other picture was added.');
+    expect(refusedFilesText(['"x.mp4" is empty.'], 0, ['video', 'videos'])).toBe('"x.mp4" is empty.');
   });
 });

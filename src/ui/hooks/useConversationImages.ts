@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ChatImageInfo, ContextUsage } from '../../worker/api';
 import { errorMessage } from '../../errors';
 import { getEngine } from '../engine-client';
+import { refusedFilesText } from '../format';
 import { fetchSampleImages } from '../sample-images';
 
 /** A picture of the conversation with the object URL of its thumbnail (revoked when the picture goes). */
@@ -98,8 +99,7 @@ export function useConversationImages(showError: (message: string) => void, mode
         .then(async (result) => {
           await refresh();
           if (result.rejected.length > 0) {
-            const kept = result.added.length > 0 ? ` The other ${result.added.length === 1 ? 'picture was' : `${result.added.length} pictures were`} added.` : '';
-            showError(`${result.rejected.map((r) => r.message).join(' ')}${kept}`);
+            showError(refusedFilesText(result.rejected.map((r) => r.message), result.added.length, ['picture', 'pictures']));
           }
         }, report)
         .finally(() => setBusy(false));

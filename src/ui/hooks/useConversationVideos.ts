@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ModelVideoSampling, VideoProgress, VideoSampling } from '../../worker/api';
 import { errorMessage } from '../../errors';
 import { getEngine, videoProgressProxy } from '../engine-client';
+import { refusedFilesText } from '../format';
 import type { TurnVideo } from '../transcript';
 
 /** A video of the conversation with the object URLs of its frame thumbnails (revoked when the video goes). */
@@ -110,8 +111,7 @@ export function useConversationVideos(showError: (message: string) => void, mode
           if (overflow && file) setOffer({ file, message: overflow.message, framesThatFit: overflow.framesThatFit ?? 0 });
           const others = result.rejected.filter((r) => r !== overflow);
           if (others.length > 0) {
-            const kept = result.added.length > 0 ? ` The other ${result.added.length === 1 ? 'video was' : `${result.added.length} videos were`} added.` : '';
-            showError(`${others.map((r) => r.message).join(' ')}${kept}`);
+            showError(refusedFilesText(others.map((r) => r.message), result.added.length, ['video', 'videos']));
           }
         }, report)
         .finally(() => setProgress(null));

@@ -4,7 +4,7 @@
  * or streamed to a safetensors file tensor by tensor.
  */
 import { open, rename, rm } from 'node:fs/promises';
-import { idefics3Names, textLayerParts, visionLayerParts } from './idefics3';
+import { configTensorShapes, idefics3Names } from './idefics3';
 import type { ModelConfig } from './config';
 import { safetensorsLayout, SafetensorsFile } from './safetensors';
 
@@ -57,84 +57,25 @@ export interface RandomTensorSpec {
   offset: number;
 }
 
-/** A layer tensor's shape and init, before it is named: uniform in [offset - scale, offset + scale). */
-type Init = { shape: number[]; scale: number; offset?: number };
-
 /**
- * Every tensor of an Idefics3ForConditionalGeneration checkpoint with the init scale that keeps activations O(1):
- * linear weights ~ 1.7 / sqrt(fan_in) (uniform, std ~ 1 / sqrt(fan_in)); q/k doubled so attention is not uniform;
- * lm_head tripled so logits are spread and greedy decoding does not sit on one token; norm weights around 1.
+ * Every tensor of an Idefics3ForConditionalGeneration checkpoint (the shapes config.json implies, configTensorShapes)
+ * with the init scale that keeps activations O(1): linear weights ~ 1.7 / sqrt(fan_in) (uniform, std ~ 1 /
+ * sqrt(fan_in)); q/k doubled so attention is not uniform; lm_head tripled so logits are spread and greedy decoding
+ * does not sit on one token; norm weights around 1, biases small.
  */
 export function randomWeightSpecs(config: ModelConfig): RandomTensorSpec[] {
-  const { vision: v, text: t, scaleFactor } = config;
-  const specs: RandomTensorSpec[] = [];
-  const add = (name: string, shape: number[], scale: number, offset = 0): void => {
-    specs.push({ name, shape, scale, offset });
-  };
   const linearScale = (fanIn: number): number => 1.7 / Math.sqrt(fanIn);
-  const patchLength = v.numChannels * v.patchSize * v.patchSize;
-  add(idefics3Names.patchEmbedWeight, [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize], linearScale(patchLength));
-  add(idefics3Names.patchEmbedBias, [v.hiddenSize], 0.1);
-  add(idefics3Names.positionEmbedding, [v.numPatches, v.hiddenSize], 0.5);
-  // The three init rules of the table in the doc comment: norm weights around 1, biases small, linear weights by fan-in.
-  const normWeight = (size: number): Init => ({ shape: [size], scale: 0.2, offset: 1 });
-  const bias = (size: number): Init => ({ shape: [size], scale: 0.1 });
-  const linearWeight = (outFeatures: number, inFeatures: number, gain = 1): Init => ({ shape: [outFeatures, inFeatures], scale: gain * linearScale(inFeatures) });
-  const h = v.hiddenSize;
-  const visionShapes: Record<(typeof visionLayerParts)[number], Init> = {
-    'layer_norm1.weight': normWeight(h),
-    'layer_norm1.bias': bias(h),
-    'self_attn.q_proj.weight': linearWeight(h, h),
-    'self_attn.q_proj.bias': bias(h),
-    'self_attn.k_proj.weight': linearWeight(h, h),
-    'self_attn.k_proj.bias': bias(h),
-    'self_attn.v_proj.weight': linearWeight(h, h),
-    'self_attn.v_proj.bias': bias(h),
-    'self_attn.out_proj.weight': linearWeight(h, h),
-    'self_attn.out_proj.bias': bias(h),
-    'layer_norm2.weight': normWeight(h),
-    'layer_norm2.bias': bias(h),
-    'mlp.fc1.weight': linearWeight(v.intermediateSize, h),
-    'mlp.fc1.bias': bias(v.intermediateSize),
-    'mlp.fc2.weight': linearWeight(h, v.intermediateSize),
-    'mlp.fc2.bias': bias(h),
+  const gain = (name: string): number => (/self_attn\.[qk]_proj\.weight$/.test(name) && name.startsWith('model.text_model.') ? 2 : name === idefics3Names.lmHead ? 3 : 1);
+  const init = (name: string, shape: readonly number[]): { scale: number; offset: number } => {
+    if (name === idefics3Names.positionEmbedding) return { scale: 0.5, offset: 0 };
+    if (name === idefics3Names.embedTokens) return { scale: 1, offset: 0 };
+    if (shape.length === 1) return /norm[^.]*\.weight$/.test(name) ? { scale: 0.2, offset: 1 } : { scale: 0.1, offset: 0 };
+    return { scale: gain(name) * linearScale(elementCount(shape.slice(1))), offset: 0 };
   };
-  for (let layer = 0; layer < v.numLayers; layer++) {
-    for (const part of visionLayerParts) {
-      const { shape, scale, offset } = visionShapes[part];
-      add(idefics3Names.visionLayer(layer, part), shape, scale, offset);
-    }
-  }
-  add(idefics3Names.postLayerNormWeight, [v.hiddenSize], 0.2, 1);
-  add(idefics3Names.postLayerNormBias, [v.hiddenSize], 0.1);
-  const shuffledDim = v.hiddenSize * scaleFactor * scaleFactor;
-  add(idefics3Names.connectorProj, [t.hiddenSize, shuffledDim], linearScale(shuffledDim));
-  add(idefics3Names.embedTokens, [t.vocabSize, t.hiddenSize], 1);
-  const qDim = t.numHeads * t.headDim;
-  const kvDim = t.numKvHeads * t.headDim;
-  const textShapes: Record<(typeof textLayerParts)[number], Init> = {
-    'input_layernorm.weight': normWeight(t.hiddenSize),
-    'self_attn.q_proj.weight': linearWeight(qDim, t.hiddenSize, 2),
-    'self_attn.k_proj.weight': linearWeight(kvDim, t.hiddenSize, 2),
-    'self_attn.v_proj.weight': linearWeight(kvDim, t.hiddenSize),
-    'self_attn.o_proj.weight': linearWeight(t.hiddenSize, qDim),
-    'post_attention_layernorm.weight': normWeight(t.hiddenSize),
-    'mlp.gate_proj.weight': linearWeight(t.intermediateSize, t.hiddenSize),
-    'mlp.up_proj.weight': linearWeight(t.intermediateSize, t.hiddenSize),
-    'mlp.down_proj.weight': linearWeight(t.hiddenSize, t.intermediateSize),
-  };
-  for (let layer = 0; layer < t.numLayers; layer++) {
-    for (const part of textLayerParts) {
-      const { shape, scale, offset } = textShapes[part];
-      add(idefics3Names.textLayer(layer, part), shape, scale, offset);
-    }
-  }
-  add(idefics3Names.finalNorm, [t.hiddenSize], 0.2, 1);
-  if (!t.tieWordEmbeddings) add(idefics3Names.lmHead, [t.vocabSize, t.hiddenSize], 3 * linearScale(t.hiddenSize));
-  return specs;
+  return [...configTensorShapes(config)].map(([name, shape]) => ({ name, shape: [...shape], ...init(name, shape) }));
 }
 
-function elementCount(shape: number[]): number {
+function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 

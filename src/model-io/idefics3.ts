@@ -78,3 +78,48 @@ export function checkShapes(file: SafetensorsFile, config: ModelConfig): void {
   expect(idefics3Names.textLayer(0, 'mlp.gate_proj.weight'), [text.intermediateSize, text.hiddenSize]);
   expect(idefics3Names.visionLayer(0, 'mlp.fc1.weight'), [vision.intermediateSize, vision.hiddenSize]);
 }
+
+/**
+ * The shape of every tensor of the checkpoint, from config.json alone (what checkShapes expects of the file), in the
+ * file's order. lm_head is absent when the config ties it to the embeddings. For sizing a model before its weights
+ * are downloaded (the model panel's weight formats) and for the random-weight models.
+ */
+export function configTensorShapes(config: ModelConfig): Map<string, readonly number[]> {
+  const { vision, text, scaleFactor } = config;
+  const shapes = new Map<string, readonly number[]>();
+  const vh = vision.hiddenSize;
+  shapes.set(idefics3Names.patchEmbedWeight, [vh, vision.numChannels, vision.patchSize, vision.patchSize]);
+  shapes.set(idefics3Names.patchEmbedBias, [vh]);
+  shapes.set(idefics3Names.positionEmbedding, [vision.numPatches, vh]);
+  const visionParts: Record<(typeof visionLayerParts)[number], readonly number[]> = {
+    'layer_norm1.weight': [vh], 'layer_norm1.bias': [vh],
+    'self_attn.q_proj.weight': [vh, vh], 'self_attn.q_proj.bias': [vh],
+    'self_attn.k_proj.weight': [vh, vh], 'self_attn.k_proj.bias': [vh],
+    'self_attn.v_proj.weight': [vh, vh], 'self_attn.v_proj.bias': [vh],
+    'self_attn.out_proj.weight': [vh, vh], 'self_attn.out_proj.bias': [vh],
+    'layer_norm2.weight': [vh], 'layer_norm2.bias': [vh],
+    'mlp.fc1.weight': [vision.intermediateSize, vh], 'mlp.fc1.bias': [vision.intermediateSize],
+    'mlp.fc2.weight': [vh, vision.intermediateSize], 'mlp.fc2.bias': [vh],
+  };
+  for (let l = 0; l < vision.numLayers; l++) for (const part of visionLayerParts) shapes.set(idefics3Names.visionLayer(l, part), visionParts[part]);
+  shapes.set(idefics3Names.postLayerNormWeight, [vh]);
+  shapes.set(idefics3Names.postLayerNormBias, [vh]);
+  shapes.set(idefics3Names.connectorProj, [text.hiddenSize, vh * scaleFactor * scaleFactor]);
+  const th = text.hiddenSize;
+  shapes.set(idefics3Names.embedTokens, [text.vocabSize, th]);
+  const textParts: Record<(typeof textLayerParts)[number], readonly number[]> = {
+    'input_layernorm.weight': [th],
+    'self_attn.q_proj.weight': [text.numHeads * text.headDim, th],
+    'self_attn.k_proj.weight': [text.numKvHeads * text.headDim, th],
+    'self_attn.v_proj.weight': [text.numKvHeads * text.headDim, th],
+    'self_attn.o_proj.weight': [th, text.numHeads * text.headDim],
+    'post_attention_layernorm.weight': [th],
+    'mlp.gate_proj.weight': [text.intermediateSize, th],
+    'mlp.up_proj.weight': [text.intermediateSize, th],
+    'mlp.down_proj.weight': [th, text.intermediateSize],
+  };
+  for (let l = 0; l < text.numLayers; l++) for (const part of textLayerParts) shapes.set(idefics3Names.textLayer(l, part), textParts[part]);
+  shapes.set(idefics3Names.finalNorm, [th]);
+  if (!config.text.tieWordEmbeddings) shapes.set(idefics3Names.lmHead, [text.vocabSize, th]);
+  return shapes;
+}

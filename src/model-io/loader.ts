@@ -246,6 +246,38 @@ export async function loadModel(source: ModelSource, options: LoadOptions): Prom
   return { ...loaded, weights };
 }
 
+/**
+ * A model's config.json alone, to size it before its weights are downloaded: from the picked files, from the cache,
+ * or, with `download`, fetched (not cached: the load caches it with the rest). null when only a download would have it.
+ */
+export async function readModelConfig(
+  source: ModelSource,
+  options: Omit<LoadOptions, 'onProgress'> & { download: boolean },
+): Promise<{ sourceId: string; config: ModelConfig } | null> {
+  const sourceId = modelSourceId(source);
+  const sourceLabel = describeModelSource(source);
+  const parse = (data: ArrayBuffer): { sourceId: string; config: ModelConfig } => ({ sourceId, config: validateFiles(new Map([['config.json', data]]), sourceLabel).config });
+  if (source.kind === 'files') {
+    const blob = [...source.files].find(([path]) => (path.split(/[\\/]/).pop() ?? path) === 'config.json')?.[1];
+    if (!blob) throw new ModelLoadError(`The selected folder has no config.json.`, 'config.json');
+    return parse(await blob.arrayBuffer());
+  }
+  const manifest = await readManifest(options.cache, sourceId);
+  const cachedBytes = manifest?.files['config.json'];
+  if (typeof cachedBytes === 'number') {
+    const data = await options.cache.get(`${sourceId}/config.json`);
+    if (data && data.byteLength === cachedBytes) return parse(data);
+  }
+  if (!options.download) return null;
+  if (source.kind === 'hub' && !isHubModelId(source.modelId)) {
+    throw new ModelLoadError(`"${source.modelId}" is not a Hugging Face model id (expected "organization/name").`);
+  }
+  const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const data = await downloadFile(modelFileUrl(source, 'config.json'), 'config.json', false, fetchImpl, options.signal, undefined);
+  if (!data) throw new ModelLoadError(`${sourceLabel} has no config.json.`, 'config.json');
+  return parse(data);
+}
+
 /** Removes every cached file of a source (e.g. a "forget this model" button). */
 export async function deleteCachedModel(cache: ModelCache, source: ModelSource): Promise<number> {
   const prefix = `${modelSourceId(source)}/`;

@@ -5,7 +5,7 @@
  * connector stay bf16. A projection whose input dimension is not whole blocks of 32 stays bf16, and the plan says so.
  */
 import type { ModelConfig } from './config';
-import { idefics3Names, lmHeadName, requiredTensorNames } from './idefics3';
+import { configTensorShapes, idefics3Names, lmHeadName, requiredTensorNames } from './idefics3';
 import { quantizationObstacle, type WeightFormat, weightFormats, weightTensorBytes } from './quantize';
 
 /** The projections of a text layer that q8 / q4 quantize. */
@@ -72,6 +72,15 @@ export function planWeights(config: ModelConfig, shapeOf: (name: string) => read
 /** GPU bytes of the model's weights in each format (what the model panel's picker shows). */
 export function weightBytesByFormat(config: ModelConfig, shapeOf: (name: string) => readonly number[] | undefined): Record<WeightFormat, number> {
   return Object.fromEntries(weightFormats.map((format) => [format, planWeights(config, shapeOf, format).totalBytes])) as Record<WeightFormat, number>;
+}
+
+/**
+ * The same from config.json alone, before the weights are downloaded (the shapes the config implies; the file's
+ * shapes are checked against them at load, so a loadable file gives the same bytes).
+ */
+export function weightBytesFromConfig(config: ModelConfig): Record<WeightFormat, number> {
+  const shapes = configTensorShapes(config);
+  return weightBytesByFormat(config, (name) => shapes.get(name));
 }
 
 /** "lm_head.weight (input dimension 40 is not ...)" lines of a plan's bf16 exceptions, for a note to the user. */

@@ -261,7 +261,7 @@ export function App() {
               </button>
             </details>
           </AdapterPanel>
-          <ModelPanel initialUrl={urlOptions.modelUrl} autoload={urlOptions.autoload} onLoadStart={onLoadStart} onLoaded={onLoaded} onLoadEnded={onLoadEnded} />
+          <ModelPanel initialUrl={urlOptions.modelUrl} autoload={urlOptions.autoload} initialWeightFormat={urlOptions.weightFormat} onLoadStart={onLoadStart} onLoaded={onLoaded} onLoadEnded={onLoadEnded} />
         </div>
         <div className="column center">
           <ChatPanel

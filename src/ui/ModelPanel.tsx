@@ -1,11 +1,12 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
 import { flushSync } from 'react-dom';
 import type { PickedFolder } from './folder-input';
 import { CachedModels } from './CachedModels';
 import { FolderPicker } from './FolderPicker';
 import { modelLoadButtonId } from './NeedsModel';
 import { loadStepText, ProgressList, SummaryView } from './ModelProgress';
-import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, ModelSummary } from '../worker/api';
+import type { CachedModelInfo, FileProgress, ModelLoadStep, ModelSourceSpec, ModelSummary, WeightFormat } from '../worker/api';
+import { WeightFormatField } from './WeightFormatField';
 import { getEngine, loadStepProxy, progressProxy } from './engine-client';
 import { errorMessage } from '../errors';
 
@@ -41,6 +42,8 @@ interface ModelPanelProps {
   initialUrl: string | null;
   /** From `&autoload=1`: loads `initialUrl` as soon as the panel mounts. */
   autoload: boolean;
+  /** The weight format picked at first (the page URL's &weights=). */
+  initialWeightFormat?: WeightFormat;
   /**
    * Called when a load starts, when it succeeds, and when it fails or is cancelled, with the model that still answers
    * then (the previous one, or null where the failed load had already freed it).
@@ -50,7 +53,10 @@ interface ModelPanelProps {
   onLoadEnded?: (active: ModelSummary | null) => void;
 }
 
-export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoadEnded }: ModelPanelProps) {
+export function ModelPanel({ initialUrl, autoload, initialWeightFormat = 'bf16', onLoadStart, onLoaded, onLoadEnded }: ModelPanelProps) {
+  const [weightFormat, setWeightFormat] = useState<WeightFormat>(initialWeightFormat);
+  // Bumped by each finished load: the weight sizes of a source that only a download could tell are in the cache now.
+  const [loadsDone, setLoadsDone] = useState(0);
   const [sourceKind, setSourceKind] = useState<SourceKind>(initialUrl ? 'url' : 'preset');
   const [preset, setPreset] = useState<string>(modelPresets[0]);
   const [hubId, setHubId] = useState('');
@@ -100,12 +106,13 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
       setState((previous) => (previous.phase === 'loading' ? { phase: 'loading', step } : previous));
     });
     getEngine()
-      .loadModel(source, onProgress, onStep)
+      .loadModel(source, onProgress, onStep, weightFormat)
       .then(
         (summary) => {
           if (generation !== loadGeneration.current) return;
           setState({ phase: 'loaded' });
           setActive(summary);
+          setLoadsDone((n) => n + 1);
           onLoaded?.(summary);
           refreshCached();
         },
@@ -148,6 +155,11 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
   };
 
   const loading = state.phase === 'loading';
+  // The source the form would load now, for the weight sizes (null while a field is incomplete).
+  const formSource = useMemo(() => {
+    const source = buildSource(sourceKind, { preset, hubId, baseUrl, folder });
+    return typeof source === 'string' ? null : source;
+  }, [sourceKind, preset, hubId, baseUrl, folder]);
 
   return (
     <section className="panel model-panel" aria-labelledby="model-heading" data-testid="model-panel">
@@ -211,6 +223,8 @@ export function ModelPanel({ initialUrl, autoload, onLoadStart, onLoaded, onLoad
           </div>
         )}
         {sourceKind === 'folder' && <FolderPicker id={`${ids}-folder`} folder={folder} onPick={setFolder} />}
+
+        <WeightFormatField id={`${ids}-weights`} value={weightFormat} onChange={setWeightFormat} source={formSource} refreshKey={loadsDone} />
 
         <div className="actions">
           <button type="submit" id={modelLoadButtonId} data-testid="load-button">

@@ -77,6 +77,16 @@ export function SummaryView({ summary }: { summary: ModelSummary }) {
         <dd title={`${formatCount(summary.weightBytes)} bytes`}>
           {formatBytes(summary.weightBytes)} in {formatCount(summary.tensorCount)} {summary.tensorCount === 1 ? 'tensor' : 'tensors'}
         </dd>
+        {summary.weights && (
+          <>
+            <dt>On the GPU</dt>
+            <dd data-testid="gpu-weights" title={summary.weights.note ?? undefined}>
+              {summary.weights.format}, {formatBytes(summary.weights.gpuBytes)}
+              {summary.weights.format !== 'bf16' && ` (bf16: ${formatBytes(summary.weights.bytesByFormat.bf16)})`}
+              {summary.weights.note && ` — ${summary.weights.note}`}
+            </dd>
+          </>
+        )}
         <dt>All files</dt>
         <dd>
           {formatBytes(summary.totalBytes)} in {summary.files.length} files

@@ -6,6 +6,7 @@
 import type { BenchmarkPolicySpec, BenchmarkProgress, BenchmarkReport, BenchmarkRun } from '../engine/benchmark';
 import type { AdapterSummary } from '../engine/gpu';
 import type { ModelLoadStep } from '../engine/model';
+import type { WeightFormat } from '../model-io/quantize';
 import type { BudgetPolicy } from '../sparsemm/budgets';
 import type { FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult, OcrEvalProgress, OcrEvalRequest, OcrEvalResult } from '../session/fidelity-types';
 import type { AskOptions, AttentionSnapshot, BenchmarkRequestData, BudgetPlan, CompareResult, ContextUsage, ConversationImageInfo, HeadScoresInfo, HeadSearchOptions, HeadSearchProgress, RunResult, TokenCallback } from '../session/types';
@@ -20,6 +21,7 @@ export { mulberry32 } from '../sparsemm/random';
 /** The shared timing rule (pure, src/sparsemm/timing-stats.ts): Compare shows its verdicts and spreads in these words. */
 export { describeTimingComparison, formatMedianWithSpread } from '../sparsemm/timing-stats';
 export type { StepTimeSummary, TimingComparison } from '../sparsemm/timing-stats';
+export type { WeightFormat } from '../model-io/quantize';
 /** An image token's rectangle in original pixels (src/sparsemm/image-token-map.ts), which the attention overlay draws. */
 export type { ImageTokenRect } from '../sparsemm/image-token-map';
 
@@ -97,6 +99,14 @@ export interface ModelSummary {
   /** Set when the model loaded but could not be saved for offline use (e.g. storage quota). */
   cacheWarning: string | null;
   files: ModelFileSummary[];
+  /** The weights on the GPU: the format loaded, its bytes, every format's bytes for this model, what stayed bf16. */
+  weights: { format: WeightFormat; gpuBytes: number; bytesByFormat: Record<WeightFormat, number>; note: string | null } | null;
+}
+
+/** What each weight format of a model takes on the GPU (EngineApi.weightFormatSizes). */
+export interface WeightFormatSizes {
+  sourceId: string;
+  bytesByFormat: Record<WeightFormat, number>;
 }
 
 /** A picture file for the conversation, as the person dropped, pasted or picked it. */
@@ -248,11 +258,18 @@ export interface EngineApi {
   /**
    * Loads config, tokenizer and weights; caches downloads for offline use. Rejects with an Error whose
    * message is meant for people. A second call while one is running cancels the first. The kernels are compiled
-   * here (onStep reports it), so that the first question compiles nothing.
+   * here (onStep reports it), so that the first question compiles nothing. `weightFormat`: how the text decoder's
+   * projections and lm_head are held on the GPU (bf16 by default; q8 / q4 are made while loading).
    */
-  loadModel(source: ModelSourceSpec, onProgress: ProgressCallback, onStep?: LoadStepCallback): Promise<ModelSummary>;
+  loadModel(source: ModelSourceSpec, onProgress: ProgressCallback, onStep?: LoadStepCallback, weightFormat?: WeightFormat): Promise<ModelSummary>;
   /** Aborts a running loadModel (its promise then rejects with an AbortError). */
   cancelLoad(): void;
+  /**
+   * The GPU bytes of the model's weights in each format, from its config.json alone (nothing else is read): from the
+   * picked folder or the browser cache; with `download`, config.json is fetched (a few KB; not cached). null when
+   * only a download would tell. Rejects with a message for people (no such file, not an Idefics3 config, ...).
+   */
+  weightFormatSizes(source: ModelSourceSpec, download: boolean): Promise<WeightFormatSizes | null>;
   /**
    * The source id of the model that answers now (ModelSummary.sourceId), or null. After a failed load it says whether
    * the previous model is still there (a load that fails before the upload leaves it; one that fails on the GPU does not).

@@ -5,9 +5,11 @@
  */
 import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
-import { checkTensorsFit, WeightTooLargeError } from '../engine/weights';
+import { checkPlannedFit, WeightTooLargeError } from '../engine/weights';
+import type { WeightFormat } from '../model-io/quantize';
+import { planWeights, weightBytesFromConfig } from '../model-io/weight-plan';
 import type { ModelCache } from '../model-io/cache';
-import { loadModel as loadModelFiles, type LoadedModel } from '../model-io/loader';
+import { loadModel as loadModelFiles, readModelConfig, type LoadedModel } from '../model-io/loader';
 import { createProcessor } from '../model-io/processor';
 import { parseScoreFile, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
 import type { ChatSession } from '../session/chat-session';
@@ -46,7 +48,7 @@ function groupCachedModels(entries: { key: string; bytes: number }[]): CachedMod
     .sort((a, b) => a.sourceId.localeCompare(b.sourceId));
 }
 
-export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'loadedModelId' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
+export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'weightFormatSizes' | 'loadedModelId' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
 
 export function createModelLifecycle(
   session: ChatSession,
@@ -58,6 +60,8 @@ export function createModelLifecycle(
   let initResult: Promise<InitResult> | null = null;
   /** Where the loaded model came from, to reload it after a device loss. */
   let loadedSource: ModelSourceSpec | null = null;
+  // The weight format of the loaded model (a device loss reloads it in the same one).
+  let loadedFormat: WeightFormat = 'bf16';
 
   async function createGpu(): Promise<InitResult> {
     try {
@@ -98,7 +102,7 @@ export function createModelLifecycle(
       try {
         const ctx = await requireGpu();
         const loaded = await loadModelFiles(source, { cache: modelCache });
-        const model = await VlmModel.load(ctx, loaded.weights, loaded.config);
+        const model = await VlmModel.load(ctx, loaded.weights, loaded.config, { weightFormat: loadedFormat });
         session.restoreModel({ ...lostModel, model });
         emit({ type: 'device-restored', message: 'A new GPU device is ready and the model was reloaded from the cache; the chat is kept.' });
       } catch (error) {
@@ -119,25 +123,32 @@ export function createModelLifecycle(
     }
   }
 
-  /** Uploads the weights and builds the processor; a model that cannot fit is refused before the old one is freed. */
-  async function activateModel(loaded: LoadedModel, source: ModelSourceSpec, onStep?: LoadStepCallback): Promise<void> {
+  /**
+   * Uploads the weights in `weightFormat` and builds the processor; a model that cannot fit is refused before the old
+   * one is freed. Returns what the weights became.
+   */
+  async function activateModel(loaded: LoadedModel, source: ModelSourceSpec, weightFormat: WeightFormat, onStep?: LoadStepCallback): Promise<ModelSummary['weights']> {
     const ctx = await requireGpu();
     const processor = await createProcessor(loaded);
     let model: VlmModel;
     try {
-      // Refused before the old model is freed (GpuWeights.upload applies the same rule), so the loaded one survives.
-      checkTensorsFit(ctx.device.limits, loaded.weights.tensors);
+      // Refused before the old model is freed (GpuWeights.uploadPlan applies the same rule), so the loaded one survives.
+      const shapeOf = (name: string): readonly number[] | undefined => (loaded.weights.has(name) ? loaded.weights.get(name).shape : undefined);
+      checkPlannedFit(ctx.device.limits, planWeights(loaded.config, shapeOf, weightFormat).tensors);
       // Free the old model's buffers first: two models may not fit the GPU together.
       session.detachModel()?.model.destroy();
       loadedSource = null;
-      model = await VlmModel.load(ctx, loaded.weights, loaded.config, { onStep: (step) => void onStep?.(step) });
+      model = await VlmModel.load(ctx, loaded.weights, loaded.config, { onStep: (step) => void onStep?.(step), weightFormat });
     } catch (error) {
       if (error instanceof WeightTooLargeError) throw new Error(`This model cannot run on this GPU: ${error.message}`);
       throw error;
     }
     const ready = { sourceId: loaded.sourceId, model, processor, processorLongestEdge: readLongestEdge(loaded.files) };
     loadedSource = source;
+    loadedFormat = weightFormat;
     session.attachModel(ready, await readCachedScores(loaded.sourceId));
+    const weights = model.loadedWeights;
+    return { format: weights.format, gpuBytes: weights.bytes, bytesByFormat: weights.bytesByFormat, note: weights.note };
   }
 
   return {
@@ -146,7 +157,7 @@ export function createModelLifecycle(
       return initResult;
     },
 
-    loadModel(source, onProgress, onStep) {
+    loadModel(source, onProgress, onStep, weightFormat = 'bf16') {
       const controller = session.beginLoad();
       let finished = false; // progress that arrives after the end (e.g. from an aborted read) is dropped
       const load = (): Promise<ModelSummary> => releasingAfter(onProgress, async () => {
@@ -162,8 +173,7 @@ export function createModelLifecycle(
           });
           if (controller.signal.aborted) throw controller.signal.reason ?? new DOMException('The load was cancelled.', 'AbortError');
           const summary = summarizeModel(model, sourceDisplayName(source));
-          await activateModel(model, source, onStep);
-          return summary;
+          return { ...summary, weights: await activateModel(model, source, weightFormat, onStep) };
         } finally {
           session.endLoad(controller);
           finished = true;
@@ -174,6 +184,11 @@ export function createModelLifecycle(
 
     cancelLoad() {
       session.cancelLoad();
+    },
+
+    async weightFormatSizes(source, download) {
+      const read = await readModelConfig(source, { cache: modelCache, download });
+      return read && { sourceId: read.sourceId, bytesByFormat: weightBytesFromConfig(read.config) };
     },
 
     loadedModelId() {

@@ -45,6 +45,7 @@ export function summarizeModel(model: LoadedModel, displayName: string): ModelSu
     fromCache: model.fromCache,
     cacheWarning: model.cacheWarning ?? null,
     files,
+    weights: null,
   };
 }
 

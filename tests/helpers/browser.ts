@@ -108,12 +108,14 @@ export interface TinyModelApp {
  * Serves the built app with the tiny fixture at `tinyFixtureMount`, launches Chromium and opens the app with
  * ?model=<fixture>&autoload=1, so the model starts loading at once. `beforeOpen` runs on the page before it
  * navigates (e.g. to listen for dialogs from the first load on). `preset` "smolvlm2-tiny" serves the same miniature as
- * SmolVLM2 (a video path), written to a temporary folder removed on close.
+ * SmolVLM2 (a video path), written to a temporary folder removed on close. `extraQuery` adds page URL options (e.g.
+ * weights) or overrides them (autoload: "0" opens the app without loading).
  */
 export async function openAppWithTinyModel(
   viewport?: { width: number; height: number },
   beforeOpen?: (page: Page) => void,
   preset: 'tiny' | 'smolvlm2-tiny' = 'tiny',
+  extraQuery: Record<string, string> = {},
 ): Promise<TinyModelApp> {
   const ownDir = preset === 'tiny' ? null : mkdtempSync(join(tmpdir(), `sparsemm-${preset}-`));
   if (ownDir) await writeFixture(ownDir, { preset });
@@ -130,7 +132,7 @@ export async function openAppWithTinyModel(
     const { page } = session;
     beforeOpen?.(page);
     const modelUrl = new URL(tinyFixtureMount, server.url).href;
-    await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1' }).toString()}`);
+    await page.goto(`${server.url}?${new URLSearchParams({ model: modelUrl, autoload: '1', ...extraQuery }).toString()}`);
     return { server, session, page, close };
   } catch (error) {
     await close();

@@ -14,6 +14,7 @@ import {
   ModelLoadError,
   type ModelSource,
   optionalModelFiles,
+  readModelConfig,
   requiredModelFiles,
 } from '../../src/model-io/loader';
 import { FileSystemModelCache, modelDirectorySource } from '../../src/model-io/node-loader';
@@ -185,6 +186,39 @@ describe('loadModel from a URL (fake fetch)', () => {
     const { fetch, calls } = fakeFetch({ override: { 'config.json': new TextEncoder().encode(JSON.stringify(config)) } });
     await expect(loadModel(source, { cache: new MemoryModelCache(), fetch })).rejects.toThrow(/model_type "qwen2_vl"/);
     expect(calls).toEqual([`${baseUrl}/config.json`]);
+  });
+});
+
+describe('readModelConfig: config.json alone, to size a model before its weights are downloaded', () => {
+  it('without download: null until the cache has the model, then from the cache with no request', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch, calls } = fakeFetch();
+    expect(await readModelConfig(source, { cache, fetch, download: false })).toBeNull();
+    expect(calls).toEqual([]);
+    await loadModel(source, { cache, fetch });
+    calls.length = 0;
+    const read = await readModelConfig(source, { cache, fetch, download: false });
+    expect(read?.config.text.numLayers).toBeGreaterThan(0);
+    expect(read?.sourceId).toBe('url/https://models.example/tiny');
+    expect(calls).toEqual([]);
+  });
+
+  it('with download: fetches config.json only, caches nothing; a wrong architecture is refused', async () => {
+    const cache = new MemoryModelCache();
+    const { fetch, calls } = fakeFetch();
+    expect((await readModelConfig(source, { cache, fetch, download: true }))?.config.imageSeqLen).toBe(16);
+    expect(calls).toEqual([`${baseUrl}/config.json`]);
+    expect(await cache.list()).toEqual([]);
+    const config = JSON.parse(new TextDecoder().decode(fixture.get('config.json'))) as Record<string, unknown>;
+    config.model_type = 'qwen2_vl';
+    const wrong = fakeFetch({ override: { 'config.json': new TextEncoder().encode(JSON.stringify(config)) } });
+    await expect(readModelConfig(source, { cache, fetch: wrong.fetch, download: true })).rejects.toThrow(/model_type "qwen2_vl"/);
+    await expect(readModelConfig(source, { cache, fetch: fakeFetch({ missing: ['config.json'] }).fetch, download: true })).rejects.toThrow(/config\.json/);
+  });
+
+  it('picked files: reads config.json of the folder, nothing else', async () => {
+    const files = new Map([['my-model/config.json', new Blob([fixture.get('config.json')!.slice()])]]);
+    expect((await readModelConfig({ kind: 'files', files }, { cache: new MemoryModelCache(), download: false }))?.config.imageSeqLen).toBe(16);
   });
 });
 

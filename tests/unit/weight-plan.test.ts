@@ -5,7 +5,9 @@ import { parseModelConfig, type ModelConfig } from '../../src/model-io/config';
 import { defaultReferenceModelDir } from '../../src/model-io/fixture';
 import { randomWeightSpecs } from '../../src/model-io/fixture-weights';
 import { idefics3Names } from '../../src/model-io/idefics3';
-import { describeKeptBf16, planWeights, quantizedLayerParts, weightBytesByFormat } from '../../src/model-io/weight-plan';
+import { describeKeptBf16, planWeights, quantizedLayerParts, weightBytesByFormat, weightBytesFromConfig } from '../../src/model-io/weight-plan';
+import { tinyFixtureFiles } from '../../src/model-io/fixture';
+import { SafetensorsFile } from '../../src/model-io/safetensors';
 
 const smolVlm = parseModelConfig(readFileSync(join(defaultReferenceModelDir(), 'config.json'), 'utf8'));
 
@@ -58,5 +60,17 @@ describe('planWeights', () => {
     expect(plan.keptBf16.map((k) => k.name)).toContain(idefics3Names.textLayer(0, 'self_attn.q_proj.weight'));
     expect(plan.tensors.find((t) => t.name === idefics3Names.textLayer(0, 'mlp.down_proj.weight'))?.format).toBe('q8'); // in = 96
     expect(describeKeptBf16(plan)).toMatch(/^7 tensor\(s\) stay bf16 in q8: model\.text_model\.layers\.0\.self_attn\.q_proj\.weight \(its input dimension 48 is not a multiple of 32\);/);
+  });
+
+  it('weightBytesFromConfig (config.json alone) gives the bytes the plan of the real file gives, in every format', () => {
+    const files = tinyFixtureFiles();
+    const config = parseModelConfig(new TextDecoder().decode(files.get('config.json')));
+    const bytes = files.get('model.safetensors')!;
+    const file = SafetensorsFile.parse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, 'model.safetensors');
+    const fromFile = weightBytesByFormat(config, (name) => (file.has(name) ? file.get(name).shape : undefined));
+    expect(weightBytesFromConfig(config)).toEqual(fromFile);
+    expect(fromFile.q4).toBeLessThan(fromFile.q8);
+    // And at the SmolVLM-256M shape, against the generator's tensors.
+    expect(weightBytesFromConfig(smolVlm)).toEqual(weightBytesByFormat(smolVlm, shapes(smolVlm)));
   });
 });

@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { parseScoreFile } from '../sparsemm/score-file';
 import { ContextOverflowError } from '../session/chat-session';
 import type { FidelitySweepRequest, FidelitySweepResult } from '../session/fidelity-types';
-import { commandOptions, modelPromptOptions, parseCommandArgs, readCommandInputs, readText, reportUsageError, UsageError } from './args';
+import { commandOptions, modelPromptOptions, parseCommandArgs, readCommandInputs, readText, reportUsageError, UsageError, weightFormatOption, weightsOption } from './args';
+import { VlmModel } from '../engine/model';
 import { sweepHelp, sweepOptions, sweepRequestOption } from './sweep-args';
 import { cliChatSession, openNodeSession, readImageFile, stderrProgress } from './node-session';
 import { fidelitySvg, formatBytes } from './fidelity-plot';
@@ -21,11 +22,16 @@ cache (teacher forcing) and compares the next-token distributions on the GPU at 
 largest KL(full || policy). Each policy's own greedy answer is decoded too, with the index of its first token that
 differs from the reference. One prefill serves every policy and budget.
 
+With --weights q8 or q4 the reference stays the bf16 weights' full-cache answer, and every row runs on the model
+loaded a second time in that format (both on the GPU at once): "full" then lists the quantized full cache itself, so
+one table gives "q4 full" and "q4 + sparsemm 256" against "bf16 full". Default policies then: full and all others.
+
 Options:
   --model M           model folder, http(s) base URL, or hub id
   --image FILE        image (PNG, JPEG, WebP), more than once for several; omitted: a text-only prompt
   --prompt TEXT       the question
-${sweepHelp(defaultMaxNewTokens)}  --json              print {reference: {tokenIds, text}, rows: [{policy, budget, kvBytes, top1Agreement, meanKl,
+${sweepHelp(defaultMaxNewTokens)}  --weights F         the rows' weight format: bf16 (default: rows against the same model's full cache), q8 or q4
+  --json              print {reference: {tokenIds, text}, rows: [{policy, budget, kvBytes, top1Agreement, meanKl,
                       maxKl, firstDifference, tokenIds, text, ...}]} (firstDifference null when the answers agree)
   --plot FILE         write an SVG: top-1 agreement and mean KL against KV bytes, one line per policy
   -h, --help          this text
@@ -48,6 +54,7 @@ export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
   const values = commandOptions(args, {
     ...modelPromptOptions,
     ...sweepOptions,
+    ...weightsOption,
     json: { type: 'boolean' },
     plot: { type: 'string' },
   });
@@ -58,7 +65,7 @@ export function parseFidelityArgs(args: string[]): FidelityArgs | 'help' {
     model: values.model,
     prompt: values.prompt,
     images: values.image ?? [],
-    request: sweepRequestOption(values, defaultMaxNewTokens),
+    request: sweepRequestOption(values, defaultMaxNewTokens, weightFormatOption(values.weights)),
     scoresPath: values.scores ?? null,
     json: values.json === true,
     plotPath: values.plot ?? null,
@@ -69,12 +76,17 @@ function fixed(value: number, digits: number): string {
   return value.toFixed(digits);
 }
 
-/** The table a person reads: one line per (policy, budget) under the reference answer. */
+/**
+ * The table a person reads: one line per (policy, budget) under the reference answer; with other weights than the
+ * reference's, a first column names the rows' weights ("q4  sparsemm  256" against "bf16 weights, full cache").
+ */
 export function fidelityTable(result: FidelitySweepResult): string {
-  const header = ['policy', 'budget', 'kvBytes', 'top-1 agreement', 'mean KL', 'max KL', 'first difference'];
+  const otherWeights = result.rows.some((row) => row.weights !== result.reference.weights);
+  const header = [...(otherWeights ? ['weights'] : []), 'policy', 'budget', 'kvBytes', 'top-1 agreement', 'mean KL', 'max KL', 'first difference'];
   const lines = result.rows.map((row) => [
+    ...(otherWeights ? [row.weights] : []),
     row.policy,
-    String(row.budget),
+    row.budget === null ? '-' : String(row.budget),
     `${row.kvBytes} (${formatBytes(row.kvBytes)})`,
     `${row.agreedSteps}/${row.steps} (${fixed(row.top1Agreement, 3)})`,
     fixed(row.meanKl, 4),
@@ -83,7 +95,8 @@ export function fidelityTable(result: FidelitySweepResult): string {
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i].length)));
   const format = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
-  const reference = `reference (full cache, ${result.reference.kvBytes} bytes = ${formatBytes(result.reference.kvBytes)}), ` +
+  const referenceWeights = otherWeights ? `${result.reference.weights} weights, ` : '';
+  const reference = `reference (${referenceWeights}full cache, ${result.reference.kvBytes} bytes = ${formatBytes(result.reference.kvBytes)}), ` +
     `${result.reference.tokenIds.length} tokens: ${JSON.stringify(result.reference.text)}`;
   const stopped = result.stoppedBy === 'cancel' ? ['(stopped: the rows above are the ones finished)'] : [];
   return [reference, '', format(header), ...lines.map(format), ...stopped].join('\n') + '\n';
@@ -101,14 +114,21 @@ export async function run(args: string[]): Promise<void> {
   const { scoreText, pictures } = inputs;
 
   const node = await openNodeSession(modelPath);
+  let rowsModel: VlmModel | undefined;
   try {
+    if (request.weightFormat) {
+      rowsModel = await VlmModel.load(node.ctx, node.loaded.weights, node.loaded.config, { weightFormat: request.weightFormat });
+      const { bytes, note } = rowsModel.loadedWeights;
+      process.stderr.write(`rows: ${request.weightFormat} weights, ${formatBytes(bytes)} on the GPU beside the bf16 reference's ${formatBytes(node.model.loadedWeights.bytes)}\n`);
+      if (note) process.stderr.write(`note: ${note}\n`);
+    }
     const session = cliChatSession(node);
     if (scoreText !== null) await session.useHeadScores(parseScoreFile(scoreText), 'import');
     pictures.forEach((image, i) => session.addImage(image, images[i]));
     const bar = stderrProgress('fidelity');
     const result = await session.fidelitySweep(prompt, request, ({ done, total, row }) =>
-      bar.update(done, total, row ? `${row.policy} ${row.budget}` : 'reference'),
-    );
+      bar.update(done, total, row ? `${row.weights} ${row.policy} ${row.budget ?? ''}` : 'reference'),
+    rowsModel);
     bar.end();
     for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     if (plotPath !== null && result.rows.length > 0) {
@@ -124,6 +144,7 @@ export async function run(args: string[]): Promise<void> {
     if (!(error instanceof ContextOverflowError)) throw error;
     reportUsageError('fidelity', error);
   } finally {
+    rowsModel?.destroy();
     node.destroy();
   }
 }

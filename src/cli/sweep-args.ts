@@ -2,6 +2,7 @@
 import { defaultBudgetParams } from '../sparsemm/budgets';
 import { parseBudgetList, parsePolicyList, sweepPolicies } from '../sparsemm/fidelity';
 import type { FidelitySweepRequest } from '../session/fidelity-types';
+import type { WeightFormat } from '../model-io/quantize';
 import { integerOption, kvKnobOptions, numberOption, UsageError } from './args';
 import { errorMessage } from '../errors';
 
@@ -26,10 +27,14 @@ export const sweepOptions = {
   'max-new-tokens': { type: 'string' },
 } as const;
 
-/** --policies, --budgets, --window, --ratio and --max-new-tokens as a checked sweep request. */
+/**
+ * --policies, --budgets, --window, --ratio and --max-new-tokens as a checked sweep request. `weightFormat`: the rows'
+ * weights (fidelity --weights) when they are not bf16; `full` may then be listed.
+ */
 export function sweepRequestOption(
   values: { policies?: string; budgets?: string; window?: string; ratio?: string; 'max-new-tokens'?: string },
   defaultTokens: number,
+  weightFormat: WeightFormat = 'bf16',
 ): FidelitySweepRequest {
   const window = integerOption('window', values.window, defaultBudgetParams.window);
   if (window < 1) throw new UsageError('--window must be at least 1');
@@ -39,11 +44,12 @@ export function sweepRequestOption(
   if (maxNewTokens < 1) throw new UsageError('--max-new-tokens must be at least 1');
   try {
     return {
-      policies: parsePolicyList(values.policies ?? sweepPolicies.join(',')),
+      policies: parsePolicyList(values.policies ?? (weightFormat === 'bf16' ? sweepPolicies : ['full', ...sweepPolicies]).join(','), weightFormat !== 'bf16'),
       budgets: parseBudgetList(values.budgets ?? defaultBudgets, window),
       window,
       ratio,
       maxNewTokens,
+      ...(weightFormat === 'bf16' ? {} : { weightFormat }),
     };
   } catch (error) {
     throw new UsageError(errorMessage(error));

@@ -12,6 +12,10 @@
  *    full K/V, as in SparseMM), so it always agrees.
  * 4. The free-running answer of a policy equals the reference up to the first step whose compressed top-1 differs.
  *    There the cache is cloned, and after the teacher-forced pass the clone decodes on from the token it picked.
+ *
+ * Another model's answer may be the reference instead (`reference`: the bf16 weights' full-cache answer when this
+ * model holds q8 / q4 weights): step 2 is skipped, the full cache becomes a case like the policies (a null policy),
+ * and step 0 compares this model's own prefill logits with the reference's, so it may differ.
  */
 import { fullCacheKept, type GenerateOptions, type GenerativeModel } from './generate';
 import { joinImageFeatures } from './connector';
@@ -24,8 +28,18 @@ import { firstDifference, summarizeFidelity, type FidelitySummary } from '../spa
 /** The prompt as generate takes it; maxNewTokens bounds the reference answer and each free-running one. */
 export interface FidelityRunOptions
   extends Pick<GenerateOptions, 'inputIds' | 'pixelValues' | 'numTiles' | 'imageFeatures' | 'maxNewTokens' | 'eosTokenIds'> {
-  /** The (policy, budget) cases compared with the full cache, in the order of the result. */
-  policies: readonly KvPolicy[];
+  /**
+   * The (policy, budget) cases compared with the reference, in the order of the result; null is this model's full
+   * cache (only with `reference`: otherwise the full cache is the reference).
+   */
+  policies: readonly (KvPolicy | null)[];
+  /**
+   * Another model's answer to follow (same tokenizer and prompt): its tokens and its logits, f32 [tokens x vocab] on
+   * this model's device (runFidelity's keepReferenceLogits gives both). Absent: this model's full-cache answer.
+   */
+  reference?: { tokenIds: readonly number[]; logits: GPUBuffer };
+  /** Returns the reference logits buffer in the result (the caller destroys it), to be another run's reference. */
+  keepReferenceLogits?: boolean;
   /** Checked during the prefill and between steps; a stop returns what is finished with stoppedBy 'cancel'. */
   signal?: AbortSignal;
   /** After the reference (done 1) and after each case: for a progress bar. */
@@ -37,7 +51,8 @@ export interface FidelityRunOptions
 }
 
 export interface FidelityCaseResult {
-  kvPolicy: KvPolicy;
+  /** null: this model's full cache (a run with another model's reference). */
+  kvPolicy: KvPolicy | null;
   /** Bytes of this policy's KV cache (room for maxNewTokens included), as allocated under 'kv'. */
   kvBytes: number;
   /** False when the budget is not below the prompt: the cache is the full one. */
@@ -55,7 +70,7 @@ export interface FidelityCaseResult {
 
 export interface FidelityRunResult {
   promptTokens: number;
-  reference: { tokenIds: number[]; kvBytes: number };
+  reference: { tokenIds: number[]; kvBytes: number; logits?: GPUBuffer };
   /** The cases finished, in the order asked (all of them unless stopped). */
   cases: FidelityCaseResult[];
   stoppedBy: 'done' | 'cancel';
@@ -83,7 +98,14 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
         `maxStorageBufferBindingSize (${bindingLimit}): ask for at most ${Math.floor(bindingLimit / (vocab * 4))} new tokens.`,
     );
   }
-  const compressors = policies.map((kvPolicy) => KvCompressor.plan(text, promptTokens, kvPolicy));
+  const external = options.reference;
+  const fullCases = policies.filter((kvPolicy) => kvPolicy === null).length;
+  if (fullCases > (external ? 1 : 0)) throw new Error('fidelity: the full cache is one case at most, and only against another model\'s reference');
+  if (external && (external.tokenIds.length === 0 || external.logits.size < external.tokenIds.length * vocab * 4)) {
+    throw new Error(`fidelity: the reference has ${external.tokenIds.length} tokens and ${external.logits.size} bytes of logits (vocab ${vocab})`);
+  }
+  // A null case (the full cache itself) has no compressor and uses the prefill's full cache.
+  const compressors = policies.map((kvPolicy) => kvPolicy && KvCompressor.plan(text, promptTokens, kvPolicy));
   const layout = (keptPerHead: number[][]): KvCacheLayout => ({
     numLayers: text.numLayers, numKvHeads: text.numKvHeads, headDim: text.headDim, promptLength: promptTokens, keptPerHead, maxNewTokens,
   });
@@ -97,17 +119,20 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
   let fullCache: RaggedKvCache | null = null;
   const policyCaches: RaggedKvCache[] = [];
   let referenceLogits: GPUBuffer | null = null;
+  // This model's prefill logits (row 0 of its own reference, or a copy when the reference is another model's).
+  let firstLogits: GPUBuffer | null = null;
   try {
     stopIfAsked();
     if (imageFeatures) features = joinImageFeatures(ctx, config, imageFeatures, imageTokens);
     else if (numTiles > 0) features = model.encodeImage(pixelValues, numTiles);
     fullCache = RaggedKvCache.create(ctx, layout(fullCacheKept(text.numLayers, text.numKvHeads, promptTokens)));
     result.reference.kvBytes = fullCache.kvBytes;
-    for (const compressor of compressors) policyCaches.push(RaggedKvCache.create(ctx, layout(compressor.keptPerHead)));
+    for (const compressor of compressors) policyCaches.push(compressor ? RaggedKvCache.create(ctx, layout(compressor.keptPerHead)) : fullCache);
 
     // 1. One prefill for all: the full cache keeps everything (null), each policy stores its own selection.
     const selectKept: LayerKvSelector = async (layer, q, k, v) => {
       for (const [i, compressor] of compressors.entries()) {
+        if (!compressor) continue;
         const cache = policyCaches[i];
         cache.storePrefill(layer, k, v, await compressor.selectLayer(ctx, cache, layer, q, k));
         // The policies share their selection scratch buffers (ctx.scratch): each one's commands go before the next.
@@ -126,9 +151,15 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
     features = null;
 
     // 2. The reference answer on the full cache; row s of referenceLogits holds step s's logits.
-    referenceLogits = ctx.allocator.create('activations', referenceBytes, storageUsage(), 'fidelity reference logits');
     const reference = result.reference.tokenIds;
-    for (;;) {
+    if (external) {
+      firstLogits = ctx.allocator.create('activations', vocab * 4, storageUsage(), 'fidelity prefill logits');
+      ctx.record().copy(logits, 0, firstLogits, 0, vocab * 4);
+      reference.push(...external.tokenIds.slice(0, maxNewTokens));
+    }
+    referenceLogits = external?.logits ?? ctx.allocator.create('activations', referenceBytes, storageUsage(), 'fidelity reference logits');
+    // With another model's reference there is nothing to decode here (its rows are already in referenceLogits).
+    while (!external) {
       ctx.record().copy(logits, 0, referenceLogits, reference.length * vocab * 4, vocab * 4);
       const token = await model.selectToken(logits);
       reference.push(token);
@@ -136,8 +167,10 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
       stopIfAsked();
       logits = model.decodeStep(token, promptTokens + reference.length - 1, fullCache);
     }
-    fullCache.destroy();
-    fullCache = null;
+    if (!policies.includes(null)) {
+      fullCache.destroy();
+      fullCache = null;
+    }
     options.onProgress?.({ done: 1, total });
 
     // 3 and 4, one policy after another (each cache is freed when its case is done).
@@ -145,19 +178,23 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
       stopIfAsked();
       const cache = policyCaches[index];
       const caseResult = await followReference(model, {
-        cache, referenceLogits, reference, promptTokens, maxNewTokens, eosTokenIds, stopIfAsked,
+        cache, referenceLogits, firstLogits: firstLogits ?? referenceLogits, reference, promptTokens, maxNewTokens, eosTokenIds, stopIfAsked,
         onStepLogits: options.onStepLogits && ((step, ref, compressed) => options.onStepLogits?.(index, step, ref, compressed)),
       });
       result.cases.push({
-        kvPolicy: compressor.kvPolicy,
+        kvPolicy: compressor?.kvPolicy ?? null,
         kvBytes: cache.kvBytes,
-        compressed: compressor.compresses,
+        compressed: compressor?.compresses ?? false,
         keptPerHead: cache.layout.keptPerHead.map((row) => [...row]),
         ...caseResult,
       });
-      cache.destroy();
+      if (cache !== fullCache) cache.destroy();
       options.onCase?.(result.cases[index], index);
       options.onProgress?.({ done: index + 2, total });
+    }
+    if (options.keepReferenceLogits && !external) {
+      result.reference.logits = referenceLogits;
+      referenceLogits = null;
     }
     return result;
   } catch (error) {
@@ -167,9 +204,9 @@ export async function runFidelity(model: GenerativeModel, options: FidelityRunOp
     // Submit anything recorded before freeing, so no pending command refers to a destroyed buffer.
     ctx.submit();
     ctx.allocator.destroy(features);
-    fullCache?.destroy();
-    for (const cache of policyCaches) cache.destroy();
-    ctx.allocator.destroy(referenceLogits);
+    for (const cache of new Set([fullCache, ...policyCaches])) cache?.destroy();
+    if (!external) ctx.allocator.destroy(referenceLogits); // another model's reference belongs to the caller
+    ctx.allocator.destroy(firstLogits);
     model.releaseWorkspace();
   }
 }
@@ -181,6 +218,8 @@ interface FollowRequest {
   /** The policy's cache right after the shared prefill. */
   cache: RaggedKvCache;
   referenceLogits: GPUBuffer;
+  /** This model's prefill logits (step 0, the same for every case of a run). */
+  firstLogits: GPUBuffer;
   reference: readonly number[];
   promptTokens: number;
   maxNewTokens: number;
@@ -194,19 +233,19 @@ async function followReference(
   model: GenerativeModel,
   request: FollowRequest,
 ): Promise<Pick<FidelityCaseResult, 'steps' | 'summary' | 'tokenIds' | 'firstDifference'>> {
-  const { cache, referenceLogits, reference, promptTokens, maxNewTokens, eosTokenIds, stopIfAsked, onStepLogits } = request;
+  const { cache, referenceLogits, firstLogits, reference, promptTokens, maxNewTokens, eosTokenIds, stopIfAsked, onStepLogits } = request;
   const { ctx } = model;
   const vocab = model.config.text.vocabSize;
   const steps = reference.length;
   const records = ctx.allocator.create('scratch', steps * fidelityRecordFields * 4, storageUsage(), 'fidelity step records');
   let leftAt: { step: number; token: number; cache: RaggedKvCache } | null = null;
   try {
-    // Step 0: the prefill's logits, which every policy shares (row 0 against itself).
-    stepFidelity(ctx, { vocab, reference: referenceLogits, referenceOffset: 0, compressed: referenceLogits, referenceToken: reference[0], out: records, step: 0 });
-    if (onStepLogits) {
-      const row = await ctx.readF32(referenceLogits, vocab);
-      onStepLogits(0, row, row);
-    }
+    // Step 0: the prefill's logits, which every policy shares (row 0 against itself, unless the reference is another
+    // model's: then they may differ, and the answer may leave the reference at once).
+    stepFidelity(ctx, { vocab, reference: referenceLogits, referenceOffset: 0, compressed: firstLogits, referenceToken: reference[0], out: records, step: 0 });
+    if (onStepLogits) onStepLogits(0, await ctx.readF32(referenceLogits, vocab), await ctx.readF32(firstLogits, vocab));
+    const [first] = decodeStepRecords(await ctx.readU32(records, fidelityRecordFields), 1);
+    if (first.compressedTop1 !== reference[0]) leftAt = { step: 0, token: first.compressedTop1, cache: cache.clone() };
     for (let step = 1; step < steps; step++) {
       stopIfAsked();
       const logits = model.decodeStep(reference[step - 1], promptTokens + step - 1, cache);

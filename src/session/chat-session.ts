@@ -8,6 +8,7 @@
  */
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
 import { findVisualHeads } from '../engine/visual-heads';
+import type { VlmModel } from '../engine/model';
 import { noVideoPathMessage, type ChatMessage, type PreparedInputs, type ProcessorImage, type VideoInput, type VideoSamplingDefaults } from '../model-io/processor';
 import { sampleVideoFrames, type VideoSamplingSettings, type VideoTrackFacts } from '../model-io/video-sampling';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
@@ -336,11 +337,17 @@ export class ChatSession {
    * The question about the pictures with the full cache and with each policy x budget (session/fidelity.ts): how far
    * each policy's answer drifts from the full cache's. A measurement: the conversation is left as it was.
    */
-  async fidelitySweep(question: string, request: FidelitySweepRequest, onProgress?: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult> {
-    checkSweepRequest(request);
+  async fidelitySweep(
+    question: string,
+    request: FidelitySweepRequest,
+    onProgress?: (progress: FidelitySweepProgress) => void,
+    /** With request.weightFormat: the loaded model in that format (same device); the rows run on it. */
+    rowsModel?: VlmModel,
+  ): Promise<FidelitySweepResult> {
+    checkSweepRequest(request, this.current?.model.weightFormat);
     const { window, ratio, maxNewTokens } = request;
-    return this.asQuestion(question, { policy: 'full', budget: request.budgets[0], window, ratio, maxNewTokens }, (ready, prepared, signal, _askedAt, pictures) =>
-      runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress }), null);
+    return this.asQuestion(question, { policy: 'full', budget: request.budgets[0] ?? 0, window, ratio, maxNewTokens }, (ready, prepared, signal, _askedAt, pictures) =>
+      runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress, rowsModel }), null);
   }
 
   /** Runs `body` as the one running question: refuses a second, prepares the prompt, records the exchange. */

@@ -2,11 +2,15 @@
  * What a fidelity sweep takes and gives (session/fidelity.ts): plain data, the same for the CLI's --json and the
  * worker API (structured-cloneable).
  */
+import type { WeightFormat } from '../model-io/quantize';
 import type { BudgetPolicy } from '../sparsemm/policies';
 
 /** The policies and budgets to compare with the full cache on one question. */
 export interface FidelitySweepRequest {
-  /** Compressing policies (not 'full': that is the reference). */
+  /**
+   * Compressing policies. 'full' only with `weightFormat`: the quantized model's full cache (the reference is the bf16
+   * model's).
+   */
   policies: BudgetPolicy[];
   /** Average tokens kept per KV head, window included; each above `window`. */
   budgets: number[];
@@ -16,12 +20,20 @@ export interface FidelitySweepRequest {
   ratio: number;
   /** Tokens of the reference answer (and of each policy's own answer) at most. */
   maxNewTokens: number;
+  /**
+   * The rows' weight format when it is not the reference's: the reference is the loaded (bf16) model's full-cache
+   * answer, the rows run on the same model in this format (a second model the caller loads; CLI --weights).
+   */
+  weightFormat?: WeightFormat;
 }
 
-/** One (policy, budget) against the full cache. */
+/** One (weights, policy, budget) against the reference (the full cache on the reference's weights). */
 export interface FidelityRow {
+  /** The weight format of the model this row ran on. */
+  weights: WeightFormat;
   policy: BudgetPolicy;
-  budget: number;
+  /** null for the full cache (a row of a quantized model against the bf16 reference). */
+  budget: number | null;
   /** Bytes of this policy's KV cache (room for the new tokens included). */
   kvBytes: number;
   /** False when the budget is not below the prompt length: the cache is the full one. */
@@ -42,8 +54,8 @@ export interface FidelityRow {
 
 export interface FidelitySweepResult {
   promptTokens: number;
-  /** The full-cache answer every row is compared with. */
-  reference: { tokenIds: number[]; text: string; kvBytes: number };
+  /** The full-cache answer every row is compared with, and the weight format of the model that gave it. */
+  reference: { tokenIds: number[]; text: string; kvBytes: number; weights: WeightFormat };
   /** One per (policy, budget), policies in the order asked, budgets ascending; fewer when stopped. */
   rows: FidelityRow[];
   stoppedBy: 'done' | 'cancel';

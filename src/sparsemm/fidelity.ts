@@ -84,14 +84,17 @@ export function parseBudgetList(text: string, window: number): number[] {
 /** Policies a sweep compares with the full cache: every policy but `full` itself (the reference). */
 export const sweepPolicies: readonly BudgetPolicy[] = budgetPolicies.filter((policy) => policy !== 'full');
 
-/** Policies of a sweep from "sparsemm,snapkv": known names other than `full`, no repeats, in the order given. */
-export function parsePolicyList(text: string): BudgetPolicy[] {
+/**
+ * Policies of a sweep from "sparsemm,snapkv": known names, no repeats, in the order given; `full` only with
+ * `allowFull` (a sweep of other weights, whose full cache is a row against the reference weights' full cache).
+ */
+export function parsePolicyList(text: string, allowFull = false): BudgetPolicy[] {
   const items = listItems(text);
   if (items.length === 0) throw new SweepInputError(`The policy list is empty: give one or more of ${sweepPolicies.join(', ')}.`);
   const policies: BudgetPolicy[] = [];
   for (const item of items) {
     const name = item.toLowerCase();
-    if (name === 'full') throw new SweepInputError('"full" is the reference every row is compared with; list only compressing policies.');
+    if (name === 'full' && !allowFull) throw new SweepInputError('"full" is the reference every row is compared with; list only compressing policies (or compare other weights).');
     if (!Object.hasOwn(policyTable, name)) throw new SweepInputError(`Unknown policy "${item}": choose from ${sweepPolicies.join(', ')}.`);
     const policy = name as BudgetPolicy;
     if (policies.includes(policy)) throw new SweepInputError(`Policy "${policy}" is listed twice.`);

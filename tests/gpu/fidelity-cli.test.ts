@@ -17,6 +17,8 @@ import { repoRoot, runCliWithPrivateCache } from '../helpers/cli';
 const scratch = mkdtempSync(join(tmpdir(), 'fidelity-cli-'));
 const sample = join(repoRoot, 'public', 'samples', 'shapes.png');
 const runCli = runCliWithPrivateCache(scratch);
+/** The bf16 full-cache answer of the first test (32 tokens), the reference the --weights q4 rows follow. */
+let bf16Reference: number[] = [];
 
 describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
   let fixture = '';
@@ -34,6 +36,7 @@ describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
     const result = JSON.parse(out.stdout.trim().split('\n').pop() ?? '') as FidelitySweepResult;
     const { reference } = result;
     expect(reference.tokenIds).toHaveLength(32);
+    bf16Reference = reference.tokenIds;
     expect(typeof reference.text).toBe('string');
     expect(result.rows.map((row) => `${row.policy} ${row.budget}`)).toEqual(['sparsemm 40', 'sparsemm 100000', 'snapkv 40', 'snapkv 100000']);
     for (const row of result.rows) {
@@ -66,6 +69,27 @@ describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
     expect(out.stdout).toMatch(/^reference \(full cache, \d+ bytes/);
     expect(out.stdout).toMatch(/policy\s+budget\s+kvBytes\s+top-1 agreement\s+mean KL\s+max KL\s+first difference/);
     expect(out.stdout).toMatch(/\nadakv\s+40\s+\d+ \(.*\)\s+\d\/4 \(/);
+  });
+
+  it('--weights q4: the q4 full cache and each q4 policy row against the bf16 full-cache answer, in one table', async () => {
+    const args = ['fidelity', '--model', fixture, '--image', sample, '--prompt', 'Describe the image.', '--max-new-tokens', '8'];
+    const out = await runCli([...args, '--weights', 'q4', '--policies', 'full,sparsemm', '--budgets', '40,100000', '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toMatch(/rows: q4 weights, [\d.]+ KiB on the GPU beside the bf16 reference's [\d.]+ KiB/);
+    const result = JSON.parse(out.stdout.trim().split('\n').pop() ?? '') as FidelitySweepResult;
+    expect(result.reference.weights).toBe('bf16');
+    expect(result.rows.map((row) => `${row.weights} ${row.policy} ${row.budget}`)).toEqual(['q4 full null', 'q4 sparsemm 40', 'q4 sparsemm 100000']);
+    const [full, narrow, wide] = result.rows;
+    // The reference is the bf16 full cache's answer: the first test's, cut at 8 tokens (when that test ran first;
+    // tests/gpu/fidelity-run.test.ts checks the q4 rows against the q4 model's own answers).
+    expect(result.reference.tokenIds).toHaveLength(8);
+    if (bf16Reference.length > 0) expect(result.reference.tokenIds).toEqual(bf16Reference.slice(0, 8));
+    // Budget 100000 keeps the whole prompt: the q4 full cache's row.
+    expect({ ...wide, policy: 'full', budget: null }).toEqual(full);
+    expect(full.steps).toBe(result.reference.tokenIds.length);
+    expect(full.meanKl).toBeGreaterThan(0); // 4-bit weights move the distributions of the random model
+    expect(narrow.kvBytes).toBeLessThan(full.kvBytes);
+    expect(full.kvBytes).toBe(result.reference.kvBytes);
   });
 
   it('ocr-eval scores the full cache and each policy x budget against the probes\' text', async () => {
@@ -103,6 +127,7 @@ describe('fidelity CLI on the tiny fixture', { timeout: 240_000 }, () => {
       [['--budgets', '16'], /must exceed the observation window \(32/],
       [['--policies', 'sparsemm,h2o'], /Unknown policy "h2o"/],
       [['--policies', 'full'], /reference/],
+      [['--weights', 'q5'], /--weights: Unknown weight format "q5"/],
     ];
     for (const [extra, message] of cases) {
       const out = await runCli(['fidelity', '--model', fixture, '--prompt', 'Hi', ...extra]);

@@ -30,7 +30,7 @@ function policy(name: BudgetPolicy, overrides: Partial<BudgetParams>): KvPolicy 
 let ctx: GpuContext;
 let model: VlmModel;
 
-function sweep(policies: KvPolicy[], extra: Partial<FidelityRunOptions> = {}): ReturnType<typeof runFidelity> {
+function sweep(policies: (KvPolicy | null)[], extra: Partial<FidelityRunOptions> = {}): ReturnType<typeof runFidelity> {
   return runFidelity(model, { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds: [], policies, ...extra });
 }
 
@@ -53,9 +53,9 @@ describe('fidelity sweep', () => {
     expect(result.stoppedBy).toBe('done');
     expect(result.reference.tokenIds).toEqual(full.tokenIds);
     expect(result.reference.kvBytes).toBe(full.kvBytes);
-    expect(result.cases.map((c) => c.kvPolicy.policy)).toEqual(allPolicies);
+    expect(result.cases.map((c) => c.kvPolicy?.policy)).toEqual(allPolicies);
     for (const row of result.cases) {
-      const what = row.kvPolicy.policy;
+      const what = row.kvPolicy?.policy;
       expect(row.compressed, what).toBe(false);
       expect(row.summary.top1Agreement, what).toBe(1);
       expect(row.summary.meanKl, what).toBe(0);
@@ -77,7 +77,7 @@ describe('fidelity sweep', () => {
     const reference = result.reference.tokenIds;
     expect(reference).toHaveLength(maxNewTokens);
     for (const [caseIndex, row] of result.cases.entries()) {
-      const what = row.kvPolicy.policy;
+      const what = row.kvPolicy?.policy;
       expect(row.compressed, what).toBe(true);
       expect(row.steps).toHaveLength(reference.length);
       row.steps.forEach((step, s) => {
@@ -101,6 +101,41 @@ describe('fidelity sweep', () => {
     // The tiny model really drifts at this budget, so the comparison and the cloned cache are exercised.
     expect(result.cases.some((row) => row.firstDifference !== null)).toBe(true);
     expect(result.cases.some((row) => row.summary.meanKl > 1e-3)).toBe(true);
+  });
+
+  it('another model\'s reference: q4 rows (its full cache a case) along the bf16 answer; the same model\'s own logits agree exactly', async () => {
+    const bf16 = await sweep([], { keepReferenceLogits: true });
+    const logits = bf16.reference.logits;
+    if (!logits) throw new Error('no reference logits kept');
+    const q4 = await VlmModel.load(ctx, file, config, { weightFormat: 'q4' });
+    try {
+      const reference = { tokenIds: bf16.reference.tokenIds, logits };
+      // The bf16 model against its own kept answer: its full cache is that answer, step for step.
+      const same = await sweep([null], { reference });
+      expect(same.cases[0]).toMatchObject({ kvPolicy: null, compressed: false, firstDifference: null, tokenIds: bf16.reference.tokenIds });
+      expect(same.cases[0].summary).toMatchObject({ top1Agreement: 1, meanKl: 0, maxKl: 0 });
+
+      const rows = await runFidelity(q4, { inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds: [], policies: [null, policy('snapkv', { budget: 64 }), policy('snapkv', { budget: 7 })], reference });
+      expect(rows.reference.tokenIds).toEqual(bf16.reference.tokenIds);
+      const [full, wide, narrow] = rows.cases;
+      expect(full.kvPolicy).toBeNull();
+      // A budget above the prompt keeps everything: the same row as the q4 full cache.
+      expect(rowOf(wide)).toEqual(rowOf(full));
+      // q4 changes the distributions; its free-running answer is q4's own greedy full-cache answer.
+      expect(full.summary.meanKl).toBeGreaterThan(0);
+      const own = await q4.generate({ inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds: [] });
+      expect(full.tokenIds).toEqual(own.tokenIds);
+      expect(full.firstDifference).toBe(firstDifference(bf16.reference.tokenIds, own.tokenIds));
+      expect(full.steps[0].compressedTop1).toBe(own.tokenIds[0]);
+      const ownNarrow = await q4.generate({ inputIds, pixelValues, numTiles, maxNewTokens, eosTokenIds: [], kvPolicy: policy('snapkv', { budget: 7 }) });
+      expect(narrow.tokenIds).toEqual(ownNarrow.tokenIds);
+      expect(narrow.kvBytes).toBeLessThan(full.kvBytes);
+      // The caller's reference logits survive the run.
+      expect(logits.size).toBe(maxNewTokens * text.vocabSize * 4);
+    } finally {
+      q4.destroy();
+      ctx.allocator.destroy(logits);
+    }
   });
 
   it('a sweep from one shared prefill gives the same rows as separate runs', async () => {

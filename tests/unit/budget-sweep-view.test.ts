@@ -4,12 +4,12 @@ import { fidelitySummary, formatKl } from '../../src/ui/ComparePanel';
 import type { FidelityRow, FidelitySweepResult } from '../../src/worker/api';
 
 function row(policy: FidelityRow['policy'], budget: number, kvBytes: number, top1Agreement: number, meanKl: number): FidelityRow {
-  return { policy, budget, kvBytes, compressed: true, top1Agreement, agreedSteps: 0, steps: 0, meanKl, maxKl: meanKl, firstDifference: null, tokenIds: [], text: '' };
+  return { weights: 'bf16', policy, budget, kvBytes, compressed: true, top1Agreement, agreedSteps: 0, steps: 0, meanKl, maxKl: meanKl, firstDifference: null, tokenIds: [], text: '' };
 }
 
 const result: FidelitySweepResult = {
   promptTokens: 100,
-  reference: { tokenIds: [1, 2], text: 'ab', kvBytes: 4096 },
+  reference: { tokenIds: [1, 2], text: 'ab', kvBytes: 4096, weights: 'bf16' },
   rows: [row('sparsemm', 64, 1024, 0.5, 0.2), row('sparsemm', 128, 2048, 0.75, 0.1), row('snapkv', 64, 1024, 0.25, 0.4)],
   stoppedBy: 'done',
   warnings: [],

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GpuAllocator, GpuOutOfMemoryError } from '../../src/engine/allocator';
 import type { GpuContext } from '../../src/engine/gpu';
-import { GpuWeights, WeightTooLargeError } from '../../src/engine/weights';
+import { checkPlannedFit, GpuWeights, WeightTooLargeError } from '../../src/engine/weights';
+import { weightTensorBytes } from '../../src/model-io/quantize';
 import { SafetensorsFile, writeSafetensors } from '../../src/model-io/safetensors';
 
 const storageUsage = 0x80 | 0x08; // STORAGE | COPY_DST, as the WebGPU constants define them
@@ -144,6 +145,31 @@ describe('GpuWeights.upload on a GPU that runs out of memory', () => {
     expect(uploads).toEqual(['t0', 't1']);
     expect(allocator.liveBufferCount()).toBe(0);
     expect(allocator.bytesByCategory().weights).toBe(0);
+  });
+
+  it('out of memory while uploading q8 weights says what each smaller format needs and which to choose', async () => {
+    const device = new FakeDevice((label) => label === 't1');
+    const { ctx, allocator } = fakeContext(device);
+    const bytes = weightTensorBytes('q8', 64, 32);
+    const tensors = ['t0', 't1'].map((name) => ({ name, source: name, format: 'q8' as const, shape: [64, 32], bytes }));
+    const byFormat = { bf16: 4 * 64 * 32 * 2, q8: 2 * bytes, q4: 2 * weightTensorBytes('q4', 64, 32) };
+    const upload = GpuWeights.uploadPlan(ctx, weightsFile([64 * 32, 64 * 32]), tensors, byFormat);
+    await expect(upload).rejects.toThrow(GpuOutOfMemoryError);
+    await expect(upload).rejects.toThrow(/^The GPU ran out of memory allocating t1 \(0\.0 MiB\)\. The weights in q8 need 0\.0 MiB; q4 needs 0\.0 MiB: choose q4 \(fewer bytes per weight\)\.$/);
+    expect(allocator.liveBufferCount()).toBe(0);
+  });
+
+  it('a bf16 tensor above the binding limit that q8 / q4 would shrink below it says so', () => {
+    const limits = { maxStorageBufferBindingSize: 1 << 20, maxBufferSize: 1 << 20 };
+    const rows = 1024;
+    const cols = 768; // bf16: 1.5 MiB; q8: 0.8 MiB; q4: 0.4 MiB
+    const tensor = { name: 'lm_head.weight', source: 'lm_head.weight', format: 'bf16' as const, shape: [rows, cols], bytes: rows * cols * 2 };
+    expect(() => checkPlannedFit(limits, [tensor])).toThrow(
+      `Tensor "lm_head.weight" [1024, 768] needs ${rows * cols * 2} bytes as bf16, above this GPU's maxStorageBufferBindingSize (1048576 bytes). It would fit as q8 or q4: load the model with that weight format.`,
+    );
+    // One that no format shrinks enough, and a quantized one: no advice to switch.
+    expect(() => checkPlannedFit(limits, [{ ...tensor, shape: [4096, 1024], bytes: 4096 * 1024 * 2 }])).toThrow(/as bf16, .*\. This model cannot run on this adapter\.$/);
+    expect(() => checkPlannedFit(limits, [{ ...tensor, format: 'q4', shape: [8192, 1024], bytes: 8192 * 1024 * 0.5625 }])).toThrow(/as q4, .*This model cannot run on this adapter\.$/);
   });
 
   it('a tensor above maxStorageBufferBindingSize is refused before any buffer is made', async () => {

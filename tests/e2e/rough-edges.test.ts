@@ -90,6 +90,15 @@ async function waitForIdle(): Promise<void> {
   await expect.poll(async () => page.getByTestId('stop-button').isDisabled(), { timeout: 30_000 }).toBe(true);
 }
 
+/**
+ * Tokens of the answer of the turn asked after `turnsBefore` turns (0 until that turn is shown): polling the last turn
+ * instead could read the previous answer's tokens before the new turn appears, and act before the question is sent.
+ */
+async function newAnswerTokens(turnsBefore: number): Promise<number> {
+  if ((await turns().count()) <= turnsBefore) return 0;
+  return Number(await turns().nth(turnsBefore).getByTestId('answer-text').getAttribute('data-tokens'));
+}
+
 async function askByEnter(question: string): Promise<void> {
   const box = page.getByTestId('question-input');
   await box.fill(question);
@@ -223,8 +232,9 @@ describe('rough edges', () => {
   });
 
   test('Load pressed while an answer runs is refused and says which model is still in use', async () => {
+    const turnsBefore = await turns().count();
     await askByEnter('Another long story, please.');
-    await expect.poll(async () => Number(await lastTurn().getByTestId('answer-text').getAttribute('data-tokens')), { timeout: 120_000, interval: 50 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => newAnswerTokens(turnsBefore), { timeout: 120_000, interval: 50 }).toBeGreaterThanOrEqual(1);
     const name = await page.getByTestId('model-summary').locator('h3').innerText();
     await loadFrom('Base URL', fixtureUrl());
     const loadError = page.getByTestId('load-error');
@@ -259,8 +269,9 @@ describe('rough edges', () => {
     await setMaxNewTokens(LONG_ANSWER_TOKENS);
 
     // Mid-decode: after two tokens.
+    const turnsBefore = await turns().count();
     await askByEnter('A long story for the decode.');
-    await expect.poll(async () => Number(await lastTurn().getByTestId('answer-text').getAttribute('data-tokens')), { timeout: 120_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(async () => newAnswerTokens(turnsBefore), { timeout: 120_000, interval: 50 }).toBeGreaterThanOrEqual(2);
     expect(await simulate.isEnabled()).toBe(true);
     await simulate.click();
     const error = lastTurn().getByTestId('turn-error');

@@ -198,6 +198,8 @@ export async function runAnswer(request: AnswerRunRequest): Promise<SessionAnswe
     generatedTokens: result.tokenIds.length,
     imagesEncoded: pictures.encoded,
     imagesReused: pictures.reused,
+    framesEncoded: pictures.framesEncoded,
+    framesReused: pictures.framesReused,
     perStep: stepRecords(result.decodeStepMs, result.keptPerHead, text.headDim),
   });
   // The engine's figures with the vision tower counted, as the CLI reports them.

@@ -104,6 +104,8 @@ export async function runComparison(request: ComparisonRequest): Promise<Compari
       generatedTokens: run.tokenIds.length,
       imagesEncoded: pictures.encoded,
       imagesReused: pictures.reused,
+      framesEncoded: pictures.framesEncoded,
+      framesReused: pictures.framesReused,
       perStep: stepRecords(run.decodeStepMs, run.keptPerHead, text.headDim),
     });
   };
@@ -112,7 +114,7 @@ export async function runComparison(request: ComparisonRequest): Promise<Compari
   const measurements: CompareMeasurements = {
     timing: lockstep.timing,
     softwareAdapter: model.ctx.adapter.software,
-    vision: { encoded: pictures.encoded, reused: pictures.reused, ms: visionMs },
+    vision: { encoded: pictures.encoded, reused: pictures.reused, framesEncoded: pictures.framesEncoded, framesReused: pictures.framesReused, ms: visionMs },
     prefill: compareStepTimes(fullRun.prefillMs, policyRun.prefillMs),
     prefillOrder: lockstep.prefillOrder.map((index) => (index === 0 ? 'full' : 'policy')),
     decode: compareStepTimes(fullRun.decodeStepMs, policyRun.decodeStepMs),

@@ -44,9 +44,12 @@ interface CachedFeatures {
 /** The pictures of one prompt as the runs get them: features in prompt order, and what the result reports. */
 export interface PictureInputs {
   features: GPUBuffer[];
-  /** Pictures that went through the vision tower for this question, and ones whose features were cached. */
+  /** Pictures and video frames that went through the vision tower for this question, and ones whose features were cached. */
   encoded: number;
   reused: number;
+  /** Of `encoded` and `reused`, the video frames (a video question reports frames, not pictures). */
+  framesEncoded: number;
+  framesReused: number;
   /** The vision tower over the `encoded` pictures, until the GPU finished them (ms; set by the session, 0 when none ran). */
   visionMs: number;
   images: PromptImage[];
@@ -285,6 +288,8 @@ export class ConversationPictures {
     const features: GPUBuffer[] = [];
     let encoded = 0;
     let reused = 0;
+    let framesEncoded = 0;
+    let framesReused = 0;
     if (units.length !== prepared.images.length) throw new Error(`The prompt has ${prepared.images.length} pictures and frames, the conversation ${units.length}.`);
     prepared.images.forEach((image, i) => {
       const unit = units[i];
@@ -293,13 +298,17 @@ export class ConversationPictures {
         this.dropFeatures(unit.id, model);
         cached = undefined;
       }
-      if (cached) reused += 1;
-      else {
+      const isFrame = image.frameOf !== undefined;
+      if (cached) {
+        reused += 1;
+        if (isFrame) framesReused += 1;
+      } else {
         const pixels = prepared.pixelValues.subarray(image.firstTile * tileValues, (image.firstTile + image.numTiles) * tileValues);
         cached = { buffer: model.encodeImage(pixels, image.numTiles, 'imageFeatures'), numTiles: image.numTiles };
         this.features.set(unit.id, cached);
         this.visionRuns += 1;
         encoded += 1;
+        if (isFrame) framesEncoded += 1;
       }
       features.push(cached.buffer);
     });
@@ -315,6 +324,6 @@ export class ConversationPictures {
         ? { video: { id: videoIds[image.frameOf.video], file: prepared.videos[image.frameOf.video].file, frame: image.frameOf.frame, frameIndex: image.frameOf.frameIndex, timestamp: image.frameOf.timestamp } }
         : {}),
     }));
-    return { features, encoded, reused, visionMs: 0, images };
+    return { features, encoded, reused, framesEncoded, framesReused, visionMs: 0, images };
   }
 }

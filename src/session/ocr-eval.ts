@@ -42,7 +42,7 @@ export async function runOcrEval(run: OcrEvalRun): Promise<OcrEvalResult> {
     const plan = planProbeSample(request.seed, index, renderer.measureText);
     const image = renderer.renderProbe(plan);
     const prepared = await ready.processor.prepare(image, [{ role: 'user', text: ocrProbePrompt, imageCount: 1 }]);
-    const sweep = await runFidelitySweep({ ...run, prepared, pictures: { features: [], encoded: 0, reused: 0, visionMs: 0, images: [] }, request, onProgress: undefined });
+    const sweep = await runFidelitySweep({ ...run, prepared, pictures: { features: [], encoded: 0, reused: 0, framesEncoded: 0, framesReused: 0, visionMs: 0, images: [] }, request, onProgress: undefined });
     // A probe stopped half way is left out: its rows would not cover every policy.
     if (sweep.stoppedBy === 'cancel') {
       stoppedBy = 'cancel';

@@ -177,6 +177,9 @@ export interface RunMetricsData {
   /** Pictures that went through the vision tower for this answer, and pictures whose features an earlier turn computed. */
   imagesEncoded: number;
   imagesReused: number;
+  /** Of imagesEncoded and imagesReused, the video frames. */
+  framesEncoded: number;
+  framesReused: number;
   perStep: StepRecord[];
 }
 
@@ -226,13 +229,22 @@ export interface DecodeBytes {
 }
 
 /** What Compare measured of its two runs, for the ratios and the notes under them. */
+/** How many of a prompt's pictures and video frames went through the vision tower, and how many came from the feature cache. */
+export interface VisionCounts {
+  encoded: number;
+  reused: number;
+  /** Of `encoded` and `reused`, the video frames. */
+  framesEncoded: number;
+  framesReused: number;
+}
+
 export interface CompareMeasurements {
   /** How the decode steps were timed: GPU timestamp queries, or wall clock where the adapter has none. */
   timing: 'gpu-timestamps' | 'wall-clock';
   /** The adapter is a CPU emulation (SwiftShader, ...): its times are not GPU times. */
   softwareAdapter: boolean;
   /** The prompt's pictures, once for both runs: through the vision tower now (ms), or from the feature cache. */
-  vision: { encoded: number; reused: number; ms: number };
+  vision: VisionCounts & { ms: number };
   /** Text prefill (with the policy's selection kernels), wall clock per repeat: full cache the baseline. */
   prefill: TimingComparison;
   /** The runs in the order their prefills ran (A B B A ...). */

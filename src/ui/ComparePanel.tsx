@@ -139,7 +139,8 @@ function MarkedText({ text, mark }: { text: string; mark: AnswerFidelity['differ
 
 /** How the prompt's pictures got their features: through the vision tower now, or from an earlier turn's cache. */
 export function picturesNote(metrics: RunResult['metrics']): string | null {
-  return picturesText(metrics.imagesEncoded, metrics.imagesReused, `(${formatMs(metrics.visionMs)})`);
+  const counts = { encoded: metrics.imagesEncoded, reused: metrics.imagesReused, framesEncoded: metrics.framesEncoded, framesReused: metrics.framesReused };
+  return picturesText(counts, `(${formatMs(metrics.visionMs)})`);
 }
 
 /**

@@ -3,7 +3,7 @@
  * bytes a decode step reads with each cache and the speedup they allow, the shared vision figure, and how it was all
  * timed. The ComparePanel and the Metrics table both read these.
  */
-import { describeTimingComparison, formatMedianWithSpread, type CompareMeasurements, type DecodeBytes, type StepTimeSummary } from '../worker/api';
+import { describeTimingComparison, formatMedianWithSpread, type CompareMeasurements, type DecodeBytes, type StepTimeSummary, type VisionCounts } from '../worker/api';
 import { formatBytes } from './format';
 
 /** "3.12 ms (IQR 0.20)": a median with its interquartile range, two decimals below 10 ms. */
@@ -33,22 +33,37 @@ export function bytesBoundLine(bytes: DecodeBytes): string {
   return `${reads}: on a GPU, decode can be at most ${bytes.bound.toFixed(2)}x faster here`;
 }
 
-/**
- * Where a prompt's pictures got their features: "Pictures: 2 encoded by the vision tower HOW, 1 from the feature
- * cache."; null without pictures. `how` follows "encoded by the vision tower" (its time, and for Compare "once, for
- * both runs").
- */
-export function picturesText(encoded: number, reused: number, how: string): string | null {
-  if (encoded + reused === 0) return null;
+/** "2", or "2 pictures and 10 frames" when a count mixes both (a conversation with pictures in one turn, a video in another). */
+function countText(total: number, frames: number, mixed: boolean): string {
+  if (!mixed) return String(total);
+  const pictures = total - frames;
   const parts = [];
-  if (encoded > 0) parts.push(`${encoded} encoded by the vision tower ${how}`);
-  if (reused > 0) parts.push(`${reused} from the feature cache`);
-  return `Pictures: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
+  if (pictures > 0) parts.push(`${pictures} picture${pictures === 1 ? '' : 's'}`);
+  if (frames > 0) parts.push(`${frames} frame${frames === 1 ? '' : 's'}`);
+  return parts.join(' and ');
+}
+
+/**
+ * Where a prompt's pictures and video frames got their features: "Pictures: 2 encoded by the vision tower HOW, 1 from
+ * the feature cache.", "Video frames: 10 encoded by ..."; null without any. `how` follows "encoded by the vision tower"
+ * (its time, and for Compare "once, for both runs").
+ */
+export function picturesText(counts: VisionCounts, how: string): string | null {
+  const { encoded, reused, framesEncoded, framesReused } = counts;
+  if (encoded + reused === 0) return null;
+  const frames = framesEncoded + framesReused;
+  const pictures = encoded + reused - frames;
+  const mixed = frames > 0 && pictures > 0;
+  const label = mixed ? 'Pictures and video frames' : frames > 0 ? 'Video frames' : 'Pictures';
+  const parts = [];
+  if (encoded > 0) parts.push(`${countText(encoded, framesEncoded, mixed)} encoded by the vision tower ${how}`);
+  if (reused > 0) parts.push(`${countText(reused, framesReused, mixed)} from the feature cache`);
+  return `${label}: ${parts.join(', ')}${encoded === 0 ? ' — vision tower not run' : ''}.`;
 }
 
 /** The pictures, once for both runs: "Pictures: 1 encoded by the vision tower once, for both runs (1.23 s)." */
 export function sharedVisionText(vision: CompareMeasurements['vision'], formatMs: (ms: number) => string): string | null {
-  return picturesText(vision.encoded, vision.reused, `once, for both runs (${formatMs(vision.ms)})`);
+  return picturesText(vision, `once, for both runs (${formatMs(vision.ms)})`);
 }
 
 /** How the figures were taken: what was timed, in which order, how many times, and the rule behind the verdicts. */

@@ -61,6 +61,7 @@ describe('a conversation with several pictures', () => {
       ['bar-chart.png', 1, 16],
     ]);
     expect([first.result.metrics.imagesEncoded, first.result.metrics.imagesReused, session.visionPasses]).toEqual([2, 0, 2]);
+    expect([first.result.metrics.framesEncoded, first.result.metrics.framesReused]).toEqual([0, 0]);
 
     session.addImage(pictures[2].image, pictures[2].name);
     const second = await session.answer('And this table?', { ...ask, onPrepared }, () => {});

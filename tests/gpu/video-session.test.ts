@@ -91,6 +91,7 @@ describe('video questions (tiny SmolVLM2)', () => {
     expect(first.result.tokenIds).toHaveLength(3);
     expect(first.result.metrics.imageTokens).toBe(160);
     expect([first.result.metrics.imagesEncoded, first.result.metrics.imagesReused]).toEqual([10, 0]);
+    expect([first.result.metrics.framesEncoded, first.result.metrics.framesReused]).toEqual([10, 0]);
     // Frames are listed like pictures (for the overlay and the heatmap), with where they came from.
     expect(first.result.images.map((i) => [i.name, i.tiles, i.imageTokens, i.firstImageToken, i.video?.frameIndex])).toEqual(
       clip.frameIndices.map((index, i) => [info.frames[i].name, 1, 16, 16 * i, index]),
@@ -103,6 +104,7 @@ describe('video questions (tiny SmolVLM2)', () => {
     // A follow-up: the frames' features come from the cache, and give what a fresh vision pass + prefill gives.
     const second = await session.answer('What moves?', { ...ask, onPrepared: (p) => void prepared.push(p) }, () => {});
     expect([second.result.metrics.imagesEncoded, second.result.metrics.imagesReused, session.visionPasses]).toEqual([0, 10, 10]);
+    expect([second.result.metrics.framesEncoded, second.result.metrics.framesReused]).toEqual([0, 10]);
     expect(session.videos()[0]).toMatchObject({ sent: true, featuresCached: true });
     const fresh = await model.generate({ inputIds: prepared[1].inputIds, pixelValues: prepared[1].pixelValues, numTiles: prepared[1].numTiles, maxNewTokens: 3, eosTokenIds: [] });
     expect(second.generation.tokenIds).toEqual(fresh.tokenIds);

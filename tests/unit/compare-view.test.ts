@@ -26,7 +26,7 @@ function measurements(overrides: Partial<CompareMeasurements> = {}): CompareMeas
   return {
     timing: 'gpu-timestamps',
     softwareAdapter: false,
-    vision: { encoded: 1, reused: 0, ms: 2500 },
+    vision: { encoded: 1, reused: 0, framesEncoded: 0, framesReused: 0, ms: 2500 },
     prefill: compareStepTimes([40, 41, 42, 40], [44, 45, 43, 44]),
     prefillOrder: ['full', 'policy', 'policy', 'full', 'full', 'policy', 'policy', 'full'],
     decode: compareStepTimes(noisyFull, noisyPolicy),
@@ -74,9 +74,18 @@ describe('Compare in words', () => {
 
   it('says the vision encoding once for both runs, or that the feature cache served it', () => {
     const ms = (value: number) => `${value} ms`;
-    expect(sharedVisionText({ encoded: 2, reused: 0, ms: 12 }, ms)).toBe('Pictures: 2 encoded by the vision tower once, for both runs (12 ms).');
-    expect(sharedVisionText({ encoded: 0, reused: 1, ms: 0 }, ms)).toBe('Pictures: 1 from the feature cache — vision tower not run.');
-    expect(sharedVisionText({ encoded: 0, reused: 0, ms: 0 }, ms)).toBeNull();
+    const none = { framesEncoded: 0, framesReused: 0 };
+    expect(sharedVisionText({ encoded: 2, reused: 0, ...none, ms: 12 }, ms)).toBe('Pictures: 2 encoded by the vision tower once, for both runs (12 ms).');
+    expect(sharedVisionText({ encoded: 0, reused: 1, ...none, ms: 0 }, ms)).toBe('Pictures: 1 from the feature cache — vision tower not run.');
+    expect(sharedVisionText({ encoded: 0, reused: 0, ...none, ms: 0 }, ms)).toBeNull();
+    // A video question counts frames; a conversation with a picture in one turn and a video in another names both.
+    expect(sharedVisionText({ encoded: 10, reused: 0, framesEncoded: 10, framesReused: 0, ms: 12 }, ms)).toBe('Video frames: 10 encoded by the vision tower once, for both runs (12 ms).');
+    expect(sharedVisionText({ encoded: 3, reused: 1, framesEncoded: 3, framesReused: 0, ms: 12 }, ms)).toBe(
+      'Pictures and video frames: 3 frames encoded by the vision tower once, for both runs (12 ms), 1 picture from the feature cache.',
+    );
+    expect(sharedVisionText({ encoded: 1, reused: 12, framesEncoded: 0, framesReused: 10, ms: 12 }, ms)).toBe(
+      'Pictures and video frames: 1 picture encoded by the vision tower once, for both runs (12 ms), 2 pictures and 10 frames from the feature cache.',
+    );
 
   });
 
@@ -124,7 +133,7 @@ describe('the Metrics table of a comparison', () => {
   });
 
   it('says where the pictures came from when the vision tower did not run', () => {
-    const rows = comparisonRows([full, policy], measurements({ vision: { encoded: 0, reused: 1, ms: 0 } }));
+    const rows = comparisonRows([full, policy], measurements({ vision: { encoded: 0, reused: 1, framesEncoded: 0, framesReused: 0, ms: 0 } }));
     expect(rows.find((row) => row.name === 'Vision encoding')?.values).toEqual(['from the feature cache (vision tower not run)']);
   });
 });
@@ -133,7 +142,7 @@ describe('ComparePanel', () => {
   const metrics = (kvBytes: number): RunMetricsData => ({
     promptTokens: 105, textTokens: 25, imageTokens: 80, prefillMs: 0, visionMs: 2500, textPrefillMs: 40, timeToFirstTokenMs: 3000, decodeMsPerToken: 700,
     tokensPerSecond: 1.4, kvBytes, engineKvBytes: kvBytes, fullCacheKvBytes: 31000, totalGpuBytes: 1_500_000, weightBytes: 300_000, generatedTokens: 16,
-    imagesEncoded: 1, imagesReused: 0, perStep: [],
+    imagesEncoded: 1, imagesReused: 0, framesEncoded: 0, framesReused: 0, perStep: [],
   });
   const result = (policy: RunResult['policy'], kvBytes: number, compressed: boolean): RunResult => ({
     answer: '<b>not markup</b>', tokenIds: [1, 2], policy, options: { policy, budget: 64, window: 8, ratio: 0.1, maxNewTokens: 16 }, metrics: metrics(kvBytes),
@@ -178,6 +187,7 @@ describe('ComparePanel', () => {
     expect(picturesNote(plain)).toBe('Pictures: 2 encoded by the vision tower (1234 ms), 1 from the feature cache.');
     expect(picturesNote({ ...plain, imagesEncoded: 0 })).toBe('Pictures: 1 from the feature cache — vision tower not run.');
     expect(picturesNote({ ...plain, imagesEncoded: 0, imagesReused: 0 })).toBeNull();
+    expect(picturesNote({ ...plain, imagesEncoded: 10, imagesReused: 0, framesEncoded: 10 })).toBe('Video frames: 10 encoded by the vision tower (1234 ms).');
   });
 
   it('waits for both runs before showing figures', () => {

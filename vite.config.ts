@@ -13,7 +13,9 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' },
+        // 30 s, not vitest's 5 s: the processor tests tokenize real SmolVLM files and once took over 5 s on a loaded
+        // 2-core machine. Timeouts here guard against hangs; speed lives in `npm run bench`.
+        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node', testTimeout: 30_000 },
       },
       {
         extends: true,

@@ -9,6 +9,7 @@
 import { runBenchmark, type BenchmarkProgress, type BenchmarkReport } from '../engine/benchmark';
 import { findVisualHeads } from '../engine/visual-heads';
 import type { VlmModel } from '../engine/model';
+import type { WeightFormat } from '../model-io/quantize';
 import { noVideoPathMessage, type ChatMessage, type PreparedInputs, type ProcessorImage, type VideoInput, type VideoSamplingDefaults } from '../model-io/processor';
 import { sampleVideoFrames, type VideoSamplingSettings, type VideoTrackFacts } from '../model-io/video-sampling';
 import type { ProbeRenderer } from '../sparsemm/probe-set';
@@ -58,6 +59,12 @@ function checkAskOptions(options: AskOptions): void {
 }
 
 /** Resolves when `device` is lost, or after a short wait when it is not (the loss handler runs before this resolves). */
+/**
+ * Makes the loaded model's copy in another weight format for a fidelity sweep's rows (on the same device), telling
+ * its steps ("q4 copy: uploading weights"); rejects, having freed what it made, when `signal` aborts or it cannot fit.
+ */
+export type RowsModelLoader = (format: WeightFormat, signal: AbortSignal, onStep: (step: string) => void) => Promise<VlmModel>;
+
 function lostSoon(device: GPUDevice): Promise<unknown> {
   return Promise.race([device.lost, new Promise((resolve) => setTimeout(resolve, 250))]);
 }
@@ -341,13 +348,28 @@ export class ChatSession {
     question: string,
     request: FidelitySweepRequest,
     onProgress?: (progress: FidelitySweepProgress) => void,
-    /** With request.weightFormat: the loaded model in that format (same device); the rows run on it. */
-    rowsModel?: VlmModel,
+    /**
+     * With request.weightFormat: the loaded model in that format (same device), the caller's to free; or a loader of
+     * such a copy (the app's worker), called inside the job (after the one-job check; Stop reaches it) and freed here
+     * when the sweep ends, however it ends. The rows run on it.
+     */
+    rowsModel?: VlmModel | RowsModelLoader,
   ): Promise<FidelitySweepResult> {
     checkSweepRequest(request, this.current?.model.weightFormat);
     const { window, ratio, maxNewTokens } = request;
-    return this.asQuestion(question, { policy: 'full', budget: request.budgets[0] ?? 0, window, ratio, maxNewTokens }, (ready, prepared, signal, _askedAt, pictures) =>
-      runFidelitySweep({ ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress, rowsModel }), null);
+    return this.asQuestion(question, { policy: 'full', budget: request.budgets[0] ?? 0, window, ratio, maxNewTokens }, async (ready, prepared, signal, _askedAt, pictures) => {
+      const format = request.weightFormat;
+      const loads = typeof rowsModel === 'function' && format !== undefined && format !== ready.model.weightFormat;
+      const copy = loads ? await rowsModel(format, signal, (step) => onProgress?.({ done: 0, total: 1, step })) : undefined;
+      try {
+        return await runFidelitySweep({
+          ready, prepared, pictures, request, policyOf: (o) => this.policyOn(o, ready), signal, onProgress,
+          rowsModel: copy ?? (typeof rowsModel === 'function' ? undefined : rowsModel),
+        });
+      } finally {
+        copy?.destroy();
+      }
+    }, null);
   }
 
   /** Runs `body` as the one running question: refuses a second, prepares the prompt, records the exchange. */

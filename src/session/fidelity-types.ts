@@ -69,6 +69,8 @@ export interface FidelitySweepProgress {
   total: number;
   /** The row just finished, if the part was a row. */
   row?: FidelityRow;
+  /** Before any row: a step of making the rows' weight copy ("q4 copy: uploading weights"); done is 0 then. */
+  step?: string;
 }
 
 /** The OCR accuracy evaluation: the sweep's policies x budgets on `samples` synthetic OCR probes with known text. */

@@ -339,7 +339,7 @@ export function App() {
         </div>
         <div className="column wide">
           <MetricsView runs={lastRuns} comparison={lastComparison} />
-          <BudgetSweepPanel modelLoaded={model !== null} window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
+          <BudgetSweepPanel modelLoaded={model !== null} loadedWeights={model?.weights ?? null} window={settings.window} ratio={settings.ratio} maxNewTokens={settings.maxNewTokens}
             blockedReason={jobBlocked} onRunningChange={setSweepRunning} />
           {features.benchmark ? (
             <section className="panel scroll-x" aria-labelledby="benchmark-heading" data-testid="benchmark-section">

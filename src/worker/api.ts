@@ -353,7 +353,9 @@ export interface EngineApi {
   /**
    * The question about the conversation's pictures with the full cache and with each policy x budget (one prefill):
    * top-1 agreement, mean / max KL and the first differing token of each against the full cache. A measurement: the
-   * conversation is left as it was. Refused while another job runs; Stop ends it with the rows finished.
+   * conversation is left as it was. Refused while another job runs; Stop ends it with the rows finished. With
+   * request.weightFormat other than the loaded model's (q8 / q4 of a bf16 model): the rows run on a copy of the model in
+   * that format, made for the sweep from the cached files (progress `step`) and freed when it ends, however it ends.
    */
   fidelitySweep(question: string, request: FidelitySweepRequest, onProgress: (progress: FidelitySweepProgress) => void): Promise<FidelitySweepResult>;
   /**

@@ -35,11 +35,13 @@ export function createEngineApi(platform: EnginePlatform): EngineApi {
     if (eventCallback) void eventCallback(event);
   };
 
+  // The weight copy stays off the comlink API: only the sweep job uses it.
+  const { loadWeightCopy, ...lifecycle } = createModelLifecycle(session, platform, emit);
   return {
-    ...createModelLifecycle(session, platform, emit),
+    ...lifecycle,
     ...createConversationState(session, (image, name, maxEdge) => platform.decodeImage(image, name, maxEdge)),
     ...createConversationVideos(videoSessionOf(session)),
-    ...createJobs(session, () => platform.probeRenderer()),
+    ...createJobs(session, () => platform.probeRenderer(), loadWeightCopy),
 
     onEvent(callback) {
       if (eventCallback && eventCallback !== callback) releaseCallback(eventCallback);

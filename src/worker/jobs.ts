@@ -4,7 +4,7 @@
  * frees its comlink callback when it ends.
  */
 import type { ProbeRenderer } from '../sparsemm/probe-set';
-import type { ChatSession } from '../session/chat-session';
+import type { ChatSession, RowsModelLoader } from '../session/chat-session';
 import type { EngineApi } from './api';
 import { releasingAfter } from './callbacks';
 
@@ -13,7 +13,8 @@ export type JobsApi = Pick<
   'ask' | 'compare' | 'stop' | 'planBudgets' | 'headScores' | 'importHeadScores' | 'exportHeadScores' | 'findVisualHeads' | 'lastAttention' | 'runBenchmark' | 'fidelitySweep' | 'ocrEval'
 >;
 
-export function createJobs(session: ChatSession, probeRenderer: () => ProbeRenderer): JobsApi {
+/** `loadWeightCopy`: the loaded model in another weight format, for a sweep whose request names one (model-lifecycle.ts). */
+export function createJobs(session: ChatSession, probeRenderer: () => ProbeRenderer, loadWeightCopy: RowsModelLoader): JobsApi {
   return {
     ask(question, options, onToken) {
       return releasingAfter(onToken, () => session.ask(question, options, onToken));
@@ -52,7 +53,7 @@ export function createJobs(session: ChatSession, probeRenderer: () => ProbeRende
     },
 
     fidelitySweep(question, request, onProgress) {
-      return releasingAfter(onProgress, () => session.fidelitySweep(question, request, onProgress));
+      return releasingAfter(onProgress, () => session.fidelitySweep(question, request, onProgress, loadWeightCopy));
     },
 
     ocrEval(request, onProgress) {

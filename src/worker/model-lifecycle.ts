@@ -5,6 +5,7 @@
  */
 import { GpuContext, WebGpuUnavailableError } from '../engine/gpu';
 import { VlmModel } from '../engine/model';
+import { GpuOutOfMemoryError } from '../engine/allocator';
 import { checkPlannedFit, WeightTooLargeError } from '../engine/weights';
 import type { WeightFormat } from '../model-io/quantize';
 import { planWeights, weightBytesFromConfig } from '../model-io/weight-plan';
@@ -12,7 +13,7 @@ import type { ModelCache } from '../model-io/cache';
 import { loadModel as loadModelFiles, readModelConfig, type LoadedModel } from '../model-io/loader';
 import { createProcessor } from '../model-io/processor';
 import { parseScoreFile, serializeScoreFile, type HeadScoreFile } from '../sparsemm/score-file';
-import type { ChatSession } from '../session/chat-session';
+import type { ChatSession, RowsModelLoader } from '../session/chat-session';
 import { errorMessage } from '../errors';
 import type { CachedModelInfo, EngineApi, EngineEvent, InitResult, LoadStepCallback, ModelSourceSpec, ModelSummary } from './api';
 import { releasingAfter } from './callbacks';
@@ -50,11 +51,24 @@ function groupCachedModels(entries: { key: string; bytes: number }[]): CachedMod
 
 export type ModelLifecycleApi = Pick<EngineApi, 'init' | 'loadModel' | 'cancelLoad' | 'weightFormatSizes' | 'loadedModelId' | 'listCachedModels' | 'removeCachedModel' | 'simulateDeviceLoss'>;
 
+/** Beside the API: the loaded model's copy in another weight format, for the Budget sweep's rows (jobs.ts). */
+export interface ModelCopies {
+  loadWeightCopy: RowsModelLoader;
+}
+
+/** What a sweep says when the loaded model's copy in `format` cannot be made on this GPU (nothing was swept). */
+export function weightCopyMessage(format: WeightFormat, loaded: { format: WeightFormat; bytes: number; bytesByFormat: Record<WeightFormat, number> }, cause: string): string {
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `The ${format} copy of the model (${mib(loaded.bytesByFormat[format])}) does not fit on this GPU beside the loaded ${loaded.format} ` +
+    `weights (${mib(loaded.bytes)}), so nothing was swept: ${cause} Sweep on the loaded weights, or compare the formats with ` +
+    `the CLI (fidelity --weights ${format}) on a GPU with more memory.`;
+}
+
 export function createModelLifecycle(
   session: ChatSession,
   platform: { createGpu(): Promise<GpuContext>; modelCache: ModelCache },
   emit: (event: EngineEvent) => void,
-): ModelLifecycleApi {
+): ModelLifecycleApi & ModelCopies {
   const { modelCache } = platform;
   let gpu: GpuContext | null = null;
   let initResult: Promise<InitResult> | null = null;
@@ -151,7 +165,45 @@ export function createModelLifecycle(
     return { format: weights.format, gpuBytes: weights.bytes, bytesByFormat: weights.bytesByFormat, note: weights.note };
   }
 
+  /**
+   * The loaded model's weights in `format`, a second model on the same device: its files read again as a device loss
+   * reads them (the browser cache the load filled; a picked folder's files), then VlmModel.load as the CLI's
+   * `fidelity --weights` does. The caller frees it. Out of memory, or above a buffer limit: a message saying so.
+   */
+  async function loadWeightCopy(format: WeightFormat, signal: AbortSignal, onStep: (step: string) => void): Promise<VlmModel> {
+    const source = loadedSource;
+    const current = session.current;
+    if (!source || !current) throw new Error('Load a model first.');
+    const stopped = (): Error => new Error(`Stopped while the ${format} copy of the model was loading; nothing was swept.`);
+    const ctx = await requireGpu();
+    onStep(`${format} copy: reading the model's files`);
+    let loaded: LoadedModel;
+    try {
+      loaded = await loadModelFiles(source, { cache: modelCache, signal });
+    } catch (error) {
+      throw signal.aborted ? stopped() : error;
+    }
+    if (signal.aborted) throw stopped();
+    let model: VlmModel;
+    try {
+      model = await VlmModel.load(ctx, loaded.weights, loaded.config, {
+        weightFormat: format,
+        onStep: (step) => onStep(`${format} copy: ${step.step}${step.step === 'compiling kernels' ? ` ${step.done}/${step.total}` : ''}`),
+      });
+    } catch (error) {
+      if (error instanceof GpuOutOfMemoryError || error instanceof WeightTooLargeError) throw new Error(weightCopyMessage(format, current.model.loadedWeights, errorMessage(error)));
+      throw error;
+    }
+    if (signal.aborted) {
+      model.destroy();
+      throw stopped();
+    }
+    return model;
+  }
+
   return {
+    loadWeightCopy,
+
     init() {
       initResult ??= createGpu();
       return initResult;

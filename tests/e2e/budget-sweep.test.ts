@@ -3,8 +3,9 @@
  * panel refuses before any run, a sweep of two policies at a compressing budget and one above the prompt (the chart
  * of top-1 agreement against KV bytes and the table; the roomy budget agrees on every token), and Stop during a sweep
  * (the finished rows stay, the engine answers again; meanwhile the chat's Send waits with the reason); and Compare's fidelity line under its two answers with the first
- * differing token marked; the Benchmark tab's OCR accuracy table. Screenshots: test-results/budget-sweep.png,
- * test-results/compare-fidelity.png, test-results/ocr-accuracy.png.
+ * differing token marked; the Benchmark tab's OCR accuracy table; Weights q4 (rows on a q4 copy of the model against
+ * the bf16 full cache; the model answers after). Screenshots: test-results/budget-sweep.png,
+ * test-results/compare-fidelity.png, test-results/ocr-accuracy.png, test-results/budget-sweep-q4.png.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -133,5 +134,41 @@ describe('budget sweep', () => {
     await sweep().getByRole('button', { name: 'Run sweep' }).click();
     await waitForSweepEnd();
     expect(await rows().count()).toBe(1 + 5);
+  });
+
+  test('Weights q4: the rows run on a q4 copy against the bf16 full cache, and the loaded model answers after', async () => {
+    await page.getByTestId('image-input').setInputFiles({ name: 'shapes.png', mimeType: 'image/png', buffer: samplePng });
+    for (const name of ['SnapKV', 'PyramidKV', 'AdaKV', 'StreamingLLM']) await sweep().getByRole('checkbox', { name }).uncheck();
+    await sweep().getByTestId('sweep-budgets').fill('40');
+    await setMaxNewTokens(6);
+    const weights = sweep().getByTestId('sweep-weights');
+    expect(await weights.locator('option').allInnerTexts()).toEqual([
+      expect.stringMatching(/^bf16 \(exact\), loaded$/),
+      expect.stringMatching(/^q8 \(8-bit blocks\), [\d.]+ KiB more, for the sweep$/),
+      expect.stringMatching(/^q4 \(4-bit blocks\), [\d.]+ KiB more, for the sweep$/),
+    ]);
+    await weights.selectOption('q4');
+    await sweep().getByRole('button', { name: 'Run sweep' }).click();
+    await waitForSweepEnd();
+    expect(await sweep().getByTestId('sweep-error').count()).toBe(0);
+    // The bf16 full cache (the reference), then the q4 copy's full cache and its SparseMM row.
+    const cells = await rows().evaluateAll((els) => els.map((el) => `${el.getAttribute('data-weights')} ${el.getAttribute('data-policy')} ${el.getAttribute('data-budget') ?? '-'}`));
+    expect(cells).toEqual(['bf16 full -', 'q4 full -', 'q4 sparsemm 40']);
+    expect(await rows().nth(1).innerText()).toMatch(/^q4\s+Full cache\s+–\s+[\d.]+ KiB\s+\d\/6\s+[\d.]+\s+[\d.]+\s+(none|token \d)/);
+    expect(await sweep().getByTestId('sweep-reference').innerText()).toMatch(/^Full-cache answer \(bf16 weights, 6 tokens\)/);
+    const chart = sweep().getByTestId('sweep-chart-top1Agreement');
+    await expect.poll(async () => chart.locator('.recharts-line').count(), { timeout: 10_000 }).toBe(3);
+    expect(await chart.innerText()).toContain('q4 SparseMM');
+    await sweep().screenshot({ path: join(projectRoot, 'test-results', 'budget-sweep-q4.png') });
+    // The loaded bf16 model still answers (the copy was the sweep's alone).
+    await weights.selectOption('bf16');
+    const answers = page.getByTestId('answer-text');
+    const before = await answers.count();
+    const box = page.getByTestId('question-input');
+    await box.fill('What is in the picture?');
+    await box.press('Enter');
+    await expect.poll(async () => answers.count(), { timeout: 60_000 }).toBe(before + 1);
+    await expect.poll(async () => answers.last().getAttribute('data-streaming'), { timeout: 120_000, interval: 250 }).not.toBe('true');
+    expect(Number(await answers.last().getAttribute('data-tokens'))).toBeGreaterThanOrEqual(1);
   });
 });

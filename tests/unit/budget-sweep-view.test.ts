@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sweepChartRows } from '../../src/ui/BudgetSweepPanel';
+import { rowLabel, sweepChartRows } from '../../src/ui/BudgetSweepPanel';
 import { fidelitySummary, formatKl } from '../../src/ui/ComparePanel';
 import type { FidelityRow, FidelitySweepResult } from '../../src/worker/api';
 
@@ -25,6 +25,20 @@ describe('budget sweep chart rows', () => {
       { x: 12, 'Full cache': 1 },
     ]);
     expect(sweepChartRows(result, 'meanKl').rows[2]).toEqual({ x: 12, 'Full cache': 0 });
+  });
+});
+
+describe('budget sweep chart rows with another weight format', () => {
+  it('names each series after its weights when the rows ran on a q4 copy of the bf16 model', () => {
+    const q4 = (policy: FidelityRow['policy'], budget: number | null, kvBytes: number, top1Agreement: number): FidelityRow =>
+      ({ ...row(policy, 0, kvBytes, top1Agreement, 0.1), weights: 'q4', budget });
+    const quantized: FidelitySweepResult = { ...result, rows: [q4('full', null, 4096, 0.5), q4('sparsemm', 64, 1024, 0.25)] };
+    expect(rowLabel(quantized, quantized.rows[1])).toBe('q4 SparseMM');
+    const agreement = sweepChartRows(quantized, 'top1Agreement');
+    expect(agreement.labels).toEqual(['bf16 Full cache', 'q4 Full cache', 'q4 SparseMM']);
+    expect(agreement.rows).toEqual([{ x: 10, 'q4 SparseMM': 0.25 }, { x: 12, 'bf16 Full cache': 1, 'q4 Full cache': 0.5 }]);
+    // Rows on the reference's own weights keep the plain labels.
+    expect(rowLabel(result, result.rows[0])).toBe('SparseMM');
   });
 });
 

@@ -216,8 +216,8 @@ export function App() {
       <header className="app-header">
         <h1>SparseMM Web</h1>
         <p className="tagline">
-          SmolVLM in your browser on WebGPU, decoding with a head-wise sparse KV cache that keeps more tokens for the heads
-          that look at the image.
+          SmolVLM and SmolVLM2 in your browser on WebGPU, answering about pictures and videos with a head-wise sparse KV
+          cache that keeps more tokens for the heads that look at them.
         </p>
       </header>
       <div className="alerts" role="alert" data-testid="app-alert">

@@ -139,6 +139,7 @@ function VisualHeadsForms(props: VisualHeadsPanelProps) {
         scores={heatmapImage && attention ? pictureAttentionMatrix(attention, heatmapIndex ?? 0) : (scores?.matrix ?? [])}
         label={heatmapImage ? `Share of the last token's attention on ${heatmapImage.name}, by layer and head` : undefined}
         valueLabel={heatmapImage ? `Attention on ${heatmapImage.name}` : undefined}
+        valueName={heatmapImage ? 'Attention' : undefined}
         // Without scores (the attention heatmap before any search) the budgets' [layer][KV head] shape gives the groups.
         kvHeads={scores?.kvHeads ?? budgets?.capacities[0]?.length ?? 0}
         capacities={budgets?.capacities}

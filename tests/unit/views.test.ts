@@ -147,6 +147,14 @@ describe('HeadHeatmap', () => {
     expect(details.slice(0, details.indexOf('vw-caption'))).toMatch(/Layer <!-- -->1<!-- -->, head <!-- -->3.*90<!-- --> tokens/s);
   });
 
+  it('names the value in the details box: a score by default, an attention share when told', () => {
+    const selected = { layer: 0, head: 1 };
+    expect(render(createElement(HeadHeatmap, { scores: [[0.1, 0.2]], kvHeads: 1, selected, onSelect: noop }))).toContain('<dt>Score</dt>');
+    const attention = render(createElement(HeadHeatmap, { scores: [[0.1, 0.2]], kvHeads: 1, selected, onSelect: noop, valueName: 'Attention' }));
+    expect(attention).toContain('<dt>Attention</dt>');
+    expect(attention).not.toContain('<dt>Score</dt>');
+  });
+
   it('keeps the details box in place with a hint before any head is chosen', () => {
     const html = render(createElement(HeadHeatmap, { scores: [[0.1, 0.2]], kvHeads: 1, onSelect: noop }));
     expect(html).toContain('Point at a head or select one for its score, rank and KV budget.');

@@ -19,6 +19,8 @@ export interface HeadHeatmapProps {
   label?: string;
   /** What the values are, for the legend (default "Visual-head score"; e.g. an attention share). */
   valueLabel?: string;
+  /** The value's short name in the details box (default "Score"; "Attention" when the cells are attention shares). */
+  valueName?: string;
 }
 
 // Cell size in SVG user units; the SVG scales with its container width.
@@ -32,7 +34,7 @@ const topMargin = 18;
  * head; hovering shows its score, rank, KV head and that KV head's budget beside the grid
  * (the selected head's when none is hovered), in a box of its own that covers no cell, axis or caption.
  */
-export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, label = 'Visual-head scores by layer and head', valueLabel = 'Visual-head score' }: HeadHeatmapProps) {
+export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, label = 'Visual-head scores by layer and head', valueLabel = 'Visual-head score', valueName = 'Score' }: HeadHeatmapProps) {
   const idPrefix = useId();
   const [hovered, setHovered] = useState<HeadPosition | null>(null);
   const layers = scores.length;
@@ -139,7 +141,7 @@ export function HeadHeatmap({ scores, kvHeads, capacities, selected, onSelect, l
               Layer {shownDetails.layer}, head {shownDetails.head}
             </strong>
             <dl>
-              <dt>Score</dt>
+              <dt>{valueName}</dt>
               <dd>{formatScore(shownDetails.score)}</dd>
               <dt>Rank</dt>
               <dd>

@@ -75,7 +75,7 @@ export function timingNote(measurements: CompareMeasurements, policyName: string
     `Decode: the two caches ran in lockstep, one step each in turn, the order of the pair alternating; each figure is ` +
     `the median of ${steps} steps (${clock}) with the interquartile range (IQR) as its spread, and a gap inside the ` +
     `spread reads "no measurable difference". Text prefill: wall clock, median of ${measurements.prefill.baseline.count} ` +
-    `prefills each (order: ${order}); ${policyName}'s includes its selection kernels (window scores, pooling, top-k, ` +
+    `prefills each after one untimed warm-up each (order: ${order}); ${policyName}'s includes its selection kernels (window scores, pooling, top-k, ` +
     `the gather into its cache).`
   );
 }

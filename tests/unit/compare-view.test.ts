@@ -91,7 +91,7 @@ describe('Compare in words', () => {
 
   it('says how it was timed, and what a CPU emulation\'s figure means', () => {
     const note = timingNote(measurements(), 'SparseMM');
-    expectToContainAll(note, ['lockstep', 'median of 6 steps (GPU timestamps)', 'interquartile range', 'median of 4 prefills each',
+    expectToContainAll(note, ['lockstep', 'median of 6 steps (GPU timestamps)', 'interquartile range', 'median of 4 prefills each after one untimed warm-up each',
       'order: full cache, SparseMM, SparseMM, full cache, full cache, SparseMM, SparseMM, full cache', "SparseMM's includes its selection kernels"]);
     expect(timingNote(measurements({ timing: 'wall-clock' }), 'SnapKV')).toMatch(/wall clock \(this adapter has no GPU timestamps\)/);
     expect(softwareNote(measurements(), true)).toBeNull();

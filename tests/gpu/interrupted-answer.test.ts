@@ -5,17 +5,13 @@
  * failed load (a truncated weights file) leaves the loaded model answering, and loadedModelId says which it is.
  * The same in Chromium, with a real GPU process crash too: tests/e2e/rough-edges.test.ts.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readImageFile } from '../../src/cli/node-session';
-import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
 import type { GpuContext } from '../../src/engine/gpu';
-import { createNodeGpuContext } from '../../src/engine/node-gpu';
-import { MemoryModelCache } from '../../src/model-io/cache';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import type { AskOptions, EngineApi } from '../../src/worker/api';
-import { createEngineApi } from '../../src/worker/engine-api';
+import { createNodeEngine, modelFolderFiles } from '../helpers/node-engine';
 
 const sample = join(import.meta.dirname, '..', '..', 'public', 'samples', 'shapes.png');
 const options: AskOptions = { policy: 'full', budget: 256, window: 32, ratio: 0.1, maxNewTokens: 200 };
@@ -33,22 +29,8 @@ async function addPicture(): Promise<void> {
 describe('an answer interrupted by a lost GPU device', () => {
   beforeAll(async () => {
     const fixture = await ensureTinyFixture();
-    engine = createEngineApi({
-      createGpu: async () => {
-        const ctx = await createNodeGpuContext();
-        contexts.push(ctx);
-        return ctx;
-      },
-      modelCache: new MemoryModelCache(),
-      decodeImage: async (image) => {
-        const pixels = await readImageFile(sample);
-        return { pixels, originalWidth: pixels.width, originalHeight: pixels.height, scaledDown: false, thumbnail: image };
-      },
-      probeRenderer: nodeProbeRenderer,
-    });
-    expect((await engine.init()).ok).toBe(true);
-    files = new Map();
-    for (const name of await readdir(fixture)) files.set(name, new Blob([new Uint8Array(await readFile(join(fixture, name)))]));
+    engine = await createNodeEngine(sample, (ctx) => contexts.push(ctx));
+    files = await modelFolderFiles(fixture);
     await engine.loadModel({ kind: 'files', files }, () => {});
   }, 120_000);
 

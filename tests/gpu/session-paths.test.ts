@@ -4,19 +4,15 @@
  * through comlink) on dawn.node, with the same picture, question and policies on the tiny fixture.
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateReport } from '../../src/cli/generate';
-import { readImageFile } from '../../src/cli/node-session';
-import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
 import type { GpuContext } from '../../src/engine/gpu';
-import { createNodeGpuContext } from '../../src/engine/node-gpu';
-import { MemoryModelCache } from '../../src/model-io/cache';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import type { AskOptions, EngineApi, RunResult } from '../../src/worker/api';
-import { createEngineApi } from '../../src/worker/engine-api';
+import { createNodeEngine, modelFolderFiles } from '../helpers/node-engine';
 
 const execute = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -48,25 +44,9 @@ async function appAnswer(options: Partial<AskOptions>): Promise<RunResult> {
 describe('CLI and app paths', () => {
   beforeAll(async () => {
     fixture = await ensureTinyFixture();
-    engine = createEngineApi({
-      createGpu: async () => {
-        const ctx = await createNodeGpuContext();
-        contexts.push(ctx);
-        return ctx;
-      },
-      modelCache: new MemoryModelCache(),
-      // The same decoder as the CLI, so both paths hand the processor the same pixels.
-      decodeImage: async (image) => {
-        const pixels = await readImageFile(sample);
-        expect(image.size).toBeGreaterThan(0);
-        return { pixels, originalWidth: pixels.width, originalHeight: pixels.height, scaledDown: false, thumbnail: image };
-      },
-      probeRenderer: nodeProbeRenderer,
-    });
-    expect((await engine.init()).ok).toBe(true);
-    const files = new Map<string, Blob>();
-    for (const name of await readdir(fixture)) files.set(name, new Blob([new Uint8Array(await readFile(join(fixture, name)))]));
-    await engine.loadModel({ kind: 'files', files }, () => {});
+    // The same decoder as the CLI, so both paths hand the processor the same pixels.
+    engine = await createNodeEngine(sample, (ctx) => contexts.push(ctx));
+    await engine.loadModel({ kind: 'files', files: await modelFolderFiles(fixture) }, () => {});
   }, 120_000);
 
   afterAll(() => {

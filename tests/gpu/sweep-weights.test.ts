@@ -5,20 +5,16 @@
  * sweep is stopped or the copy runs out of GPU memory (a clear message), and the loaded model answers afterwards.
  */
 import { mkdtempSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readImageFile } from '../../src/cli/node-session';
-import { nodeProbeRenderer } from '../../src/cli/probe-canvas';
 import { GpuOutOfMemoryError } from '../../src/engine/allocator';
 import type { GpuContext } from '../../src/engine/gpu';
-import { createNodeGpuContext } from '../../src/engine/node-gpu';
-import { MemoryModelCache } from '../../src/model-io/cache';
 import { ensureTinyFixture } from '../../src/model-io/fixture';
 import type { EngineApi, FidelitySweepProgress, FidelitySweepRequest, FidelitySweepResult } from '../../src/worker/api';
-import { createEngineApi } from '../../src/worker/engine-api';
 import { repoRoot, runCliWithPrivateCache } from '../helpers/cli';
+import { createNodeEngine, modelFolderFiles } from '../helpers/node-engine';
 
 const sample = join(repoRoot, 'public', 'samples', 'shapes.png');
 const question = 'Describe the image.';
@@ -45,19 +41,8 @@ async function answersAgain(): Promise<void> {
 describe('Budget sweep with a weight format (worker API)', { timeout: 240_000 }, () => {
   beforeAll(async () => {
     fixture = await ensureTinyFixture();
-    engine = createEngineApi({
-      createGpu: async () => (ctx = await createNodeGpuContext()),
-      modelCache: new MemoryModelCache(),
-      decodeImage: async (image) => {
-        const pixels = await readImageFile(sample);
-        return { pixels, originalWidth: pixels.width, originalHeight: pixels.height, scaledDown: false, thumbnail: image };
-      },
-      probeRenderer: nodeProbeRenderer,
-    });
-    expect((await engine.init()).ok).toBe(true);
-    const files = new Map<string, Blob>();
-    for (const name of await readdir(fixture)) files.set(name, new Blob([new Uint8Array(await readFile(join(fixture, name)))]));
-    await engine.loadModel({ kind: 'files', files }, () => {});
+    engine = await createNodeEngine(sample, (device) => (ctx = device));
+    await engine.loadModel({ kind: 'files', files: await modelFolderFiles(fixture) }, () => {});
     await engine.addImages([{ file: new Blob([new Uint8Array(await readFile(sample))]), name: 'shapes.png' }]);
     // A first sweep on the loaded weights makes what the model keeps once made (small tables, the KV selection's
     // scratch), so what a later sweep leaves on the GPU is its own.
